@@ -1,0 +1,23 @@
+/* evasync.h — the one header a program includes.
+ *
+ * evasync is an embeddable C11 event-loop library on libev: callbacks,
+ * promises and ASYNC_BEGIN/AWAIT/ASYNC_END state machines over one loop.
+ * Each concept has its own header under evasync/; this one includes them all.
+ */
+#ifndef EVASYNC_H
+#define EVASYNC_H
+
+#define EVASYNC_VERSION_MAJOR 0
+#define EVASYNC_VERSION_MINOR 1
+#define EVASYNC_VERSION_PATCH 0
+
+#include "evasync/error.h"
+#include "evasync/alloc.h"
+#include "evasync/log.h"
+#include "evasync/loop.h"
+#include "evasync/call.h"
+#include "evasync/timer.h"
+#include "evasync/io.h"
+#include "evasync/signal.h"
+
+#endif

@@ -1,0 +1,47 @@
+/* evasync/signal.h — POSIX signal watchers (a handle).
+ *
+ * The callback runs on the loop thread, in normal context (not inside the
+ * signal handler), so it may call anything.  A signal number can be watched by
+ * any number of watchers, but all of them must belong to the same loop at a
+ * time (libev's rule); evasync checks it and returns -EBUSY instead of
+ * aborting.  The caller owns the eva_signal's memory.
+ */
+#ifndef EVASYNC_SIGNAL_H
+#define EVASYNC_SIGNAL_H
+
+#include <stdbool.h>
+#include <ev.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eva_loop eva_loop;
+typedef struct eva_signal eva_signal;
+
+typedef void (*eva_signal_fn)(eva_signal *sig, int signum);
+
+struct eva_signal {
+    void *data;     /* public: the caller's */
+    ev_signal w;    /* private */
+    eva_loop *loop; /* private */
+    eva_signal_fn cb; /* private */
+};
+
+/* Bind sig to loop; it starts inactive.  Returns 0, or -EINVAL. */
+int eva_signal_init(eva_loop *loop, eva_signal *sig);
+
+/* (Re)start watching signum.  Returns 0; -EINVAL (NULL sig or cb,
+ * uninitialised sig, signum out of range or SIGKILL/SIGSTOP); -EBUSY (signum is watched by
+ * another loop). */
+int eva_signal_start(eva_signal *sig, int signum, eva_signal_fn cb, void *data);
+
+/* Stop.  Stopping an inactive watcher does nothing.  Returns 0 or -EINVAL. */
+int eva_signal_stop(eva_signal *sig);
+
+bool eva_signal_is_active(const eva_signal *sig);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

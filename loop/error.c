@@ -1,0 +1,25 @@
+/* loop/error.c — eva_strerror(). */
+#define _GNU_SOURCE
+#include <string.h>
+
+#include "internal.h"
+
+const char *eva_strerror(int code) {
+    switch (code) {
+    case 0:                 return "success";
+    case EVA_EDNS_NOTFOUND: return "host name not found";
+    case EVA_EDNS_SERVFAIL: return "DNS server failure";
+    case EVA_EDNS_REFUSED:  return "DNS query refused";
+    case EVA_EDNS_BADNAME:  return "malformed host name";
+    case EVA_EDNS_BADREPLY: return "malformed DNS reply";
+    case EVA_EOF:           return "end of stream";
+    default: break;
+    }
+    if (code < 0 && code > -4000) {
+        /* strerrordesc_np is glibc's thread-safe, locale-free strerror. */
+        const char *msg = strerrordesc_np(-code);
+        if (msg)
+            return msg;
+    }
+    return "unknown error";
+}

@@ -1,0 +1,82 @@
+/* loop/internal.h — what the loop layer shares with the layers above it.
+ * Not installed; names start with eva__. */
+#ifndef EVASYNC_LOOP_INTERNAL_H
+#define EVASYNC_LOOP_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "evasync.h"
+
+#if defined(__GNUC__)
+#define EVA__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define EVA__PRINTF(fmt, args)
+#endif
+
+#define EVA__CONTAINER_OF(ptr, type, member) \
+    ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+
+/* The one allocation path (alloc.c): NULL means out of memory. */
+void *eva__alloc(size_t size);
+void *eva__calloc(size_t n, size_t size);
+void *eva__realloc(void *ptr, size_t size);
+void  eva__free(void *ptr);
+
+/* Format one line and hand it to the loop's log hook. */
+void eva__log(eva_loop *loop, eva_log_level level, const char *fmt, ...) EVA__PRINTF(3, 4);
+
+/* Something the loop owns until it completes (a detached task, a DNS query,
+ * ...): eva_loop_destroy() calls cancel() on each one still listed, which must
+ * complete it (and may unlink it; the loop unlinks it first anyway). */
+typedef struct eva__owned {
+    struct eva__owned *prev, *next;
+    void (*cancel)(struct eva__owned *self);
+} eva__owned;
+
+void eva__loop_own(eva_loop *loop, eva__owned *obj);
+void eva__loop_disown(eva__owned *obj);
+
+/* Handles report start/stop so destroy can refuse while any is active. */
+void eva__handle_started(eva_loop *loop);
+void eva__handle_stopped(eva_loop *loop);
+
+/* Internal watchers that must not keep the loop alive. */
+void eva__watcher_unref(eva_loop *loop);
+void eva__watcher_ref(eva_loop *loop);
+
+struct eva_loop {
+    struct ev_loop *ev;
+    bool owns_ev;
+    int active_handles;
+
+    eva_log_fn log_fn;
+    void *log_ud;
+
+    /* deferred calls: an idle watcher keeps the poll from blocking while the
+     * queue is non-empty; the check watcher (run right after the poll) drains it */
+    eva_call *defer_head, *defer_tail;
+    ev_idle defer_idle;
+    ev_check defer_check;
+
+    /* posted calls: any thread appends under the mutex and wakes the loop */
+    pthread_mutex_t post_mutex;
+    eva_call *post_head, *post_tail;
+    ev_async post_async;
+
+    eva__owned owned; /* sentinel of the circular list of owned objects */
+};
+
+/* defer.c / post.c: set up, and at destroy cancel what is queued.
+ * The *_cancel_pending functions return true if they ran anything. */
+/* Run a detached list of calls with status; each node is unlinked first. */
+void eva__run_calls(eva_loop *loop, eva_call *call, int status);
+void eva__defer_init(eva_loop *loop);
+bool eva__defer_cancel_pending(eva_loop *loop);
+void eva__defer_close(eva_loop *loop);
+int  eva__post_init(eva_loop *loop);
+bool eva__post_cancel_pending(eva_loop *loop);
+void eva__post_close(eva_loop *loop);
+
+#endif

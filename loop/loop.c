@@ -1,0 +1,135 @@
+/* loop/loop.c — loop lifecycle, run modes, ownership and time. */
+#include <errno.h>
+#include <time.h>
+
+#include "internal.h"
+
+static int loop_create(struct ev_loop *ev, bool owns_ev, eva_loop **out) {
+    eva_loop *loop = eva__calloc(1, sizeof *loop);
+    if (!loop)
+        return -ENOMEM;
+    loop->ev = ev;
+    loop->owns_ev = owns_ev;
+    loop->owned.prev = loop->owned.next = &loop->owned;
+    eva_loop_set_log(loop, NULL, NULL);
+    int rc = eva__post_init(loop);
+    if (rc < 0) {
+        eva__free(loop);
+        return rc;
+    }
+    eva__defer_init(loop);
+    *out = loop;
+    return 0;
+}
+
+int eva_loop_new(eva_loop **out) {
+    if (!out)
+        return -EINVAL;
+    errno = 0;
+    struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO);
+    if (!ev)
+        return errno ? -errno : -ENOMEM;
+    int rc = loop_create(ev, true, out);
+    if (rc < 0)
+        ev_loop_destroy(ev);
+    return rc;
+}
+
+int eva_loop_from_ev(struct ev_loop *ev, eva_loop **out) {
+    if (!ev || !out)
+        return -EINVAL;
+    return loop_create(ev, false, out);
+}
+
+struct ev_loop *eva_loop_ev(const eva_loop *loop) { return loop ? loop->ev : NULL; }
+
+int eva_loop_run(eva_loop *loop, eva_run_mode mode) {
+    if (!loop)
+        return -EINVAL;
+    int flags;
+    switch (mode) {
+    case EVA_RUN_DEFAULT: flags = 0; break;
+    case EVA_RUN_ONCE:    flags = EVRUN_ONCE; break;
+    case EVA_RUN_NOWAIT:  flags = EVRUN_NOWAIT; break;
+    default: return -EINVAL;
+    }
+    return ev_run(loop->ev, flags) ? 1 : 0;
+}
+
+int eva_loop_stop(eva_loop *loop) {
+    if (!loop)
+        return -EINVAL;
+    ev_break(loop->ev, EVBREAK_ALL);
+    return 0;
+}
+
+/* Complete everything still queued or owned with -ECANCELED.  Cancelling one
+ * thing may queue another (a task's cleanup may defer a call), so repeat
+ * until a whole pass finds nothing. */
+static void cancel_everything(eva_loop *loop) {
+    for (;;) {
+        if (loop->owned.next != &loop->owned) {
+            eva__owned *obj = loop->owned.next;
+            eva__loop_disown(obj);
+            obj->cancel(obj);
+            continue;
+        }
+        if (eva__defer_cancel_pending(loop) || eva__post_cancel_pending(loop))
+            continue;
+        return;
+    }
+}
+
+int eva_loop_destroy(eva_loop *loop) {
+    if (!loop)
+        return -EINVAL;
+    if (loop->active_handles > 0)
+        return -EBUSY;
+    cancel_everything(loop);
+    eva__defer_close(loop);
+    eva__post_close(loop);
+    if (loop->owns_ev)
+        ev_loop_destroy(loop->ev);
+    eva__free(loop);
+    return 0;
+}
+
+int eva_loop_active_handles(const eva_loop *loop) {
+    return loop ? loop->active_handles : -EINVAL;
+}
+
+void eva__loop_own(eva_loop *loop, eva__owned *obj) {
+    obj->prev = loop->owned.prev;
+    obj->next = &loop->owned;
+    loop->owned.prev->next = obj;
+    loop->owned.prev = obj;
+}
+
+void eva__loop_disown(eva__owned *obj) {
+    obj->prev->next = obj->next;
+    obj->next->prev = obj->prev;
+    obj->prev = obj->next = obj;
+}
+
+void eva__handle_started(eva_loop *loop) { loop->active_handles++; }
+void eva__handle_stopped(eva_loop *loop) { loop->active_handles--; }
+
+void eva__watcher_unref(eva_loop *loop) { ev_unref(loop->ev); }
+void eva__watcher_ref(eva_loop *loop) { ev_ref(loop->ev); }
+
+uint64_t eva_now(const eva_loop *loop) {
+    return loop ? (uint64_t)(ev_now(loop->ev) * 1e3) : 0;
+}
+
+void eva_now_update(eva_loop *loop) {
+    if (loop)
+        ev_now_update(loop->ev);
+}
+
+uint64_t eva_time(void) { return (uint64_t)(ev_time() * 1e3); }
+
+uint64_t eva_hrtime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
