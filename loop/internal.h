@@ -18,6 +18,12 @@
 #define EVA__CONTAINER_OF(ptr, type, member) \
     ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
+/* A handle counts as active from start until its callback has run for the
+ * last time: libev stops an expired one-shot timer (or an fd it failed to
+ * watch) before the callback, leaving it merely pending, and stopping it
+ * then must still cancel that pending callback. */
+#define EVA__WATCHER_LIVE(w) (ev_is_active(w) || ev_is_pending(w))
+
 /* The one allocation path (alloc.c): NULL means out of memory. */
 void *eva__alloc(size_t size);
 void *eva__calloc(size_t n, size_t size);

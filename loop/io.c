@@ -43,11 +43,11 @@ int eva_io_start(eva_io *io, int fd, int events, eva_io_fn cb, void *data) {
 int eva_io_stop(eva_io *io) {
     if (!io || !io->loop)
         return -EINVAL;
-    if (ev_is_active(&io->w)) {
+    if (EVA__WATCHER_LIVE(&io->w)) {
         ev_io_stop(io->loop->ev, &io->w);
         eva__handle_stopped(io->loop);
     }
     return 0;
 }
 
-bool eva_io_is_active(const eva_io *io) { return io && ev_is_active(&io->w); }
+bool eva_io_is_active(const eva_io *io) { return io && EVA__WATCHER_LIVE(&io->w); }

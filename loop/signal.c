@@ -70,7 +70,7 @@ int eva_signal_start(eva_signal *sig, int signum, eva_signal_fn cb, void *data) 
 int eva_signal_stop(eva_signal *sig) {
     if (!sig || !sig->loop)
         return -EINVAL;
-    if (ev_is_active(&sig->w)) {
+    if (EVA__WATCHER_LIVE(&sig->w)) {
         ev_signal_stop(sig->loop->ev, &sig->w);
         release_signal(sig->w.signum);
         eva__handle_stopped(sig->loop);
@@ -78,4 +78,4 @@ int eva_signal_stop(eva_signal *sig) {
     return 0;
 }
 
-bool eva_signal_is_active(const eva_signal *sig) { return sig && ev_is_active(&sig->w); }
+bool eva_signal_is_active(const eva_signal *sig) { return sig && EVA__WATCHER_LIVE(&sig->w); }

@@ -38,11 +38,11 @@ int eva_timer_start(eva_timer *t, int64_t timeout_ms, int64_t repeat_ms,
 int eva_timer_stop(eva_timer *t) {
     if (!t || !t->loop)
         return -EINVAL;
-    if (ev_is_active(&t->w)) {
+    if (EVA__WATCHER_LIVE(&t->w)) {
         ev_timer_stop(t->loop->ev, &t->w);
         eva__handle_stopped(t->loop);
     }
     return 0;
 }
 
-bool eva_timer_is_active(const eva_timer *t) { return t && ev_is_active(&t->w); }
+bool eva_timer_is_active(const eva_timer *t) { return t && EVA__WATCHER_LIVE(&t->w); }

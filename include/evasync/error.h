@@ -8,6 +8,8 @@
 #ifndef EVASYNC_ERROR_H
 #define EVASYNC_ERROR_H
 
+#include <errno.h> /* the codes are errno values, negated */
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -1,0 +1,45 @@
+/* tests/helpers.c — bounded loop running and log capture for the tests. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+eva_loop *test_loop_new(void) {
+    eva_loop *loop = NULL;
+    assert_int_equal(eva_loop_new(&loop), 0);
+    assert_non_null(loop);
+    return loop;
+}
+
+void test_loop_destroy(eva_loop *loop) { assert_int_equal(eva_loop_destroy(loop), 0); }
+
+static void on_guard(eva_timer *t) { *(bool *)t->data = true; }
+
+void test_run_until(eva_loop *loop, const bool *done, int64_t timeout_ms) {
+    bool expired = false;
+    eva_timer guard;
+    assert_int_equal(eva_timer_init(loop, &guard), 0);
+    assert_int_equal(eva_timer_start(&guard, timeout_ms, 0, on_guard, &expired), 0);
+    while (!*done && !expired)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    eva_timer_stop(&guard);
+    if (!*done)
+        fail_msg("condition not reached within %lld ms", (long long)timeout_ms);
+}
+
+static void capture(void *ud, eva_loop *loop, eva_log_level level, const char *msg) {
+    (void)loop;
+    test_log *log = ud;
+    log->count++;
+    log->level = level;
+    snprintf(log->last, sizeof log->last, "%s", msg);
+}
+
+void test_capture_log(eva_loop *loop, test_log *log) {
+    log->count = 0;
+    log->last[0] = '\0';
+    assert_int_equal(eva_loop_set_log(loop, capture, log), 0);
+}

@@ -1,0 +1,30 @@
+/* tests/helpers.h — shared by the cmocka tests.  Include after cmocka.h. */
+#ifndef EVA_TEST_HELPERS_H
+#define EVA_TEST_HELPERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "evasync.h"
+
+/* A new owned loop; fails the test if it cannot be made. */
+eva_loop *test_loop_new(void);
+
+/* Destroy loop and assert it succeeded. */
+void test_loop_destroy(eva_loop *loop);
+
+/* Run loop one iteration at a time until *done becomes true, failing the test
+ * if that has not happened after timeout_ms (a guard timer bounds the wait:
+ * no test ever hangs or sleeps). */
+void test_run_until(eva_loop *loop, const bool *done, int64_t timeout_ms);
+
+/* Keeps the last log line a loop emitted (install with test_capture_log). */
+typedef struct test_log {
+    int count;
+    eva_log_level level;
+    char last[1024];
+} test_log;
+
+void test_capture_log(eva_loop *loop, test_log *log);
+
+#endif
