@@ -19,5 +19,6 @@
 #include "evasync/timer.h"
 #include "evasync/io.h"
 #include "evasync/signal.h"
+#include "evasync/task.h"
 
 #endif

@@ -52,6 +52,9 @@ void eva__handle_stopped(eva_loop *loop);
 void eva__watcher_unref(eva_loop *loop);
 void eva__watcher_ref(eva_loop *loop);
 
+/* Slots in which higher layers keep their per-loop state. */
+enum { EVA__LAYER_ASYNC, EVA__LAYER_DNS, EVA__LAYER_COUNT };
+
 struct eva_loop {
     struct ev_loop *ev;
     bool owns_ev;
@@ -72,6 +75,9 @@ struct eva_loop {
     ev_async post_async;
 
     eva__owned owned; /* sentinel of the circular list of owned objects */
+
+    /* per-loop state of the layers above (async/, net/), opaque here */
+    void *layers[EVA__LAYER_COUNT];
 };
 
 /* defer.c / post.c: set up, and at destroy cancel what is queued.

@@ -1,0 +1,323 @@
+/* async/task.c — the task runtime: start, run, park, wake, cancel, finish.
+ *
+ * A task function is a state machine (see evasync/task.h); this file only
+ * decides when to call it.  Tasks are resumed either directly from the
+ * callback of the operation they awaited (eva_task_wake) or from the loop's
+ * ready list on the next iteration (eva_task_wake_later: first steps,
+ * YIELD, cancellation), which is drained by one deferred call per batch.
+ */
+#include <errno.h>
+
+#include "async_internal.h"
+
+enum {
+    TASK_UNWINDING = 1u << 0, /* running the finally section */
+    TASK_CANCEL    = 1u << 1, /* cancellation requested */
+    TASK_NESTED    = 1u << 2, /* up.awaiter is set (EVA_ASYNC child) */
+    TASK_SPAWNED   = 1u << 3, /* the loop owns the frame */
+    TASK_STARTED   = 1u << 4  /* the first step has run */
+};
+
+static void run_ready(eva__async_loop *al);
+
+static void on_ready(eva_loop *loop, int status, void *arg) {
+    (void)loop;
+    (void)status; /* at loop destroy too, queued tasks must run to finish */
+    eva__async_loop *al = arg;
+    al->ready_call_queued = false;
+    if (al->closed) {
+        eva__free(al);
+        return;
+    }
+    run_ready(al);
+}
+
+static void ready_push(eva__async_loop *al, eva_task *t) {
+    t->state = EVA_TASK_QUEUED;
+    t->u.next_ready = NULL;
+    if (al->ready_tail)
+        al->ready_tail->u.next_ready = t;
+    else
+        al->ready_head = t;
+    al->ready_tail = t;
+    if (!al->ready_call_queued) {
+        al->ready_call_queued = true;
+        eva_loop_defer(al->loop, &al->ready_call, on_ready, al);
+    }
+}
+
+static void live_link(eva__async_loop *al, eva_task *t) {
+    t->prev = NULL;
+    t->next = al->live_head;
+    if (al->live_head)
+        al->live_head->prev = t;
+    al->live_head = t;
+    al->live_count++;
+}
+
+static void live_unlink(eva__async_loop *al, eva_task *t) {
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        al->live_head = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+    al->live_count--;
+}
+
+static void task_complete(eva_task *t) {
+    t->state = EVA_TASK_DONE;
+    t->wait = NULL;
+    if (t->flags & TASK_NESTED) {
+        eva_task *parent = t->up.awaiter;
+        /* A child that finished inside the parent's AWAIT (the parent is
+         * still running) reports through call_start instead. */
+        if (parent->state == EVA_TASK_SUSPENDED && parent->u.wait_obj == t)
+            eva_task_wake(parent, t->status, t->status < 0 ? t->u.message : NULL);
+        return;
+    }
+    eva__async_loop *al = eva__async_loop_get(t->loop);
+    live_unlink(al, t);
+    bool spawned = t->flags & TASK_SPAWNED;
+    if (t->up.done)
+        t->up.done(t);
+    if (spawned)
+        eva__free(t); /* the frame starts with the task */
+}
+
+static void task_run(eva_task *t) {
+    if (!(t->flags & TASK_STARTED)) {
+        t->flags |= TASK_STARTED;
+        if (t->flags & TASK_CANCEL) { /* cancelled before its first step */
+            t->status = -ECANCELED;
+            t->u.message = NULL;
+            task_complete(t);
+            return;
+        }
+    }
+    for (;;) {
+        t->state = EVA_TASK_RUNNING;
+        eva_step step = t->fn(t);
+        if (step == EVA_STEP_PARKED)
+            return; /* the op set the state: SUSPENDED, or QUEUED for a yield */
+        if (step == EVA_STEP_UNWIND) {
+            t->flags |= TASK_UNWINDING;
+            continue;
+        }
+        task_complete(t);
+        return;
+    }
+}
+
+static void run_ready(eva__async_loop *al) {
+    eva_task *batch = al->ready_head; /* tasks queued from here on wait a turn */
+    al->ready_head = al->ready_tail = NULL;
+    while (batch) {
+        eva_task *t = batch;
+        batch = t->u.next_ready;
+        t->u.next_ready = NULL;
+        task_run(t);
+    }
+}
+
+/* At loop destroy: cancel every live task and run them until they finish. */
+static void async_loop_close(eva__owned *own) {
+    eva__async_loop *al = EVA__CONTAINER_OF(own, eva__async_loop, own);
+    al->closing = true;
+    for (eva_task *t = al->live_head; t; t = t->next)
+        eva_task_cancel(t);
+    while (al->ready_head)
+        run_ready(al);
+    if (al->live_head)
+        eva__log(al->loop, EVA_LOG_ERROR, "%zu task(s) did not finish when cancelled at loop destroy",
+                 al->live_count);
+    al->loop->layers[EVA__LAYER_ASYNC] = NULL;
+    if (al->ready_call_queued)
+        al->closed = true; /* on_ready, run by the destroy, frees it */
+    else
+        eva__free(al);
+}
+
+eva__async_loop *eva__async_loop_get(eva_loop *loop) {
+    eva__async_loop *al = loop->layers[EVA__LAYER_ASYNC];
+    if (al)
+        return al;
+    al = eva__calloc(1, sizeof *al);
+    if (!al)
+        return NULL;
+    al->loop = loop;
+    al->own.cancel = async_loop_close;
+    eva__loop_own(loop, &al->own);
+    loop->layers[EVA__LAYER_ASYNC] = al;
+    return al;
+}
+
+int eva_task_init(eva_loop *loop, eva_task *t, eva_task_fn fn, const char *name) {
+    if (!loop || !t || !fn)
+        return -EINVAL;
+    *t = (eva_task){.loop = loop, .fn = fn, .name = name ? name : "task"};
+    return 0;
+}
+
+int eva_task_start(eva_task *t, eva_task_done_fn done) {
+    if (!t || !t->loop || !t->fn || (t->flags & TASK_NESTED))
+        return -EINVAL;
+    if (t->state != EVA_TASK_IDLE && t->state != EVA_TASK_DONE)
+        return -EBUSY;
+    eva__async_loop *al = eva__async_loop_get(t->loop);
+    if (!al)
+        return -ENOMEM;
+    if (al->closing)
+        return -ECANCELED;
+    t->flags &= TASK_SPAWNED;
+    t->site = NULL;
+    t->wait = NULL;
+    t->status = 0;
+    t->up.done = done;
+    live_link(al, t);
+    ready_push(al, t);
+    return 0;
+}
+
+int eva_task_spawn(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
+                   eva_task_done_fn done, void **frame_out) {
+    if (!loop || !fn || !frame_out || frame_size < sizeof(eva_task))
+        return -EINVAL;
+    eva_task *t = eva__calloc(1, frame_size);
+    if (!t)
+        return -ENOMEM;
+    eva_task_init(loop, t, fn, name);
+    t->flags = TASK_SPAWNED;
+    int rc = eva_task_start(t, done);
+    if (rc < 0) {
+        eva__free(t);
+        return rc;
+    }
+    *frame_out = t;
+    return 0;
+}
+
+int eva_task_cancel(eva_task *t) {
+    if (!t || !t->loop)
+        return -EINVAL;
+    if (t->state == EVA_TASK_IDLE || t->state == EVA_TASK_DONE || (t->flags & TASK_CANCEL))
+        return 0;
+    t->flags |= TASK_CANCEL;
+    if (t->state == EVA_TASK_QUEUED && (t->flags & TASK_STARTED))
+        t->status = -ECANCELED; /* a yield or late wake: cancellation wins */
+    else if (t->state == EVA_TASK_SUSPENDED)
+        t->wait->cancel(t);
+    /* RUNNING: its next AWAIT fails with -ECANCELED */
+    return 0;
+}
+
+int eva_task_status(const eva_task *t) {
+    if (!t)
+        return -EINVAL;
+    return t->state == EVA_TASK_DONE ? t->status : -EINPROGRESS;
+}
+
+const char *eva_task_message(const eva_task *t) {
+    if (t && t->state == EVA_TASK_DONE && t->status < 0 && t->u.message)
+        return t->u.message;
+    return eva_strerror(eva_task_status(t));
+}
+
+eva_task_state eva_task_get_state(const eva_task *t) { return t ? t->state : EVA_TASK_IDLE; }
+
+const eva_site *eva_task_site(const eva_task *t) { return t ? t->site : NULL; }
+
+const char *eva_task_name(const eva_task *t) { return t && t->name ? t->name : "task"; }
+
+void eva_task_park(eva_task *t, const eva_wait_ops *ops, void *obj) {
+    t->wait = ops;
+    t->u.wait_obj = obj;
+    t->state = EVA_TASK_SUSPENDED;
+}
+
+void eva_task_wake(eva_task *t, int status, const char *message) {
+    t->wait = NULL;
+    t->u.message = message;
+    t->status = status;
+    task_run(t);
+}
+
+void eva_task_wake_later(eva_task *t, int status) {
+    t->wait = NULL;
+    t->status = status;
+    ready_push(eva__async_loop_get(t->loop), t); /* exists: the task was started */
+}
+
+void *eva_task_wait_obj(const eva_task *t) {
+    return t && t->state == EVA_TASK_SUSPENDED ? t->u.wait_obj : NULL;
+}
+
+/* ---- behind the macros ---------------------------------------------------- */
+
+int eva__await_begin(eva_task *t, const eva_site *site, eva_op op) {
+    t->site = site;
+    t->u.message = NULL;
+    if (t->flags & (TASK_CANCEL | TASK_UNWINDING))
+        return -ECANCELED;
+    return op.start(t, &op);
+}
+
+int eva__await_end(eva_task *t) { return t->status; }
+
+bool eva__task_unwinding(const eva_task *t) { return t->flags & TASK_UNWINDING; }
+
+static eva_step unwind(eva_task *t, int status) {
+    if (t->flags & TASK_UNWINDING) {
+        /* an AWAIT inside the finally section failed: stop the cleanup here */
+        eva__log(t->loop, EVA_LOG_WARN, "task '%s': AWAIT in the finally section at %s:%d",
+                 eva_task_name(t), t->site->file, t->site->line);
+        return EVA_STEP_DONE;
+    }
+    t->status = status;
+    return EVA_STEP_UNWIND;
+}
+
+eva_step eva__task_fail(eva_task *t, int status, const char *message) {
+    t->u.message = status < 0 ? message : NULL;
+    return unwind(t, status);
+}
+
+eva_step eva__task_propagate(eva_task *t) { return unwind(t, t->status); }
+
+eva_step eva__task_end(eva_task *t) {
+    if (!(t->flags & TASK_UNWINDING)) {
+        t->status = 0;
+        t->u.message = NULL;
+    }
+    return EVA_STEP_DONE;
+}
+
+/* ---- EVA_ASYNC: a nested task in the caller's frame ------------------------ */
+
+static void call_cancel(eva_task *parent) {
+    /* the child unwinds and, once finished, wakes the parent with its status */
+    eva_task_cancel(parent->u.wait_obj);
+}
+
+static const eva_wait_ops call_wait = {"task", call_cancel};
+
+static int call_start(eva_task *parent, const eva_op *op) {
+    eva_task *child = op->ptr;
+    eva_task_fn fn = child->fn;
+    *child = (eva_task){.loop = parent->loop, .fn = fn, .name = parent->name,
+                        .flags = TASK_NESTED | TASK_STARTED};
+    child->up.awaiter = parent;
+    task_run(child);
+    if (child->state == EVA_TASK_DONE) { /* finished without suspending */
+        parent->u.message = child->status < 0 ? child->u.message : NULL;
+        return child->status;
+    }
+    eva_task_park(parent, &call_wait, child);
+    return EVA_PARKED;
+}
+
+eva_op eva_task_call_op(eva_task *child, eva_task_fn fn) {
+    child->fn = fn;
+    return (eva_op){.start = call_start, .ptr = child};
+}

@@ -1,0 +1,324 @@
+/* evasync/task.h — tasks: C functions compiled into state machines.
+ *
+ * FIRST RULE: a task function returns to the loop at every AWAIT and is
+ * called again when the awaited thing settles, so its C locals do NOT survive
+ * an AWAIT.  Everything that must live across an AWAIT belongs in the frame:
+ * the struct whose first member is the eva_task.  The classic mistake:
+ *
+ *     static eva_step bad(void *frame) {
+ *         struct job *j = frame;
+ *         int i;                          // a C local...
+ *         ASYNC_BEGIN(j);
+ *         for (i = 0; i < 3; i++)         // ...re-entered with garbage in i
+ *             AWAIT(j, eva_sleep_op(10));
+ *         ASYNC_END(j);
+ *     }
+ *
+ * The fix is `int i;` inside struct job, and `j->i` in the loop.  (The
+ * pointer `j` itself is fine: it is recomputed on every entry.)
+ *
+ * The mechanism is protothreads': ASYNC_BEGIN jumps to the resume point stored
+ * in the frame, AWAIT stores its own resume point and returns, ASYNC_END marks
+ * the task done.  Resume points are labels-as-values on GCC/Clang, or
+ * switch/case labels when EVA_AWAIT_SWITCH is defined (standard C; then an
+ * AWAIT must not sit inside a switch statement of your own).
+ *
+ * A task has one result: status 0, or a negative error code plus a message.
+ * Values live in the frame, where whoever awaited the task can read them.
+ *
+ * Awaits that never allocate: eva_sleep_op (the timer lives in the task
+ * header), YIELD, AWAIT_UNTIL, and EVA_ASYNC (the child's frame is a member of
+ * the parent's).  Loop thread only, like everything else on a loop.
+ */
+#ifndef EVASYNC_TASK_H
+#define EVASYNC_TASK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <ev.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eva_loop eva_loop;
+typedef struct eva_task eva_task;
+
+/* What a task function returns to the runtime: use the macros, not these. */
+typedef enum eva_step {
+    EVA_STEP_PARKED = 1, /* suspended at an AWAIT */
+    EVA_STEP_UNWIND = 2, /* failing or returning early: run the finally section */
+    EVA_STEP_DONE   = 3  /* reached ASYNC_END */
+} eva_step;
+
+/* A task function.  frame is the struct whose first member is the eva_task. */
+typedef eva_step (*eva_task_fn)(void *frame);
+
+/* Called on the loop thread when a started top-level task has finished
+ * (status in eva_task_status()).  The frame may be freed or restarted from
+ * here unless it came from eva_task_spawn (then the loop frees it after this
+ * returns). */
+typedef void (*eva_task_done_fn)(eva_task *task);
+
+/* Where an AWAIT sits: one static, read-only record per AWAIT in the program. */
+typedef struct eva_site {
+    void *label;      /* resume address (labels-as-values build) */
+    int index;        /* resume case (switch build) */
+    int line;
+    const char *file;
+    const char *expr; /* the awaited expression, as written */
+} eva_site;
+
+/* What a parked task waits on: a kind for diagnostics, and how to cancel it.
+ * cancel() must withdraw the operation and arrange for the task to be woken
+ * with -ECANCELED: later (eva_task_wake_later), or by letting the operation
+ * complete on its own with -ECANCELED.  It must never run the task itself. */
+typedef struct eva_wait_ops {
+    const char *kind; /* "timer", "yield", "task", "promise", "read", ... */
+    void (*cancel)(eva_task *task);
+} eva_wait_ops;
+
+/* An awaitable: what AWAIT starts.  start() either finishes at once and
+ * returns the status (0 or a negative code), or parks the task with
+ * eva_task_park() and returns EVA_PARKED; the operation then calls
+ * eva_task_wake() exactly once, from a later loop callback. */
+typedef struct eva_op {
+    int (*start)(eva_task *task, const struct eva_op *op);
+    void *ptr;
+    int64_t num;
+} eva_op;
+
+#define EVA_PARKED 1
+
+typedef enum eva_task_state {
+    EVA_TASK_IDLE,      /* initialised, not started (or finished and reusable) */
+    EVA_TASK_QUEUED,    /* started or woken; runs on the next loop iteration */
+    EVA_TASK_RUNNING,   /* its function is on the stack */
+    EVA_TASK_SUSPENDED, /* parked at an AWAIT */
+    EVA_TASK_DONE
+} eva_task_state;
+
+/* The task header.  Everything is private; read it through the functions. */
+struct eva_task {
+    eva_task *prev, *next;     /* the loop's list of started top-level tasks */
+    eva_loop *loop;
+    eva_task_fn fn;
+    const char *name;
+    const eva_site *site;      /* the AWAIT it is parked at (NULL: not yet) */
+    const eva_wait_ops *wait;  /* what it is parked on (NULL: nothing) */
+    union {
+        void *wait_obj;        /* while parked: the object awaited */
+        eva_task *next_ready;  /* while queued: the loop's ready list */
+        const char *message;   /* once failed: the error message */
+    } u;
+    union {
+        eva_task *awaiter;     /* nested (EVA_ASYNC) task: the parent */
+        eva_task_done_fn done; /* top-level task: the completion callback */
+    } up;
+    int status;                /* last await's status, then the final one */
+    uint8_t state;             /* eva_task_state */
+    uint8_t flags;             /* private EVA__TASK_* bits */
+    uint16_t reserved;
+    union {
+        ev_timer timer;        /* eva_sleep_op */
+    } op;                      /* the awaited operation's state, when it fits */
+};
+
+/* ---- starting, cancelling, reading the result ------------------------- */
+
+/* Prepare a caller-owned frame's task.  name (for diagnostics) must outlive
+ * the task; NULL means "task".  Never re-init a started, unfinished task.
+ * Returns 0, or -EINVAL (NULL loop, task or fn). */
+int eva_task_init(eva_loop *loop, eva_task *task, eva_task_fn fn, const char *name);
+
+/* Start a top-level task: its first step runs on the next loop iteration, so
+ * the caller may still fill in the frame.  done (may be NULL) runs when it
+ * finishes.  While unfinished, the task keeps eva_loop_run() running, and
+ * eva_loop_destroy() cancels it and runs its finally section.
+ * Returns 0; -EINVAL (NULL or uninitialised task); -EBUSY (already started
+ * and not done); -ENOMEM; -ECANCELED (the loop is being destroyed). */
+int eva_task_start(eva_task *task, eva_task_done_fn done);
+
+/* Allocate a zeroed frame of frame_size bytes (>= sizeof(eva_task); the task
+ * must be its first member), init and start it.  The loop owns the frame:
+ * it is freed right after done returns (or at loop destroy).  *frame_out is
+ * set so the caller can fill in the frame before the first step runs.
+ * Returns 0, -EINVAL, -ENOMEM or -ECANCELED. */
+int eva_task_spawn(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
+                   eva_task_done_fn done, void **frame_out);
+
+/* Request cancellation.  A parked task has its operation withdrawn (timer
+ * stopped, child cancelled, ...) and is resumed with -ECANCELED on a later
+ * iteration; a running task sees -ECANCELED at its next AWAIT; a queued task
+ * that never ran finishes with -ECANCELED without running.  AWAIT then
+ * unwinds through the finally section and the task finishes with -ECANCELED
+ * (AWAIT_RC hands the code to the task, which should finish soon).  Never runs
+ * task code inside this call.  Idempotent; cancelling a finished or idle task
+ * does nothing.  Returns 0, or -EINVAL. */
+int eva_task_cancel(eva_task *task);
+
+/* The final status (0 or a negative code) of a finished task; -EINPROGRESS
+ * before it finishes; -EINVAL for NULL. */
+int eva_task_status(const eva_task *task);
+
+/* The final error message: the one given to ASYNC_FAIL or propagated from an
+ * awaited task, else eva_strerror(status).  Never NULL. */
+const char *eva_task_message(const eva_task *task);
+
+eva_task_state eva_task_get_state(const eva_task *task);
+
+/* The AWAIT the task last reached (file, line, awaited expression): where it
+ * is parked while suspended.  NULL before its first AWAIT. */
+const eva_site *eva_task_site(const eva_task *task);
+const char *eva_task_name(const eva_task *task);
+
+/* ---- awaitables -------------------------------------------------------- */
+
+/* Sleep for ms milliseconds (from the loop's cached time, like eva_timer).
+ * No allocation: the timer is in the task header.  -EINVAL if ms < 0. */
+eva_op eva_sleep_op(int64_t ms);
+
+/* Run a nested async function whose frame is a member of the caller's frame;
+ * its status (and message) become the AWAIT's.  The child's task header is
+ * (re)initialised by the AWAIT; set the child's inputs in its frame first. */
+eva_op eva_task_call_op(eva_task *child, eva_task_fn fn);
+#define EVA_ASYNC(fn, child_frame) eva_task_call_op(&(child_frame)->task, (fn))
+
+/* ---- for implementers of awaitables (net/, promises, pool) ------------ */
+
+/* Park task on an operation; call from an eva_op start function. */
+void eva_task_park(eva_task *task, const eva_wait_ops *ops, void *obj);
+
+/* The operation the task is parked on completed: resume the task now, inside
+ * this call (from a loop callback, never from start()).  message may be NULL. */
+void eva_task_wake(eva_task *task, int status, const char *message);
+
+/* Resume the task with status on the next loop iteration instead. */
+void eva_task_wake_later(eva_task *task, int status);
+
+/* The object passed to eva_task_park (NULL when not parked). */
+void *eva_task_wait_obj(const eva_task *task);
+
+/* ---- the macros -------------------------------------------------------- */
+
+/* Private helpers behind the macros. */
+int eva__await_begin(eva_task *task, const eva_site *site, eva_op op);
+int eva__await_end(eva_task *task);
+eva_step eva__task_fail(eva_task *task, int status, const char *message);
+eva_step eva__task_propagate(eva_task *task);
+eva_step eva__task_end(eva_task *task);
+bool eva__task_unwinding(const eva_task *task);
+eva_op eva__yield_op(void);
+
+#define EVA__CAT2(a, b) a##b
+#define EVA__CAT(a, b) EVA__CAT2(a, b)
+
+#if defined(EVA_AWAIT_SWITCH) || !defined(__GNUC__)
+/* Standard C: resume points are cases of one switch, numbered densely from
+ * a __COUNTER__ base taken in ASYNC_BEGIN (so two AWAITs on a line are fine). */
+#define EVA__DISPATCH(t) ((t)->site ? (t)->site->index : 0)
+#define EVA__SITE_INIT(n) NULL, (n) - eva__base
+#define EVA__RESUME_POINT(n) case (n) - eva__base:
+#define EVA__BASE_DECL enum { eva__base = __COUNTER__ };
+#define EVA__JUMP(t)
+#else
+/* GCC/Clang: resume points are label addresses (the switch only dispatches
+ * the finally section). */
+#define EVA__DISPATCH(t) 0
+#define EVA__SITE_INIT(n) &&EVA__CAT(eva__resume_, n), 0
+#define EVA__RESUME_POINT(n) EVA__CAT(eva__resume_, n):
+#define EVA__BASE_DECL
+#define EVA__JUMP(t)                                                          \
+    if ((t)->site)                                                            \
+        goto *(t)->site->label;                                               \
+    eva__top: (void)&&eva__top; /* clang wants one label address per function */
+#endif
+
+#if defined(__GNUC__) && (__GNUC__ >= 7 || defined(__clang__))
+#define EVA__FALLTHROUGH __attribute__((fallthrough));
+#else
+#define EVA__FALLTHROUGH
+#endif
+
+#if defined(__GNUC__)
+#define EVA__CHECK_FRAME(f) \
+    _Static_assert(__builtin_offsetof(__typeof__(*(f)), task) == 0, \
+                   "the eva_task must be the first member of the frame");
+#else
+#define EVA__CHECK_FRAME(f)
+#endif
+
+/* Open the task body.  f is the frame pointer (a struct with `eva_task task`
+ * as its first member). */
+#define ASYNC_BEGIN(f)                                                        \
+    EVA__CHECK_FRAME(f)                                                       \
+    EVA__BASE_DECL                                                            \
+    eva_task *const eva__t = &(f)->task;                                      \
+    switch (eva__task_unwinding(eva__t) ? -1 : EVA__DISPATCH(eva__t)) {      \
+    case 0:                                                                   \
+        EVA__JUMP(eva__t)
+
+/* The core of every AWAIT: start op; if it parked, return to the loop and
+ * come back here with its status in rc. */
+#define EVA__AWAIT(f, op, rc, n)                                              \
+    do {                                                                      \
+        static const eva_site EVA__CAT(eva__site_, n) = {                     \
+            EVA__SITE_INIT(n), __LINE__, __FILE__, #op};                      \
+        (rc) = eva__await_begin(eva__t, &EVA__CAT(eva__site_, n), (op));      \
+        if ((rc) == EVA_PARKED) {                                             \
+            return EVA_STEP_PARKED;                                           \
+            EVA__RESUME_POINT(n)                                              \
+            (rc) = eva__await_end(eva__t);                                    \
+        }                                                                     \
+    } while (0)
+
+/* AWAIT(f, op): wait for op (an eva_op: eva_sleep_op(), EVA_ASYNC(), ...).
+ * If it fails, the task fails with its status and message: the finally
+ * section runs and whoever awaits the task gets the error. */
+#define AWAIT(f, op) EVA__AWAIT_PROPAGATE(f, op, __COUNTER__)
+#define EVA__AWAIT_PROPAGATE(f, op, n) EVA__AWAIT_PROPAGATE2(f, op, n)
+#define EVA__AWAIT_PROPAGATE2(f, op, n)                                       \
+    do {                                                                      \
+        EVA__AWAIT(f, op, eva__t->status, n);                                 \
+        if (eva__t->status < 0)                                               \
+            return eva__task_propagate(eva__t);                               \
+    } while (0)
+
+/* AWAIT_RC(f, rc, op): wait for op and store its status (0 or a negative
+ * code) in the lvalue rc, for the task to handle; nothing is propagated. */
+#define AWAIT_RC(f, rc, op) EVA__AWAIT_RC(f, rc, op, __COUNTER__)
+#define EVA__AWAIT_RC(f, rc, op, n) EVA__AWAIT(f, op, rc, n)
+
+/* YIELD(f): let the loop run everything else, resume on the next iteration. */
+#define YIELD(f) AWAIT(f, eva__yield_op())
+
+/* AWAIT_UNTIL(f, cond): resume once per loop iteration until cond is true.
+ * This polls (the loop does not sleep while it waits): prefer an event. */
+#define AWAIT_UNTIL(f, cond)                                                  \
+    do {                                                                      \
+        while (!(cond))                                                       \
+            YIELD(f);                                                         \
+    } while (0)
+
+/* Finish now with status (0 or a negative code), through the finally section. */
+#define ASYNC_RETURN(f, status) return eva__task_fail(eva__t, (status), NULL)
+
+/* Fail with code (negative) and message (a string that outlives the task,
+ * e.g. a literal), through the finally section. */
+#define ASYNC_FAIL(f, code, message) return eva__task_fail(eva__t, (code), (message))
+
+/* Optional: from here to ASYNC_END is the cleanup section, run exactly once
+ * however the task ends (success, error, cancellation).  It must not AWAIT
+ * (an AWAIT there fails at once with -ECANCELED when unwinding). */
+#define ASYNC_FINALLY(f) EVA__FALLTHROUGH case -1:
+
+/* Close the task body. */
+#define ASYNC_END(f)                                                          \
+    }                                                                         \
+    return eva__task_end(eva__t)
+
+#ifdef __cplusplus
+}
+#endif
+#endif
