@@ -25,10 +25,6 @@ static void on_ready(eva_loop *loop, int status, void *arg) {
     (void)status; /* at loop destroy too, queued tasks must run to finish */
     eva__async_loop *al = arg;
     al->ready_call_queued = false;
-    if (al->closed) {
-        eva__free(al);
-        return;
-    }
     run_ready(al);
 }
 
@@ -121,22 +117,34 @@ static void run_ready(eva__async_loop *al) {
     }
 }
 
-/* At loop destroy: cancel every live task and run them until they finish. */
+/* At loop destroy: cancel every live task and promise, and run the tasks
+ * until they finish.  Called until nothing new is cancelled. */
+static bool async_loop_cancel(eva__owned *own) {
+    eva__async_loop *al = EVA__CONTAINER_OF(own, eva__async_loop, own);
+    bool cancelled = false;
+    al->closing = true;
+    for (eva_task *t = al->live_head; t; t = t->next) {
+        if (!(t->flags & TASK_CANCEL)) {
+            eva_task_cancel(t);
+            cancelled = true;
+        }
+    }
+    while (al->ready_head) {
+        run_ready(al);
+        cancelled = true;
+    }
+    return eva__promise_cancel_all(al) || cancelled;
+}
+
+/* The loop is quiescent and about to be freed. */
 static void async_loop_close(eva__owned *own) {
     eva__async_loop *al = EVA__CONTAINER_OF(own, eva__async_loop, own);
-    al->closing = true;
-    for (eva_task *t = al->live_head; t; t = t->next)
-        eva_task_cancel(t);
-    while (al->ready_head)
-        run_ready(al);
     if (al->live_head)
         eva__log(al->loop, EVA_LOG_ERROR, "%zu task(s) did not finish when cancelled at loop destroy",
                  al->live_count);
+    eva__promise_orphan_all(al);
     al->loop->layers[EVA__LAYER_ASYNC] = NULL;
-    if (al->ready_call_queued)
-        al->closed = true; /* on_ready, run by the destroy, frees it */
-    else
-        eva__free(al);
+    eva__free(al);
 }
 
 eva__async_loop *eva__async_loop_get(eva_loop *loop) {
@@ -147,7 +155,8 @@ eva__async_loop *eva__async_loop_get(eva_loop *loop) {
     if (!al)
         return NULL;
     al->loop = loop;
-    al->own.cancel = async_loop_close;
+    al->own.cancel = async_loop_cancel;
+    al->own.close = async_loop_close;
     eva__loop_own(loop, &al->own);
     loop->layers[EVA__LAYER_ASYNC] = al;
     return al;

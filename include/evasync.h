@@ -20,5 +20,6 @@
 #include "evasync/io.h"
 #include "evasync/signal.h"
 #include "evasync/task.h"
+#include "evasync/promise.h"
 
 #endif

@@ -13,6 +13,7 @@ const char *eva_strerror(int code) {
     case EVA_EDNS_BADNAME:  return "malformed host name";
     case EVA_EDNS_BADREPLY: return "malformed DNS reply";
     case EVA_EOF:           return "end of stream";
+    case EVA_EALLFAILED:    return "every promise was rejected";
     default: break;
     }
     if (code < 0 && code > -4000) {

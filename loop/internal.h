@@ -33,12 +33,13 @@ void  eva__free(void *ptr);
 /* Format one line and hand it to the loop's log hook. */
 void eva__log(eva_loop *loop, eva_log_level level, const char *fmt, ...) EVA__PRINTF(3, 4);
 
-/* Something the loop owns until it completes (a detached task, a DNS query,
- * ...): eva_loop_destroy() calls cancel() on each one still listed, which must
- * complete it (and may unlink it; the loop unlinks it first anyway). */
+/* A higher layer's per-loop state (tasks, promises, DNS): eva_loop_destroy()
+ * calls cancel() on each until a whole pass finds nothing left to cancel and
+ * no deferred or posted call remains, then close() on each to free it. */
 typedef struct eva__owned {
     struct eva__owned *prev, *next;
-    void (*cancel)(struct eva__owned *self);
+    bool (*cancel)(struct eva__owned *self); /* true if it cancelled anything */
+    void (*close)(struct eva__owned *self);
 } eva__owned;
 
 void eva__loop_own(eva_loop *loop, eva__owned *obj);

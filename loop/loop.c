@@ -63,20 +63,25 @@ int eva_loop_stop(eva_loop *loop) {
     return 0;
 }
 
-/* Complete everything still queued or owned with -ECANCELED.  Cancelling one
- * thing may queue another (a task's cleanup may defer a call), so repeat
- * until a whole pass finds nothing. */
+/* Complete everything still pending with -ECANCELED.  Cancelling one thing
+ * may queue another (a task's cleanup may defer a call), so repeat until a
+ * whole pass finds nothing. */
 static void cancel_everything(eva_loop *loop) {
-    for (;;) {
-        if (loop->owned.next != &loop->owned) {
-            eva__owned *obj = loop->owned.next;
-            eva__loop_disown(obj);
-            obj->cancel(obj);
-            continue;
-        }
-        if (eva__defer_cancel_pending(loop) || eva__post_cancel_pending(loop))
-            continue;
-        return;
+    bool progress;
+    do {
+        progress = false;
+        for (eva__owned *o = loop->owned.next; o != &loop->owned; o = o->next)
+            progress |= o->cancel(o);
+        progress |= eva__defer_cancel_pending(loop);
+        progress |= eva__post_cancel_pending(loop);
+    } while (progress);
+}
+
+static void close_layers(eva_loop *loop) {
+    while (loop->owned.next != &loop->owned) {
+        eva__owned *o = loop->owned.next;
+        eva__loop_disown(o);
+        o->close(o);
     }
 }
 
@@ -86,6 +91,7 @@ int eva_loop_destroy(eva_loop *loop) {
     if (loop->active_handles > 0)
         return -EBUSY;
     cancel_everything(loop);
+    close_layers(loop);
     eva__defer_close(loop);
     eva__post_close(loop);
     if (loop->owns_ev)

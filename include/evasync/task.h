@@ -44,6 +44,7 @@ extern "C" {
 
 typedef struct eva_loop eva_loop;
 typedef struct eva_task eva_task;
+typedef struct eva_promise eva_promise;
 
 /* What a task function returns to the runtime: use the macros, not these. */
 typedef enum eva_step {
@@ -99,6 +100,14 @@ typedef enum eva_task_state {
     EVA_TASK_DONE
 } eva_task_state;
 
+/* A promise reaction (private to the promise code): a node in a promise's
+ * list of what to run once it settles.  An awaiting task's node lives in its
+ * header; settled == NULL means the promise was released unsettled. */
+typedef struct eva_reaction {
+    struct eva_reaction *next, *prev;
+    void (*run)(struct eva_reaction *r, eva_promise *settled);
+} eva_reaction;
+
 /* The task header.  Everything is private; read it through the functions. */
 struct eva_task {
     eva_task *prev, *next;     /* the loop's list of started top-level tasks */
@@ -122,6 +131,7 @@ struct eva_task {
     uint16_t reserved;
     union {
         ev_timer timer;        /* eva_sleep_op */
+        eva_reaction reaction; /* eva_promise_op */
     } op;                      /* the awaited operation's state, when it fits */
 };
 

@@ -1,0 +1,258 @@
+/* async/promise.c — the promise object: settle once, react later.
+ *
+ * A promise keeps a doubly linked list of reactions.  Settling moves nothing:
+ * it queues one deferred "notify" call (holding a reference), which runs the
+ * reactions in order on a later loop iteration, as JavaScript's microtasks
+ * run after the current job.  A reaction added to a settled promise queues
+ * the notify again.
+ */
+#include <errno.h>
+
+#include "promise_internal.h"
+
+/* ---- reaction list ----------------------------------------------------- */
+
+static void reactions_init(eva_promise *p) { p->reactions.next = p->reactions.prev = &p->reactions; }
+
+static bool reactions_empty(const eva_promise *p) { return p->reactions.next == &p->reactions; }
+
+void eva__reaction_unlink(eva_reaction *r) {
+    r->prev->next = r->next;
+    r->next->prev = r->prev;
+    r->next = r->prev = r;
+}
+
+static void on_notify(eva_loop *loop, int status, void *arg) {
+    (void)loop;
+    (void)status; /* at loop destroy the reactions still run, once */
+    eva_promise *p = arg;
+    p->notify_queued = false;
+    while (!reactions_empty(p)) {
+        eva_reaction *r = p->reactions.next;
+        eva__reaction_unlink(r);
+        r->run(r, p);
+    }
+    eva_promise_unref(p);
+}
+
+static void queue_notify(eva_promise *p) {
+    if (p->notify_queued || reactions_empty(p) || p->state == EVA_PROMISE_PENDING)
+        return;
+    p->notify_queued = true;
+    eva_loop_defer(p->loop, &p->notify, on_notify, eva_promise_ref(p));
+}
+
+void eva__reaction_add(eva_promise *p, eva_reaction *r) {
+    r->next = &p->reactions;
+    r->prev = p->reactions.prev;
+    p->reactions.prev->next = r;
+    p->reactions.prev = r;
+    queue_notify(p);
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+int eva_promise_new(eva_loop *loop, eva_promise **out) {
+    if (!loop || !out)
+        return -EINVAL;
+    eva__async_loop *al = eva__async_loop_get(loop);
+    eva_promise *p = al ? eva__calloc(1, sizeof *p) : NULL;
+    if (!p)
+        return -ENOMEM;
+    p->loop = loop;
+    p->refs = 1;
+    reactions_init(p);
+    p->next = al->promises_head;
+    if (p->next)
+        p->next->prev = p;
+    al->promises_head = p;
+    *out = p;
+    return 0;
+}
+
+eva_promise *eva_promise_ref(eva_promise *p) {
+    if (p)
+        p->refs++;
+    return p;
+}
+
+static void live_unlink(eva_promise *p) {
+    eva__async_loop *al = p->loop ? p->loop->layers[EVA__LAYER_ASYNC] : NULL;
+    if (!al)
+        return; /* orphaned: already off the list */
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        al->promises_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
+void eva_promise_unref(eva_promise *p) {
+    if (!p || --p->refs > 0)
+        return;
+    live_unlink(p);
+    /* cancellation is a request someone made, not a failure to report */
+    if (p->state == EVA_PROMISE_REJECTED && !p->observed && p->code != -ECANCELED)
+        eva__log(p->loop, EVA_LOG_WARN, "unhandled promise rejection: %s (%d)",
+                 eva_promise_message(p), p->code);
+    /* Unsettled and unreferenced: nobody can settle it any more. */
+    while (!reactions_empty(p)) {
+        eva_reaction *r = p->reactions.next;
+        eva__reaction_unlink(r);
+        r->run(r, NULL);
+    }
+    if (p->comb)
+        eva__combinator_free(p->comb);
+    if (p->dtor)
+        p->dtor(p->value);
+    eva_promise_unref(p->source);
+    eva__free(p);
+}
+
+/* ---- settling ---------------------------------------------------------- */
+
+void eva__promise_settle(eva_promise *p, eva_promise_state state, int code, const char *message,
+                         void *value, eva_value_dtor dtor) {
+    p->state = (uint8_t)state;
+    p->code = code;
+    p->message = message;
+    p->value = value;
+    p->dtor = dtor;
+    p->adopting = false;
+    p->canceller = NULL;
+    queue_notify(p);
+}
+
+void eva__promise_settle_like(eva_promise *p, eva_promise *src) {
+    src->observed = true;
+    eva__promise_settle(p, src->state, src->code, src->message, src->value, NULL);
+}
+
+static bool settleable(const eva_promise *p) {
+    return p->state == EVA_PROMISE_PENDING && !p->adopting && p->loop;
+}
+
+int eva_promise_resolve(eva_promise *p, void *value, eva_value_dtor dtor) {
+    if (!p)
+        return -EINVAL;
+    if (!settleable(p))
+        return -EALREADY;
+    eva__promise_settle(p, EVA_PROMISE_FULFILLED, 0, NULL, value, dtor);
+    return 0;
+}
+
+int eva_promise_reject(eva_promise *p, int code, const char *message) {
+    if (!p || code >= 0)
+        return -EINVAL;
+    if (!settleable(p))
+        return -EALREADY;
+    eva__promise_settle(p, EVA_PROMISE_REJECTED, code, message, NULL, NULL);
+    return 0;
+}
+
+static void adopt_run(eva_reaction *r, eva_promise *src) {
+    eva_promise *p = EVA__CONTAINER_OF(r, eva_promise, adopt_node);
+    if (src)
+        eva__promise_settle_like(p, src); /* p->source keeps src and its value alive */
+}
+
+int eva_promise_adopt(eva_promise *p, eva_promise *src) {
+    if (!p || !src || p == src || p->loop != src->loop || !p->loop)
+        return -EINVAL;
+    if (!settleable(p))
+        return -EALREADY;
+    p->source = eva_promise_ref(src);
+    src->observed = true;
+    if (src->state != EVA_PROMISE_PENDING) {
+        eva__promise_settle_like(p, src);
+        return 0;
+    }
+    p->adopting = true;
+    p->adopt_node.run = adopt_run;
+    eva__reaction_add(src, &p->adopt_node);
+    return 0;
+}
+
+int eva_promise_set_canceller(eva_promise *p, eva_promise_canceller fn, void *arg) {
+    if (!p)
+        return -EINVAL;
+    if (!settleable(p))
+        return -EALREADY;
+    p->canceller = fn;
+    p->cancel_arg = arg;
+    return 0;
+}
+
+int eva_promise_cancel(eva_promise *p) {
+    if (!p)
+        return -EINVAL;
+    if (p->state != EVA_PROMISE_PENDING)
+        return 0;
+    if (p->adopting)
+        return eva_promise_cancel(p->source);
+    if (!p->canceller)
+        return -ENOTSUP;
+    eva_promise_canceller fn = p->canceller;
+    p->canceller = NULL; /* asked once */
+    fn(p, p->cancel_arg);
+    return 0;
+}
+
+/* ---- state --------------------------------------------------------------- */
+
+eva_promise_state eva_promise_get_state(const eva_promise *p) {
+    return p ? (eva_promise_state)p->state : EVA_PROMISE_PENDING;
+}
+
+void *eva_promise_value(const eva_promise *p) {
+    return p && p->state == EVA_PROMISE_FULFILLED ? p->value : NULL;
+}
+
+int eva_promise_error(eva_promise *p) {
+    if (!p)
+        return -EINVAL;
+    if (p->state != EVA_PROMISE_REJECTED)
+        return 0;
+    p->observed = true;
+    return p->code;
+}
+
+const char *eva_promise_message(const eva_promise *p) {
+    if (p && p->state == EVA_PROMISE_REJECTED && p->message)
+        return p->message;
+    return eva_strerror(p && p->state == EVA_PROMISE_REJECTED ? p->code : 0);
+}
+
+/* ---- at loop destroy --------------------------------------------------- */
+
+static bool cancel_pending(eva_promise *p) {
+    if (p->state != EVA_PROMISE_PENDING || p->adopting)
+        return false; /* an adopting promise follows its source */
+    if (p->canceller)
+        eva_promise_cancel(p);
+    if (p->state == EVA_PROMISE_PENDING)
+        eva__promise_settle(p, EVA_PROMISE_REJECTED, -ECANCELED, "the loop was destroyed", NULL, NULL);
+    return true;
+}
+
+bool eva__promise_cancel_all(eva__async_loop *al) {
+    bool cancelled = false;
+    /* Hold the next one too: a canceller may release other promises. */
+    eva_promise *p = eva_promise_ref(al->promises_head);
+    while (p) {
+        eva_promise *next = eva_promise_ref(p->next);
+        cancelled |= cancel_pending(p);
+        eva_promise_unref(p);
+        p = next;
+    }
+    return cancelled;
+}
+
+void eva__promise_orphan_all(eva__async_loop *al) {
+    for (eva_promise *p = al->promises_head; p; p = p->next) {
+        p->loop = NULL;
+        p->observed = true; /* the destroy rejected it, not the program */
+    }
+    al->promises_head = NULL;
+}

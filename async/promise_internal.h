@@ -1,0 +1,43 @@
+/* async/promise_internal.h — the promise object, shared by the files that
+ * build on it (reactions, combinators, promise forms of the primitives). */
+#ifndef EVASYNC_PROMISE_INTERNAL_H
+#define EVASYNC_PROMISE_INTERNAL_H
+
+#include "async_internal.h"
+
+typedef struct eva__combinator eva__combinator;
+
+struct eva_promise {
+    eva_promise *prev, *next;   /* the loop's live promises */
+    eva_loop *loop;             /* NULL once the loop is destroyed */
+    unsigned refs;
+    uint8_t state;              /* eva_promise_state */
+    bool observed;              /* someone looked at the outcome */
+    bool notify_queued;
+    bool adopting;              /* waiting for source to settle */
+    int code;
+    const char *message;
+    void *value;
+    eva_value_dtor dtor;        /* NULL: value is borrowed (adopted) */
+    eva_promise *source;        /* adopted promise (a reference) */
+    eva_reaction reactions;     /* sentinel of the reaction list */
+    eva_reaction adopt_node;    /* our reaction on source */
+    eva_call notify;
+    eva_promise_canceller canceller;
+    void *cancel_arg;
+    eva__combinator *comb;      /* combinator state, freed with the promise */
+};
+
+void eva__reaction_add(eva_promise *p, eva_reaction *r);
+void eva__reaction_unlink(eva_reaction *r);
+
+/* Settle unconditionally (the caller checked it is pending). */
+void eva__promise_settle(eva_promise *p, eva_promise_state state, int code, const char *message,
+                         void *value, eva_value_dtor dtor);
+
+/* Settle p with src's outcome; src's value is borrowed: keep src alive. */
+void eva__promise_settle_like(eva_promise *p, eva_promise *src);
+
+void eva__combinator_free(eva__combinator *c);
+
+#endif

@@ -1,0 +1,181 @@
+/* evasync/promise.h — promises: the second style.
+ *
+ * A promise is a loop-bound, reference-counted box that settles once: it is
+ * fulfilled with a value (void * plus an optional destructor) or rejected
+ * with an error (negative code plus a message).  As in JavaScript, reactions
+ * (then/catch/finally, awaiting tasks) always run later, from the loop, never
+ * inside the call that settled the promise.
+ *
+ * Ownership.  Every function that hands out a promise hands out one reference
+ * the caller must release with eva_promise_unref().  The value belongs to the
+ * promise: borrow it with eva_promise_value() while you hold a reference; its
+ * destructor runs when the last reference goes.
+ *
+ * Unhandled rejections.  A rejected promise that nobody observed (no then,
+ * catch, finally, combinator or AWAIT, and no eva_promise_error() call) is
+ * reported through the loop's log hook when its last reference is released,
+ * as JavaScript and asyncio report theirs.
+ *
+ * Cancellation.  Promises made by evasync operations (eva_sleep, spawned
+ * tasks, combinators) are cancellable: eva_promise_cancel() stops the work and
+ * the promise rejects with -ECANCELED.  A plain eva_promise_new() promise is
+ * cancellable only if you give it a canceller.  When the loop is destroyed,
+ * every pending promise is cancelled, so every reaction still runs once.
+ */
+#ifndef EVASYNC_PROMISE_H
+#define EVASYNC_PROMISE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eva_loop eva_loop;
+typedef struct eva_promise eva_promise;
+
+typedef enum eva_promise_state {
+    EVA_PROMISE_PENDING,
+    EVA_PROMISE_FULFILLED,
+    EVA_PROMISE_REJECTED
+} eva_promise_state;
+
+typedef void (*eva_value_dtor)(void *value);
+
+/* Asked to stop the work behind a pending promise; it should reject the
+ * promise with -ECANCELED (now or later). */
+typedef void (*eva_promise_canceller)(eva_promise *p, void *arg);
+
+/* A reaction.  settled is the promise that settled (borrowed for the call);
+ * next is the promise that then() returned: settle it here (resolve, reject
+ * or eva_promise_adopt).  If the reaction returns without settling next, next
+ * is fulfilled with no value when it returned 0, or rejected with the code it
+ * returned when negative. */
+typedef int (*eva_then_fn)(void *arg, eva_promise *settled, eva_promise *next);
+
+/* Runs once p settles, whatever the outcome. */
+typedef void (*eva_finally_fn)(void *arg, eva_promise *settled);
+
+/* ---- making and settling ------------------------------------------------ */
+
+/* A new pending promise with one reference.  Returns 0, -EINVAL, -ENOMEM. */
+int eva_promise_new(eva_loop *loop, eva_promise **out);
+
+/* Fulfil with value; the promise owns it from now on and calls dtor (may be
+ * NULL) on it when freed.  On error nothing is taken: the value is still yours.
+ * Returns 0; -EINVAL (NULL p); -EALREADY (already settled or adopting). */
+int eva_promise_resolve(eva_promise *p, void *value, eva_value_dtor dtor);
+
+/* Reject with code (< 0) and message (NULL: eva_strerror(code); otherwise a
+ * string that outlives the promise, e.g. a literal).
+ * Returns 0; -EINVAL (NULL p, code >= 0); -EALREADY. */
+int eva_promise_reject(eva_promise *p, int code, const char *message);
+
+/* Settle p the way src settles (now if src is settled, else when it does):
+ * JavaScript's resolve(otherPromise).  p keeps a reference to src, and p's
+ * value is src's value.  Cancelling p cancels src.
+ * Returns 0; -EINVAL (NULL, same promise, different loops); -EALREADY. */
+int eva_promise_adopt(eva_promise *p, eva_promise *src);
+
+/* Install the function eva_promise_cancel() calls while p is pending. */
+int eva_promise_set_canceller(eva_promise *p, eva_promise_canceller fn, void *arg);
+
+/* Ask the work behind a pending promise to stop.  Returns 0 (requested, or p
+ * already settled); -ENOTSUP (no canceller); -EINVAL. */
+int eva_promise_cancel(eva_promise *p);
+
+/* ---- references and state ----------------------------------------------- */
+
+eva_promise *eva_promise_ref(eva_promise *p); /* returns p */
+void eva_promise_unref(eva_promise *p);       /* NULL is fine */
+
+eva_promise_state eva_promise_get_state(const eva_promise *p);
+
+/* The value of a fulfilled promise (borrowed: valid while you hold a
+ * reference), NULL otherwise. */
+void *eva_promise_value(const eva_promise *p);
+
+/* The error of a rejected promise (marks it observed), 0 if it is not
+ * rejected, -EINVAL for NULL. */
+int eva_promise_error(eva_promise *p);
+
+/* The message of a rejected promise; never NULL. */
+const char *eva_promise_message(const eva_promise *p);
+
+/* ---- reactions ------------------------------------------------------------ */
+
+/* When p settles, run on_fulfilled or on_rejected (either may be NULL: then
+ * next settles like p).  *next_out (may be NULL if you do not want it)
+ * receives a reference to the derived promise.
+ * Returns 0, -EINVAL, -ENOMEM (nothing registered). */
+int eva_promise_then(eva_promise *p, eva_then_fn on_fulfilled, eva_then_fn on_rejected,
+                     void *arg, eva_promise **next_out);
+
+/* then(p, NULL, on_rejected). */
+int eva_promise_catch(eva_promise *p, eva_then_fn on_rejected, void *arg, eva_promise **next_out);
+
+/* Run fn when p settles; next settles like p. */
+int eva_promise_finally(eva_promise *p, eva_finally_fn fn, void *arg, eva_promise **next_out);
+
+/* ---- awaiting from a task ------------------------------------------------- */
+
+/* AWAIT(f, eva_promise_op(p)): resume when p settles, with 0 if fulfilled or
+ * its error code (and message) if rejected.  No allocation: the waiter lives in
+ * the task header.  The AWAIT holds its own reference while parked; the task's
+ * reference stays the task's to release.  Cancelling the task withdraws the
+ * wait (it does not cancel p). */
+eva_op eva_promise_op(eva_promise *p);
+
+/* ---- promise forms of the other primitives -------------------------------- */
+
+/* A promise fulfilled (with no value) after ms milliseconds; cancellable.
+ * Returns 0, -EINVAL (NULL, ms < 0), -ENOMEM. */
+int eva_sleep(eva_loop *loop, int64_t ms, eva_promise **out);
+
+/* eva_task_spawn, with a promise instead of a callback: it is fulfilled with
+ * the frame as its value, or rejected with the task's status and message.
+ * The frame lives as long as the promise (it is the promise's value, freed
+ * with it), so its results can be read after the task finished.  Cancelling
+ * the promise cancels the task. */
+int eva_task_spawn_promise(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
+                           void **frame_out, eva_promise **out);
+
+/* ---- combinators ----------------------------------------------------------- */
+
+/* Each takes its own references to the n inputs (the caller keeps its own)
+ * and returns a new cancellable promise; cancelling it cancels the inputs
+ * still pending.  Unlike JavaScript, the inputs that can no longer matter are
+ * cancelled: the losers of race/any/timeout and the rest of a failed all.
+ * eva_promise_inputs() lists a combinator's inputs, in order, to read their
+ * values or errors.  Errors: -EINVAL (NULL, n > 0 with NULL inputs, an input
+ * on another loop), -ENOMEM. */
+
+/* Fulfilled (no value) when all are; rejected like the first that rejects.
+ * n == 0: fulfilled. */
+int eva_promise_all(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
+
+/* Fulfilled (no value) when all have settled; never rejects. */
+int eva_promise_all_settled(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
+
+/* Settles like the first input to fulfil; rejected with EVA_EALLFAILED only
+ * when all reject (read each error through eva_promise_inputs). n == 0: rejected. */
+int eva_promise_any(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
+
+/* Settles like the first input to settle.  n == 0 is -EINVAL: it would never settle. */
+int eva_promise_race(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
+
+/* Settles like p, unless ms pass first: then rejected with -ETIMEDOUT and p
+ * cancelled. */
+int eva_promise_timeout(eva_promise *p, int64_t ms, eva_promise **out);
+
+/* The inputs of a combinator's promise (NULL and *n = 0 for other promises);
+ * borrowed, valid while you hold the combinator's promise. */
+eva_promise *const *eva_promise_inputs(const eva_promise *p, size_t *n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
