@@ -5,6 +5,20 @@
 #include "internal.h"
 #include "evasync/task.h"
 #include "evasync/promise.h"
+#include "evasync/scope.h"
+
+/* eva_task.flags */
+enum {
+    EVA__TASK_UNWINDING = 1u << 0, /* running the finally section */
+    EVA__TASK_CANCEL    = 1u << 1, /* cancellation requested */
+    EVA__TASK_NESTED    = 1u << 2, /* up.awaiter is set (EVA_ASYNC child) */
+    EVA__TASK_SPAWNED   = 1u << 3, /* the loop owns the frame */
+    EVA__TASK_STARTED   = 1u << 4, /* the first step has run */
+    EVA__TASK_SCOPED    = 1u << 5, /* up.scope is set */
+    EVA__TASK_SCOPES    = 1u << 6, /* owns scopes: check them before finishing */
+    EVA__TASK_EXIT_HELD = 1u << 7, /* finishing, waiting for scope children */
+    EVA__TASK_EXIT_UNWIND = 1u << 8 /* ...held at EVA_STEP_UNWIND, not DONE */
+};
 
 typedef struct eva__async_loop {
     eva__owned own;            /* the loop cancels our tasks at destroy */
@@ -16,10 +30,26 @@ typedef struct eva__async_loop {
     bool ready_call_queued;
     bool closing;              /* the loop is being destroyed */
     eva_promise *promises_head; /* live promises (promise.c) */
+    eva_scope *scopes_head;    /* scopes not yet joined (scope.c) */
 } eva__async_loop;
 
 /* The loop's async state, created on first use; NULL when out of memory. */
 eva__async_loop *eva__async_loop_get(eva_loop *loop);
+
+/* task.c: start t as a scope's child (scope.c links it). */
+int eva__task_start_child(eva_task *t, eva_scope *scope);
+
+/* task.c: a zeroed, initialised frame the loop will own (EVA__TASK_SPAWNED). */
+eva_task *eva__task_alloc(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name);
+
+/* task.c: a task held at its exit by scope children may go on. */
+void eva__task_exit_resume(eva_task *t);
+
+/* scope.c, called by the task runtime. */
+void eva__scope_link_child(eva_scope *scope, eva_task *child);
+void eva__scope_child_done(eva_task *child);
+bool eva__scope_hold_exit(eva_task *owner, eva_step step); /* true: parked */
+bool eva__scope_cancel_all(eva__async_loop *al);
 
 /* promise.c, at loop destroy: cancel (then reject) every pending promise,
  * true if there was one; then detach the survivors from the dying loop. */

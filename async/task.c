@@ -10,14 +10,6 @@
 
 #include "async_internal.h"
 
-enum {
-    TASK_UNWINDING = 1u << 0, /* running the finally section */
-    TASK_CANCEL    = 1u << 1, /* cancellation requested */
-    TASK_NESTED    = 1u << 2, /* up.awaiter is set (EVA_ASYNC child) */
-    TASK_SPAWNED   = 1u << 3, /* the loop owns the frame */
-    TASK_STARTED   = 1u << 4  /* the first step has run */
-};
-
 static void run_ready(eva__async_loop *al);
 
 static void on_ready(eva_loop *loop, int status, void *arg) {
@@ -65,7 +57,7 @@ static void live_unlink(eva__async_loop *al, eva_task *t) {
 static void task_complete(eva_task *t) {
     t->state = EVA_TASK_DONE;
     t->wait = NULL;
-    if (t->flags & TASK_NESTED) {
+    if (t->flags & EVA__TASK_NESTED) {
         eva_task *parent = t->up.awaiter;
         /* A child that finished inside the parent's AWAIT (the parent is
          * still running) reports through call_start instead. */
@@ -73,19 +65,22 @@ static void task_complete(eva_task *t) {
             eva_task_wake(parent, t->status, t->status < 0 ? t->u.message : NULL);
         return;
     }
-    eva__async_loop *al = eva__async_loop_get(t->loop);
-    live_unlink(al, t);
-    bool spawned = t->flags & TASK_SPAWNED;
-    if (t->up.done)
-        t->up.done(t);
+    bool spawned = t->flags & EVA__TASK_SPAWNED;
+    if (t->flags & EVA__TASK_SCOPED) {
+        eva__scope_child_done(t);
+    } else {
+        live_unlink(eva__async_loop_get(t->loop), t);
+        if (t->up.done)
+            t->up.done(t);
+    }
     if (spawned)
         eva__free(t); /* the frame starts with the task */
 }
 
 static void task_run(eva_task *t) {
-    if (!(t->flags & TASK_STARTED)) {
-        t->flags |= TASK_STARTED;
-        if (t->flags & TASK_CANCEL) { /* cancelled before its first step */
+    if (!(t->flags & EVA__TASK_STARTED)) {
+        t->flags |= EVA__TASK_STARTED;
+        if (t->flags & EVA__TASK_CANCEL) { /* cancelled before its first step */
             t->status = -ECANCELED;
             t->u.message = NULL;
             task_complete(t);
@@ -97,12 +92,26 @@ static void task_run(eva_task *t) {
         eva_step step = t->fn(t);
         if (step == EVA_STEP_PARKED)
             return; /* the op set the state: SUSPENDED, or QUEUED for a yield */
+        if ((t->flags & EVA__TASK_SCOPES) && eva__scope_hold_exit(t, step))
+            return; /* parked until its scopes' children have finished */
         if (step == EVA_STEP_UNWIND) {
-            t->flags |= TASK_UNWINDING;
+            t->flags |= EVA__TASK_UNWINDING;
             continue;
         }
         task_complete(t);
         return;
+    }
+}
+
+void eva__task_exit_resume(eva_task *t) {
+    bool unwind = t->flags & EVA__TASK_EXIT_UNWIND;
+    t->flags &= (uint16_t)~(EVA__TASK_EXIT_HELD | EVA__TASK_EXIT_UNWIND);
+    t->wait = NULL;
+    if (unwind) {
+        t->flags |= EVA__TASK_UNWINDING;
+        task_run(t); /* into the finally section */
+    } else {
+        task_complete(t);
     }
 }
 
@@ -124,7 +133,7 @@ static bool async_loop_cancel(eva__owned *own) {
     bool cancelled = false;
     al->closing = true;
     for (eva_task *t = al->live_head; t; t = t->next) {
-        if (!(t->flags & TASK_CANCEL)) {
+        if (!(t->flags & EVA__TASK_CANCEL)) {
             eva_task_cancel(t);
             cancelled = true;
         }
@@ -133,6 +142,7 @@ static bool async_loop_cancel(eva__owned *own) {
         run_ready(al);
         cancelled = true;
     }
+    cancelled |= eva__scope_cancel_all(al);
     return eva__promise_cancel_all(al) || cancelled;
 }
 
@@ -169,8 +179,9 @@ int eva_task_init(eva_loop *loop, eva_task *t, eva_task_fn fn, const char *name)
     return 0;
 }
 
-int eva_task_start(eva_task *t, eva_task_done_fn done) {
-    if (!t || !t->loop || !t->fn || (t->flags & TASK_NESTED))
+/* What every start checks and resets; the caller links and queues. */
+static int start_prepare(eva_task *t, eva__async_loop **al_out) {
+    if (!t || !t->loop || !t->fn || (t->flags & EVA__TASK_NESTED))
         return -EINVAL;
     if (t->state != EVA_TASK_IDLE && t->state != EVA_TASK_DONE)
         return -EBUSY;
@@ -179,25 +190,53 @@ int eva_task_start(eva_task *t, eva_task_done_fn done) {
         return -ENOMEM;
     if (al->closing)
         return -ECANCELED;
-    t->flags &= TASK_SPAWNED;
+    t->flags &= EVA__TASK_SPAWNED;
     t->site = NULL;
     t->wait = NULL;
     t->status = 0;
+    *al_out = al;
+    return 0;
+}
+
+int eva_task_start(eva_task *t, eva_task_done_fn done) {
+    eva__async_loop *al;
+    int rc = start_prepare(t, &al);
+    if (rc < 0)
+        return rc;
     t->up.done = done;
     live_link(al, t);
     ready_push(al, t);
     return 0;
 }
 
+int eva__task_start_child(eva_task *t, eva_scope *scope) {
+    eva__async_loop *al;
+    int rc = start_prepare(t, &al);
+    if (rc < 0)
+        return rc;
+    t->flags |= EVA__TASK_SCOPED;
+    t->up.scope = scope;
+    eva__scope_link_child(scope, t);
+    ready_push(al, t);
+    return 0;
+}
+
+eva_task *eva__task_alloc(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name) {
+    eva_task *t = eva__calloc(1, frame_size);
+    if (t) {
+        eva_task_init(loop, t, fn, name);
+        t->flags = EVA__TASK_SPAWNED;
+    }
+    return t;
+}
+
 int eva_task_spawn(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
                    eva_task_done_fn done, void **frame_out) {
     if (!loop || !fn || !frame_out || frame_size < sizeof(eva_task))
         return -EINVAL;
-    eva_task *t = eva__calloc(1, frame_size);
+    eva_task *t = eva__task_alloc(loop, frame_size, fn, name);
     if (!t)
         return -ENOMEM;
-    eva_task_init(loop, t, fn, name);
-    t->flags = TASK_SPAWNED;
     int rc = eva_task_start(t, done);
     if (rc < 0) {
         eva__free(t);
@@ -210,10 +249,10 @@ int eva_task_spawn(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char
 int eva_task_cancel(eva_task *t) {
     if (!t || !t->loop)
         return -EINVAL;
-    if (t->state == EVA_TASK_IDLE || t->state == EVA_TASK_DONE || (t->flags & TASK_CANCEL))
+    if (t->state == EVA_TASK_IDLE || t->state == EVA_TASK_DONE || (t->flags & EVA__TASK_CANCEL))
         return 0;
-    t->flags |= TASK_CANCEL;
-    if (t->state == EVA_TASK_QUEUED && (t->flags & TASK_STARTED))
+    t->flags |= EVA__TASK_CANCEL;
+    if (t->state == EVA_TASK_QUEUED && (t->flags & EVA__TASK_STARTED))
         t->status = -ECANCELED; /* a yield or late wake: cancellation wins */
     else if (t->state == EVA_TASK_SUSPENDED)
         t->wait->cancel(t);
@@ -259,7 +298,8 @@ void eva_task_wake_later(eva_task *t, int status) {
 }
 
 void *eva_task_wait_obj(const eva_task *t) {
-    return t && t->state == EVA_TASK_SUSPENDED ? t->u.wait_obj : NULL;
+    bool parked = t && t->state == EVA_TASK_SUSPENDED && !(t->flags & EVA__TASK_EXIT_HELD);
+    return parked ? t->u.wait_obj : NULL;
 }
 
 /* ---- behind the macros ---------------------------------------------------- */
@@ -267,17 +307,17 @@ void *eva_task_wait_obj(const eva_task *t) {
 int eva__await_begin(eva_task *t, const eva_site *site, eva_op op) {
     t->site = site;
     t->u.message = NULL;
-    if (t->flags & (TASK_CANCEL | TASK_UNWINDING))
+    if (t->flags & (EVA__TASK_CANCEL | EVA__TASK_UNWINDING))
         return -ECANCELED;
     return op.start(t, &op);
 }
 
 int eva__await_end(eva_task *t) { return t->status; }
 
-bool eva__task_unwinding(const eva_task *t) { return t->flags & TASK_UNWINDING; }
+bool eva__task_unwinding(const eva_task *t) { return t->flags & EVA__TASK_UNWINDING; }
 
 static eva_step unwind(eva_task *t, int status) {
-    if (t->flags & TASK_UNWINDING) {
+    if (t->flags & EVA__TASK_UNWINDING) {
         /* an AWAIT inside the finally section failed: stop the cleanup here */
         eva__log(t->loop, EVA_LOG_WARN, "task '%s': AWAIT in the finally section at %s:%d",
                  eva_task_name(t), t->site->file, t->site->line);
@@ -295,7 +335,7 @@ eva_step eva__task_fail(eva_task *t, int status, const char *message) {
 eva_step eva__task_propagate(eva_task *t) { return unwind(t, t->status); }
 
 eva_step eva__task_end(eva_task *t) {
-    if (!(t->flags & TASK_UNWINDING)) {
+    if (!(t->flags & EVA__TASK_UNWINDING)) {
         t->status = 0;
         t->u.message = NULL;
     }
@@ -315,7 +355,7 @@ static int call_start(eva_task *parent, const eva_op *op) {
     eva_task *child = op->ptr;
     eva_task_fn fn = child->fn;
     *child = (eva_task){.loop = parent->loop, .fn = fn, .name = parent->name,
-                        .flags = TASK_NESTED | TASK_STARTED};
+                        .flags = EVA__TASK_NESTED | EVA__TASK_STARTED};
     child->up.awaiter = parent;
     task_run(child);
     if (child->state == EVA_TASK_DONE) { /* finished without suspending */

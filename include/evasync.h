@@ -21,5 +21,6 @@
 #include "evasync/signal.h"
 #include "evasync/task.h"
 #include "evasync/promise.h"
+#include "evasync/scope.h"
 
 #endif

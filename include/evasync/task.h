@@ -45,6 +45,7 @@ extern "C" {
 typedef struct eva_loop eva_loop;
 typedef struct eva_task eva_task;
 typedef struct eva_promise eva_promise;
+typedef struct eva_scope eva_scope;
 
 /* What a task function returns to the runtime: use the macros, not these. */
 typedef enum eva_step {
@@ -110,7 +111,7 @@ typedef struct eva_reaction {
 
 /* The task header.  Everything is private; read it through the functions. */
 struct eva_task {
-    eva_task *prev, *next;     /* the loop's list of started top-level tasks */
+    eva_task *prev, *next;     /* the loop's top-level tasks, or a scope's children */
     eva_loop *loop;
     eva_task_fn fn;
     const char *name;
@@ -124,11 +125,12 @@ struct eva_task {
     union {
         eva_task *awaiter;     /* nested (EVA_ASYNC) task: the parent */
         eva_task_done_fn done; /* top-level task: the completion callback */
+        eva_scope *scope;      /* child of a scope */
     } up;
     int status;                /* last await's status, then the final one */
     uint8_t state;             /* eva_task_state */
-    uint8_t flags;             /* private EVA__TASK_* bits */
-    uint16_t reserved;
+    uint8_t reserved;
+    uint16_t flags;            /* private EVA__TASK_* bits */
     union {
         ev_timer timer;        /* eva_sleep_op */
         eva_reaction reaction; /* eva_promise_op */

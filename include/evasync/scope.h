@@ -1,0 +1,84 @@
+/* evasync/scope.h — scopes (task groups, Trio's nurseries).
+ *
+ * A scope lives in a task's frame and runs child tasks for it.  Awaiting
+ * eva_scope_join_op() resumes the owner once every child has finished.  The
+ * first child that fails (any error but -ECANCELED) cancels its siblings and
+ * its error becomes the scope's; cancelling the owner while it joins cancels
+ * the children, and the join still waits for all of them.
+ *
+ * No child outlives its scope: if the owner fails or is cancelled before it
+ * joins, the runtime cancels the scope's children and waits for them before
+ * the owner's finally section runs.  (If the owner reaches ASYNC_END without
+ * joining, its children are cancelled and awaited too, and a warning names
+ * the task: that is a bug in the owner.)
+ *
+ *     struct fetch_all { eva_task task; eva_scope scope; struct fetch one[3]; int i; };
+ *
+ *     ASYNC_BEGIN(f);
+ *     eva_scope_init(&f->scope, &f->task);
+ *     for (f->i = 0; f->i < 3; f->i++) {
+ *         eva_task_init(f->task.loop, &f->one[f->i].task, fetch_run, "fetch");
+ *         eva_scope_start(&f->scope, &f->one[f->i].task);
+ *     }
+ *     AWAIT(f, eva_scope_join_op(&f->scope));   // fails like the first failing child
+ *     ASYNC_END(f);
+ */
+#ifndef EVASYNC_SCOPE_H
+#define EVASYNC_SCOPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eva_scope eva_scope;
+
+struct eva_scope {              /* all private */
+    eva_scope *prev, *next;     /* the loop's scopes that are not yet joined */
+    eva_task *owner;
+    eva_task *children;         /* running children, linked through their prev/next */
+    size_t live;
+    int status;                 /* the first failure, 0 if none */
+    const char *message;
+    eva_task *joiner;           /* the owner, while parked in the join */
+    bool cancelled;
+    bool exit_hold;             /* the owner is finishing and waits for the children */
+};
+
+/* Bind a scope (caller-owned memory, typically in owner's frame) to owner, a
+ * started task.  Init it again only after its join returned.
+ * Returns 0; -EINVAL (NULL, or owner not started); -ENOMEM. */
+int eva_scope_init(eva_scope *scope, eva_task *owner);
+
+/* Start an initialised task as a child of the scope (instead of
+ * eva_task_start): it runs from the next loop iteration.  The child's frame
+ * must stay valid until the join returns.
+ * Returns 0; -EINVAL; -EBUSY (the child is running); -ECANCELED (the scope
+ * was cancelled or has failed: the child is not started). */
+int eva_scope_start(eva_scope *scope, eva_task *child);
+
+/* eva_task_spawn into the scope: the loop owns the frame and frees it when
+ * the child finishes (read results out before, e.g. into the owner's frame). */
+int eva_scope_spawn(eva_scope *scope, size_t frame_size, eva_task_fn fn, const char *name,
+                    void **frame_out);
+
+/* Cancel every running child; the scope's status becomes -ECANCELED unless a
+ * child failed first.  Idempotent.  Returns 0 or -EINVAL. */
+int eva_scope_cancel(eva_scope *scope);
+
+/* AWAIT(f, eva_scope_join_op(&f->scope)): resume when no child is left, with
+ * the scope's status: 0, the first child's failure (and message), or
+ * -ECANCELED.  Only the owner joins. */
+eva_op eva_scope_join_op(eva_scope *scope);
+
+/* Children still running. */
+size_t eva_scope_live(const eva_scope *scope);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,246 @@
+/* Scopes: the join waits for every child; the first failure cancels the
+ * siblings; cancelling the owner cancels the scope; no child outlives it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+enum { HOUR = 60 * 60 * 1000 };
+
+typedef struct child {
+    eva_task task;
+    int64_t ms;
+    int fail;       /* fail with -EIO after the sleep */
+    int done_steps;
+    int finally_at; /* tick of the shared clock when its finally ran */
+    int *clock;
+} child;
+
+static eva_step child_run(void *frame) {
+    child *c = frame;
+    ASYNC_BEGIN(c);
+    AWAIT(c, eva_sleep_op(c->ms));
+    if (c->fail)
+        ASYNC_FAIL(c, -EIO, "child: boom");
+    c->done_steps++;
+    ASYNC_FINALLY(c);
+    if (c->clock)
+        c->finally_at = ++*c->clock;
+    ASYNC_END(c);
+}
+
+typedef enum owner_mode { JOIN, FAIL_BEFORE_JOIN, FORGET_JOIN, JOIN_RC } owner_mode;
+
+typedef struct owner {
+    eva_task task;
+    eva_scope scope;
+    child kids[3];
+    int n;
+    int i;
+    owner_mode mode;
+    int rc;
+    int finally_at;
+    int clock;
+} owner;
+
+static eva_step owner_run(void *frame) {
+    owner *o = frame;
+    ASYNC_BEGIN(o);
+    assert_int_equal(eva_scope_init(&o->scope, &o->task), 0);
+    for (o->i = 0; o->i < o->n; o->i++) {
+        o->kids[o->i].clock = &o->clock;
+        eva_task_init(o->task.loop, &o->kids[o->i].task, child_run, "kid");
+        assert_int_equal(eva_scope_start(&o->scope, &o->kids[o->i].task), 0);
+    }
+    if (o->mode == FAIL_BEFORE_JOIN) {
+        AWAIT(o, eva_sleep_op(1));
+        ASYNC_FAIL(o, -EPERM, "owner gives up");
+    }
+    if (o->mode == FORGET_JOIN)
+        ASYNC_RETURN(o, 0);
+    if (o->mode == JOIN_RC) {
+        AWAIT_RC(o, o->rc, eva_scope_join_op(&o->scope));
+        ASYNC_RETURN(o, 0);
+    }
+    AWAIT(o, eva_scope_join_op(&o->scope));
+    ASYNC_FINALLY(o);
+    o->finally_at = ++o->clock;
+    ASYNC_END(o);
+}
+
+static void start_owner(eva_loop *loop, owner *o) {
+    eva_task_init(loop, &o->task, owner_run, "owner");
+    assert_int_equal(eva_task_start(&o->task, NULL), 0);
+}
+
+static void join_waits_for_every_child(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    owner o = {.n = 3, .mode = JOIN, .kids = {{.ms = 3}, {.ms = 1}, {.ms = 2}}};
+    start_owner(loop, &o);
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
+    assert_int_equal(eva_task_status(&o.task), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(o.kids[i].done_steps, 1);
+        assert_true(o.kids[i].finally_at < o.finally_at); /* all before the owner's end */
+    }
+    assert_int_equal(eva_scope_live(&o.scope), 0);
+    test_loop_destroy(loop);
+}
+
+static void first_failure_cancels_siblings(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    owner o = {.n = 3, .mode = JOIN, .kids = {{.ms = HOUR}, {.ms = 1, .fail = 1}, {.ms = HOUR}}};
+    start_owner(loop, &o);
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0); /* the hour-long sleeps were cancelled */
+    assert_int_equal(eva_task_status(&o.kids[1].task), -EIO);
+    assert_int_equal(eva_task_status(&o.kids[0].task), -ECANCELED);
+    assert_int_equal(eva_task_status(&o.kids[2].task), -ECANCELED);
+    assert_int_equal(eva_task_status(&o.task), -EIO); /* the scope's error propagated */
+    assert_string_equal(eva_task_message(&o.task), "child: boom");
+    assert_true(o.kids[0].finally_at < o.finally_at);
+    assert_true(o.kids[2].finally_at < o.finally_at);
+    test_loop_destroy(loop);
+}
+
+static void on_cancel(eva_timer *t) { eva_task_cancel(t->data); }
+
+static void cancelling_owner_cancels_scope(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    owner o = {.n = 2, .mode = JOIN_RC, .rc = 1, .kids = {{.ms = HOUR}, {.ms = HOUR}}};
+    start_owner(loop, &o);
+    eva_timer t;
+    eva_timer_init(loop, &t);
+    eva_timer_start(&t, 1, 0, on_cancel, &o.task);
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
+    assert_int_equal(o.rc, -ECANCELED); /* the join waited for the cancelled children */
+    assert_int_equal(eva_task_status(&o.kids[0].task), -ECANCELED);
+    assert_int_equal(eva_task_status(&o.kids[1].task), -ECANCELED);
+    assert_int_equal(o.kids[0].finally_at > 0 && o.kids[1].finally_at > 0, 1);
+    test_loop_destroy(loop);
+}
+
+static void owner_failing_early_waits_for_children(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    owner o = {.n = 2, .mode = FAIL_BEFORE_JOIN, .kids = {{.ms = HOUR}, {.ms = HOUR}}};
+    start_owner(loop, &o);
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
+    assert_int_equal(eva_task_status(&o.task), -EPERM);
+    assert_string_equal(eva_task_message(&o.task), "owner gives up");
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(eva_task_status(&o.kids[i].task), -ECANCELED);
+        /* the children were cleaned up before the owner's finally section */
+        assert_true(o.kids[i].finally_at < o.finally_at);
+    }
+    test_loop_destroy(loop);
+}
+
+static void owner_forgetting_to_join_is_reported(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    test_log log;
+    test_capture_log(loop, &log);
+    owner o = {.n = 1, .mode = FORGET_JOIN, .kids = {{.ms = HOUR}}};
+    start_owner(loop, &o);
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
+    assert_int_equal(eva_task_status(&o.kids[0].task), -ECANCELED);
+    assert_int_equal(eva_task_get_state(&o.task), EVA_TASK_DONE);
+    assert_int_equal(log.count, 1);
+    assert_non_null(strstr(log.last, "task 'owner' finished without joining its scope"));
+    test_loop_destroy(loop);
+}
+
+/* ---- spawned children, empty scopes, errors ------------------------------ */
+
+typedef struct spawner {
+    eva_task task;
+    eva_scope scope;
+    int i;
+    int start_after_cancel;
+    int empty_rc;
+} spawner;
+
+static eva_step spawner_run(void *frame) {
+    spawner *s = frame;
+    ASYNC_BEGIN(s);
+    eva_scope_init(&s->scope, &s->task);
+    AWAIT_RC(s, s->empty_rc, eva_scope_join_op(&s->scope)); /* no child: at once */
+    eva_scope_init(&s->scope, &s->task);
+    for (s->i = 0; s->i < 4; s->i++) {
+        child *c = NULL;
+        assert_int_equal(eva_scope_spawn(&s->scope, sizeof *c, child_run, "spawned", (void **)&c), 0);
+        c->ms = s->i;
+    }
+    AWAIT(s, eva_scope_join_op(&s->scope));
+    eva_scope_init(&s->scope, &s->task);
+    eva_scope_cancel(&s->scope);
+    eva_scope_cancel(&s->scope); /* idempotent */
+    child *late = NULL;
+    s->start_after_cancel = eva_scope_spawn(&s->scope, sizeof *late, child_run, "late", (void **)&late);
+    AWAIT_RC(s, s->empty_rc, eva_scope_join_op(&s->scope));
+    ASYNC_END(s);
+}
+
+static void spawned_children_and_empty_scopes(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    spawner s = {.start_after_cancel = 1};
+    eva_task_init(loop, &s.task, spawner_run, "spawner");
+    eva_task_start(&s.task, NULL);
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
+    assert_int_equal(eva_task_status(&s.task), 0);
+    assert_int_equal(s.start_after_cancel, -ECANCELED);
+    assert_int_equal(s.empty_rc, -ECANCELED); /* the cancelled scope's status */
+    test_loop_destroy(loop); /* ASan: the spawned frames were freed */
+}
+
+static void scope_rejects_invalid_arguments(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    eva_scope scope;
+    eva_task idle;
+    void *frame;
+    eva_task_init(loop, &idle, child_run, "idle");
+    assert_int_equal(eva_scope_init(NULL, &idle), -EINVAL);
+    assert_int_equal(eva_scope_init(&scope, NULL), -EINVAL);
+    assert_int_equal(eva_scope_init(&scope, &idle), -EINVAL); /* owner not started */
+    assert_int_equal(eva_scope_start(NULL, &idle), -EINVAL);
+    assert_int_equal(eva_scope_spawn(NULL, sizeof(child), child_run, "x", &frame), -EINVAL);
+    assert_int_equal(eva_scope_cancel(NULL), -EINVAL);
+    assert_int_equal(eva_scope_live(NULL), 0);
+    test_loop_destroy(loop);
+}
+
+static void destroy_cancels_running_scopes(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    owner o = {.n = 3, .mode = JOIN, .kids = {{.ms = HOUR}, {.ms = HOUR}, {.ms = HOUR}}};
+    start_owner(loop, &o);
+    eva_loop_run(loop, EVA_RUN_NOWAIT);
+    eva_loop_run(loop, EVA_RUN_NOWAIT);
+    assert_int_equal(eva_scope_live(&o.scope), 3);
+    test_loop_destroy(loop);
+    assert_int_equal(eva_task_status(&o.task), -ECANCELED);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(eva_task_status(&o.kids[i].task), -ECANCELED);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(join_waits_for_every_child),
+        cmocka_unit_test(first_failure_cancels_siblings),
+        cmocka_unit_test(cancelling_owner_cancels_scope),
+        cmocka_unit_test(owner_failing_early_waits_for_children),
+        cmocka_unit_test(owner_forgetting_to_join_is_reported),
+        cmocka_unit_test(spawned_children_and_empty_scopes),
+        cmocka_unit_test(scope_rejects_invalid_arguments),
+        cmocka_unit_test(destroy_cancels_running_scopes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
