@@ -190,7 +190,7 @@ static eva_step awaiter_run(void *frame) {
     ASYNC_BEGIN(a);
     AWAIT_RC(a, a->rc, eva_promise_op(a->p));
     a->value = eva_promise_value(a->p);
-    AWAIT(a, eva_promise_op(a->p)); /* settled now: no suspension; errors propagate */
+    AWAIT(a, a->p); /* a promise directly; settled now: no suspension; errors propagate */
     ASYNC_END(a);
 }
 

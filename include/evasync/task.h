@@ -197,6 +197,10 @@ eva_op eva_sleep_op(int64_t ms);
 eva_op eva_task_call_op(eva_task *child, eva_task_fn fn);
 #define EVA_ASYNC(fn, child_frame) eva_task_call_op(&(child_frame)->task, (fn))
 
+/* AWAIT(f, p) with a promise pointer p is AWAIT(f, eva_promise_op(p)):
+ * see evasync/promise.h. */
+eva_op eva_promise_op(eva_promise *p);
+
 /* ---- for implementers of awaitables (net/, promises, pool) ------------ */
 
 /* Park task on an operation; call from an eva_op start function. */
@@ -222,6 +226,11 @@ eva_step eva__task_propagate(eva_task *task);
 eva_step eva__task_end(eva_task *task);
 bool eva__task_unwinding(const eva_task *task);
 eva_op eva__yield_op(void);
+
+static inline eva_op eva__op_self(eva_op op) { return op; }
+
+/* AWAIT's operand: an eva_op, or a promise pointer (C11 _Generic). */
+#define EVA__AS_OP(x) _Generic((x), eva_promise *: eva_promise_op, default: eva__op_self)(x)
 
 #define EVA__CAT2(a, b) a##b
 #define EVA__CAT(a, b) EVA__CAT2(a, b)
@@ -277,7 +286,7 @@ eva_op eva__yield_op(void);
     do {                                                                      \
         static const eva_site EVA__CAT(eva__site_, n) = {                     \
             EVA__SITE_INIT(n), __LINE__, __FILE__, #op};                      \
-        (rc) = eva__await_begin(eva__t, &EVA__CAT(eva__site_, n), (op));      \
+        (rc) = eva__await_begin(eva__t, &EVA__CAT(eva__site_, n), EVA__AS_OP(op)); \
         if ((rc) == EVA_PARKED) {                                             \
             return EVA_STEP_PARKED;                                           \
             EVA__RESUME_POINT(n)                                              \
@@ -285,7 +294,8 @@ eva_op eva__yield_op(void);
         }                                                                     \
     } while (0)
 
-/* AWAIT(f, op): wait for op (an eva_op: eva_sleep_op(), EVA_ASYNC(), ...).
+/* AWAIT(f, op): wait for op (an eva_op: eva_sleep_op(), EVA_ASYNC(), ...,
+ * or an eva_promise *).
  * If it fails, the task fails with its status and message: the finally
  * section runs and whoever awaits the task gets the error. */
 #define AWAIT(f, op) EVA__AWAIT_PROPAGATE(f, op, __COUNTER__)
