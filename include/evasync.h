@@ -22,5 +22,6 @@
 #include "evasync/task.h"
 #include "evasync/promise.h"
 #include "evasync/scope.h"
+#include "evasync/pool.h"
 
 #endif

@@ -60,6 +60,7 @@ struct eva_loop {
     struct ev_loop *ev;
     bool owns_ev;
     int active_handles;
+    int pool_jobs; /* offload jobs submitted from here whose done() has not run */
 
     eva_log_fn log_fn;
     void *log_ud;

@@ -88,7 +88,7 @@ static void close_layers(eva_loop *loop) {
 int eva_loop_destroy(eva_loop *loop) {
     if (!loop)
         return -EINVAL;
-    if (loop->active_handles > 0)
+    if (loop->active_handles > 0 || loop->pool_jobs > 0)
         return -EBUSY;
     cancel_everything(loop);
     close_layers(loop);
@@ -99,6 +99,8 @@ int eva_loop_destroy(eva_loop *loop) {
     eva__free(loop);
     return 0;
 }
+
+int eva_loop_pool_jobs(const eva_loop *loop) { return loop ? loop->pool_jobs : -EINVAL; }
 
 int eva_loop_active_handles(const eva_loop *loop) {
     return loop ? loop->active_handles : -EINVAL;

@@ -60,9 +60,12 @@ int eva_loop_run(eva_loop *loop, eva_run_mode mode);
 int eva_loop_stop(eva_loop *loop);
 
 /* Destroy the loop.
- *  - If a handle the caller started is still active, nothing is changed and
- *    -EBUSY is returned: stop the handles (eva_loop_active_handles() counts
- *    them) and call again.  Handles are the caller's memory; evasync never
+ *  - If a handle the caller started is still active, or an offload job
+ *    submitted from this loop has not completed (its done() has not run),
+ *    nothing is changed and -EBUSY is returned: stop the handles
+ *    (eva_loop_active_handles() counts them), cancel the jobs and run the loop
+ *    until their completions ran (eva_loop_pool_jobs() counts them), or destroy
+ *    the pool first, then call again.  Handles are the caller's memory; evasync never
  *    stops or frees them behind the caller's back.
  *  - Otherwise every request still pending (deferred or posted calls, and
  *    the loop-owned objects of higher layers such as suspended tasks)
@@ -76,6 +79,10 @@ int eva_loop_destroy(eva_loop *loop);
 
 /* How many handles are active (started and not yet stopped). -EINVAL if NULL. */
 int eva_loop_active_handles(const eva_loop *loop);
+
+/* How many offload pool jobs submitted from this loop have not completed
+ * (done() not yet run). -EINVAL if NULL. */
+int eva_loop_pool_jobs(const eva_loop *loop);
 
 /* Time.
  * eva_now() is the loop's cached wall-clock time in milliseconds since the

@@ -1,0 +1,299 @@
+/* loop/pool.c — the offload pool.
+ *
+ * Workers sleep on a condition variable until the bounded FIFO has a job.
+ * Everything a worker and the loop thread share (the queue, job states, the
+ * cancel flag, the counters) is guarded by the pool's one mutex.  A finished
+ * job is handed back with eva_loop_post, after which no worker touches it;
+ * its loop counts the jobs in flight so it cannot be destroyed under them.
+ */
+#include <errno.h>
+#include <unistd.h>
+
+#include "histogram.h"
+#include "internal.h"
+
+enum { JOB_IDLE, JOB_QUEUED, JOB_RUNNING, JOB_FINISHED };
+
+struct eva_pool {
+    pthread_mutex_t mutex;
+    pthread_cond_t work_ready;
+    eva_pool_job *head, *tail;
+    size_t queued, running, capacity;
+    bool stopping;
+    unsigned nthreads;
+    pthread_t *threads;
+    uint64_t completed, cancelled, rejected;
+    eva__hist wait_ns, run_ns;
+};
+
+unsigned eva_pool_default_threads(void) {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+/* ---- the queue (mutex held) ------------------------------------------------ */
+
+static void queue_push(eva_pool *pool, eva_pool_job *job) {
+    job->next = NULL;
+    job->prev = pool->tail;
+    if (pool->tail)
+        pool->tail->next = job;
+    else
+        pool->head = job;
+    pool->tail = job;
+    pool->queued++;
+}
+
+static void queue_remove(eva_pool *pool, eva_pool_job *job) {
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        pool->head = job->next;
+    if (job->next)
+        job->next->prev = job->prev;
+    else
+        pool->tail = job->prev;
+    job->prev = job->next = NULL;
+    pool->queued--;
+}
+
+/* ---- completion, on the loop thread ------------------------------------------- */
+
+static void on_complete(eva_loop *loop, int status, void *arg) {
+    (void)status; /* posted calls are never cancelled: destroy waits for jobs */
+    eva_pool_job *job = arg;
+    if (--loop->pool_jobs == 0)
+        ev_unref(loop->ev);
+    int rc = 0;
+    if (job->cancel) {
+        rc = -ECANCELED;
+        if (job->result && job->result_dtor)
+            job->result_dtor(job->result);
+        job->result = NULL;
+    }
+    job->state = JOB_IDLE;
+    job->in_flight = false;
+    job->done(job, rc);
+}
+
+static void deliver(eva_pool_job *job) { eva_loop_post(job->loop, &job->call, on_complete, job); }
+
+/* ---- workers ---------------------------------------------------------------------- */
+
+static void *worker_main(void *arg) {
+    eva_pool *pool = arg;
+    pthread_mutex_lock(&pool->mutex);
+    for (;;) {
+        while (!pool->head && !pool->stopping)
+            pthread_cond_wait(&pool->work_ready, &pool->mutex);
+        if (!pool->head)
+            break; /* stopping, and nothing left to run */
+        eva_pool_job *job = pool->head;
+        queue_remove(pool, job);
+        pool->running++;
+        job->state = JOB_RUNNING;
+        job->started_ns = eva_hrtime();
+        eva__hist_add(&pool->wait_ns, job->started_ns - job->submitted_ns);
+        pthread_mutex_unlock(&pool->mutex);
+
+        void *result = job->work(job->arg);
+
+        uint64_t ended = eva_hrtime();
+        pthread_mutex_lock(&pool->mutex);
+        eva__hist_add(&pool->run_ns, ended - job->started_ns);
+        pool->running--;
+        if (job->cancel)
+            pool->cancelled++;
+        else
+            pool->completed++;
+        job->result = result;
+        job->state = JOB_FINISHED;
+        pthread_mutex_unlock(&pool->mutex);
+        deliver(job); /* from here on the job is the loop's again */
+        pthread_mutex_lock(&pool->mutex);
+    }
+    pthread_mutex_unlock(&pool->mutex);
+    return NULL;
+}
+
+/* ---- life cycle ------------------------------------------------------------------- */
+
+static void pool_free(eva_pool *pool) {
+    pthread_cond_destroy(&pool->work_ready);
+    pthread_mutex_destroy(&pool->mutex);
+    eva__free(pool->threads);
+    eva__free(pool);
+}
+
+static int pool_stop(eva_pool *pool, unsigned started) {
+    pthread_mutex_lock(&pool->mutex);
+    pool->stopping = true;
+    eva_pool_job *cancelled = pool->head;
+    for (eva_pool_job *j = cancelled; j; j = j->next) {
+        j->cancel = 1;
+        j->state = JOB_FINISHED;
+        pool->cancelled++;
+    }
+    pool->head = pool->tail = NULL;
+    pool->queued = 0;
+    pthread_cond_broadcast(&pool->work_ready);
+    pthread_mutex_unlock(&pool->mutex);
+    while (cancelled) {
+        eva_pool_job *next = cancelled->next;
+        cancelled->prev = cancelled->next = NULL;
+        deliver(cancelled);
+        cancelled = next;
+    }
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(pool->threads[i], NULL);
+    return 0;
+}
+
+int eva_pool_new(const eva_pool_options *opts, eva_pool **out) {
+    unsigned threads = opts && opts->threads ? opts->threads : eva_pool_default_threads();
+    size_t capacity = opts && opts->queue_capacity ? opts->queue_capacity : 1024;
+    if (!out || threads > 1024)
+        return -EINVAL;
+    eva_pool *pool = eva__calloc(1, sizeof *pool);
+    if (!pool)
+        return -ENOMEM;
+    pool->threads = eva__calloc(threads, sizeof *pool->threads);
+    if (!pool->threads) {
+        eva__free(pool);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&pool->mutex, NULL);
+    pthread_cond_init(&pool->work_ready, NULL);
+    pool->capacity = capacity;
+    pool->nthreads = threads;
+    for (unsigned i = 0; i < threads; i++) {
+        int rc = pthread_create(&pool->threads[i], NULL, worker_main, pool);
+        if (rc != 0) {
+            pool_stop(pool, i);
+            pool_free(pool);
+            return -rc;
+        }
+    }
+    *out = pool;
+    return 0;
+}
+
+int eva_pool_destroy(eva_pool *pool) {
+    if (!pool)
+        return -EINVAL;
+    pool_stop(pool, pool->nthreads);
+    pool_free(pool);
+    return 0;
+}
+
+/* ---- submitting and cancelling (loop thread) ------------------------------------ */
+
+int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
+                    eva_work_fn work, eva_pool_done_fn done, void *arg) {
+    if (!pool || !loop || !job || !work || !done)
+        return -EINVAL;
+    if (job->in_flight)
+        return -EBUSY;
+    pthread_mutex_lock(&pool->mutex);
+    int rc = 0;
+    if (pool->stopping) {
+        rc = -ESHUTDOWN;
+    } else if (pool->queued >= pool->capacity) {
+        pool->rejected++;
+        rc = -EAGAIN;
+    } else {
+        job->pool = pool;
+        job->loop = loop;
+        job->work = work;
+        job->done = done;
+        job->arg = arg;
+        job->result = NULL;
+        job->cancel = 0;
+        job->state = JOB_QUEUED;
+        job->submitted_ns = eva_hrtime();
+        queue_push(pool, job);
+        pthread_cond_signal(&pool->work_ready);
+    }
+    pthread_mutex_unlock(&pool->mutex);
+    if (rc == 0) {
+        job->in_flight = true;
+        if (loop->pool_jobs++ == 0)
+            ev_ref(loop->ev); /* jobs in flight keep the loop running, like active handles */
+    }
+    return rc;
+}
+
+int eva_pool_cancel(eva_pool_job *job) {
+    if (!job)
+        return -EINVAL;
+    if (!job->in_flight)
+        return 0;
+    eva_pool *pool = job->pool;
+    pthread_mutex_lock(&pool->mutex);
+    bool dequeued = false;
+    if (job->state == JOB_QUEUED) {
+        queue_remove(pool, job);
+        job->state = JOB_FINISHED;
+        pool->cancelled++;
+        dequeued = true;
+    }
+    job->cancel = 1; /* a running job's result will be discarded */
+    pthread_mutex_unlock(&pool->mutex);
+    if (dequeued)
+        deliver(job); /* later, from the loop: never inside this call */
+    return 0;
+}
+
+/* ---- the allocating convenience ------------------------------------------------- */
+
+typedef struct cb_job {
+    eva_pool_job job;
+    eva_pool_cb_fn done;
+    void *arg;
+} cb_job;
+
+static void on_cb_done(eva_pool_job *job, int status) {
+    cb_job *c = EVA__CONTAINER_OF(job, cb_job, job);
+    c->done(c->arg, job->result, status);
+    eva__free(c);
+}
+
+int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
+                       eva_pool_cb_fn done, void *arg) {
+    if (!done)
+        return -EINVAL;
+    cb_job *c = eva__calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->done = done;
+    c->arg = arg;
+    int rc = eva_pool_submit(pool, loop, &c->job, work, on_cb_done, arg);
+    if (rc < 0)
+        eva__free(c);
+    return rc;
+}
+
+/* ---- metrics ---------------------------------------------------------------------- */
+
+int eva_pool_get_stats(eva_pool *pool, eva_pool_stats *out) {
+    if (!pool || !out)
+        return -EINVAL;
+    pthread_mutex_lock(&pool->mutex);
+    *out = (eva_pool_stats){
+        .threads = pool->nthreads,
+        .queue_capacity = pool->capacity,
+        .queued = pool->queued,
+        .running = pool->running,
+        .completed = pool->completed,
+        .cancelled = pool->cancelled,
+        .rejected = pool->rejected,
+        .wait_ns_p50 = eva__hist_percentile(&pool->wait_ns, 0.50),
+        .wait_ns_p99 = eva__hist_percentile(&pool->wait_ns, 0.99),
+        .wait_ns_max = pool->wait_ns.max,
+        .run_ns_p50 = eva__hist_percentile(&pool->run_ns, 0.50),
+        .run_ns_p99 = eva__hist_percentile(&pool->run_ns, 0.99),
+        .run_ns_max = pool->run_ns.max,
+    };
+    pthread_mutex_unlock(&pool->mutex);
+    return 0;
+}
