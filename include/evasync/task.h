@@ -232,6 +232,14 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
 /* AWAIT's operand: an eva_op, or a promise pointer (C11 _Generic). */
 #define EVA__AS_OP(x) _Generic((x), eva_promise *: eva_promise_op, default: eva__op_self)(x)
 
+/* __COUNTER__ is not ISO C, but GCC, Clang, MSVC and ICC have it; without it
+ * resume points fall back to __LINE__ (then: one AWAIT per line). */
+#ifdef __COUNTER__
+#define EVA__COUNTER __COUNTER__
+#else
+#define EVA__COUNTER __LINE__
+#endif
+
 #define EVA__CAT2(a, b) a##b
 #define EVA__CAT(a, b) EVA__CAT2(a, b)
 
@@ -241,7 +249,7 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
 #define EVA__DISPATCH(t) ((t)->site ? (t)->site->index : 0)
 #define EVA__SITE_INIT(n) NULL, (n) - eva__base
 #define EVA__RESUME_POINT(n) case (n) - eva__base:
-#define EVA__BASE_DECL enum { eva__base = __COUNTER__ };
+#define EVA__BASE_DECL enum { eva__base = EVA__COUNTER };
 #define EVA__JUMP(t)
 #else
 /* GCC/Clang: resume points are label addresses (the switch only dispatches
@@ -298,7 +306,7 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
  * or an eva_promise *).
  * If it fails, the task fails with its status and message: the finally
  * section runs and whoever awaits the task gets the error. */
-#define AWAIT(f, op) EVA__AWAIT_PROPAGATE(f, op, __COUNTER__)
+#define AWAIT(f, op) EVA__AWAIT_PROPAGATE(f, op, EVA__COUNTER)
 #define EVA__AWAIT_PROPAGATE(f, op, n) EVA__AWAIT_PROPAGATE2(f, op, n)
 #define EVA__AWAIT_PROPAGATE2(f, op, n)                                       \
     do {                                                                      \
@@ -309,7 +317,7 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
 
 /* AWAIT_RC(f, rc, op): wait for op and store its status (0 or a negative
  * code) in the lvalue rc, for the task to handle; nothing is propagated. */
-#define AWAIT_RC(f, rc, op) EVA__AWAIT_RC(f, rc, op, __COUNTER__)
+#define AWAIT_RC(f, rc, op) EVA__AWAIT_RC(f, rc, op, EVA__COUNTER)
 #define EVA__AWAIT_RC(f, rc, op, n) EVA__AWAIT(f, op, rc, n)
 
 /* YIELD(f): let the loop run everything else, resume on the next iteration. */
