@@ -23,5 +23,6 @@
 #include "evasync/promise.h"
 #include "evasync/scope.h"
 #include "evasync/pool.h"
+#include "evasync/tcp.h"
 
 #endif

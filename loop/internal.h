@@ -54,7 +54,7 @@ void eva__watcher_unref(eva_loop *loop);
 void eva__watcher_ref(eva_loop *loop);
 
 /* Slots in which higher layers keep their per-loop state. */
-enum { EVA__LAYER_ASYNC, EVA__LAYER_DNS, EVA__LAYER_COUNT };
+enum { EVA__LAYER_ASYNC, EVA__LAYER_DNS, EVA__LAYER_NET, EVA__LAYER_COUNT };
 
 struct eva_loop {
     struct ev_loop *ev;

@@ -143,6 +143,13 @@ int eva_sleep(eva_loop *loop, int64_t ms, eva_promise **out);
 int eva_task_spawn_promise(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
                            void **frame_out, eva_promise **out);
 
+/* The promise form of any awaitable: a loop-owned task awaits op (from the
+ * next loop iteration) and the promise settles with its status (no value:
+ * results go where the op was told to put them, which must stay valid until
+ * the promise settles).  Cancelling the promise cancels the operation.
+ * Returns 0, -EINVAL, -ENOMEM. */
+int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out);
+
 /* ---- combinators ----------------------------------------------------------- */
 
 /* Each takes its own references to the n inputs (the caller keeps its own)

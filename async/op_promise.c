@@ -1,0 +1,56 @@
+/* async/op_promise.c — the promise form of any awaitable: a small loop-owned
+ * task awaits the op and settles the promise with its status. */
+#include <errno.h>
+
+#include "promise_internal.h"
+
+typedef struct op_frame {
+    eva_task task;
+    eva_op op;
+    eva_promise *p; /* the task's reference */
+    int rc;
+} op_frame;
+
+static eva_step op_run(void *frame) {
+    op_frame *f = frame;
+    ASYNC_BEGIN(f);
+    AWAIT_RC(f, f->rc, f->op);
+    ASYNC_END(f);
+}
+
+static void op_done(eva_task *t) {
+    op_frame *f = (op_frame *)t;
+    int rc = eva_task_status(t) < 0 ? eva_task_status(t) : f->rc; /* cancelled before it ran */
+    if (f->p->state == EVA_PROMISE_PENDING) {
+        if (rc < 0)
+            eva__promise_settle(f->p, EVA_PROMISE_REJECTED, rc, eva_task_message(t), NULL, NULL);
+        else
+            eva__promise_settle(f->p, EVA_PROMISE_FULFILLED, 0, NULL, NULL, NULL);
+    }
+    eva_promise_unref(f->p);
+}
+
+static void op_cancel(eva_promise *p, void *arg) {
+    (void)p;
+    eva_task_cancel(arg);
+}
+
+int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out) {
+    if (!loop || !out || !op.start)
+        return -EINVAL;
+    eva_promise *p;
+    int rc = eva_promise_new(loop, &p);
+    if (rc < 0)
+        return rc;
+    op_frame *f;
+    rc = eva_task_spawn(loop, sizeof *f, op_run, "promise_from_op", op_done, (void **)&f);
+    if (rc < 0) {
+        eva_promise_unref(p);
+        return rc;
+    }
+    f->op = op;
+    f->p = p;
+    eva_promise_set_canceller(p, op_cancel, &f->task);
+    *out = eva_promise_ref(p);
+    return 0;
+}

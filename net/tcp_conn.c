@@ -1,0 +1,186 @@
+/* net/tcp_conn.c — a connection's life: open, readiness dispatch, timeouts,
+ * half-close and close. */
+#define _DEFAULT_SOURCE /* TCP_NODELAY */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include "net_internal.h"
+
+static void on_rio(struct ev_loop *ev, ev_io *w, int revents) {
+    (void)ev;
+    (void)revents;
+    eva__tcp_on_readable(EVA__CONTAINER_OF(w, eva_tcp, rio));
+}
+
+static void on_wio(struct ev_loop *ev, ev_io *w, int revents) {
+    (void)ev;
+    (void)revents;
+    eva_tcp *tcp = EVA__CONTAINER_OF(w, eva_tcp, wio);
+    if (tcp->connecting)
+        eva__tcp_connect_done(tcp, 0);
+    else
+        eva__tcp_on_writable(tcp);
+}
+
+static void on_timer(struct ev_loop *ev, ev_timer *w, int revents) {
+    (void)ev;
+    (void)revents;
+    eva_tcp *tcp = EVA__CONTAINER_OF(w, eva_tcp, timer);
+    if (tcp->connecting)
+        eva__tcp_connect_done(tcp, -ETIMEDOUT);
+    else
+        eva__tcp_read_abort(tcp, -ETIMEDOUT);
+}
+
+int eva__tcp_attach(eva_loop *loop, eva_tcp *tcp, int fd) {
+    eva__net_loop *nl = eva__net_loop_get(loop);
+    if (!nl)
+        return -ENOMEM;
+    int rc = eva__fd_nonblock(fd);
+    if (rc < 0)
+        return rc;
+    void *data = tcp->data;
+    *tcp = (eva_tcp){.data = data, .loop = loop, .fd = fd,
+                     .high_water = 64 * 1024, .low_water = 16 * 1024};
+    ev_io_init(&tcp->rio, on_rio, fd, EV_READ);
+    ev_io_init(&tcp->wio, on_wio, fd, EV_WRITE);
+    ev_init(&tcp->timer, on_timer);
+    eva__net_link_conn(nl, tcp);
+    return 0;
+}
+
+int eva_tcp_open(eva_loop *loop, eva_tcp *tcp, int fd) {
+    if (!loop || !tcp || fd < 0)
+        return -EINVAL;
+    if (eva_tcp_is_open(tcp))
+        return -EBUSY;
+    if (fcntl(fd, F_GETFD) < 0)
+        return -EBADF;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* not TCP: harmless */
+    return eva__tcp_attach(loop, tcp, fd);
+}
+
+bool eva_tcp_is_open(const eva_tcp *tcp) { return tcp && tcp->loop && tcp->fd >= 0; }
+
+int eva_tcp_fd(const eva_tcp *tcp) { return eva_tcp_is_open(tcp) ? tcp->fd : -EBADF; }
+
+int eva_tcp_set_read_timeout(eva_tcp *tcp, int64_t ms) {
+    if (!tcp || ms < 0)
+        return -EINVAL;
+    tcp->read_timeout_ms = ms;
+    return 0;
+}
+
+int eva_tcp_set_watermarks(eva_tcp *tcp, size_t high, size_t low, void (*on_drain)(eva_tcp *tcp)) {
+    if (!tcp || low > high)
+        return -EINVAL;
+    tcp->high_water = high;
+    tcp->low_water = low;
+    tcp->on_drain = on_drain;
+    return 0;
+}
+
+size_t eva_tcp_write_queue_size(const eva_tcp *tcp) { return tcp ? tcp->queued : 0; }
+
+/* ---- close ------------------------------------------------------------------ */
+
+static void on_closed(eva_loop *loop, int status, void *arg) {
+    (void)loop;
+    (void)status; /* ours is close_status; at loop destroy it still runs once */
+    eva_tcp *tcp = arg;
+    eva_tcp_status_fn cb = tcp->close_cb;
+    tcp->close_cb = NULL;
+    if (cb)
+        cb(tcp, tcp->close_status);
+}
+
+static void on_shut(eva_loop *loop, int status, void *arg) {
+    (void)loop;
+    (void)status;
+    eva_tcp *tcp = arg;
+    eva_tcp_status_fn cb = tcp->shut_cb;
+    tcp->shut_cb = NULL;
+    if (cb)
+        cb(tcp, tcp->shut_status);
+}
+
+/* Report the half-close (status < 0: it could not happen). */
+static void shut_report(eva_tcp *tcp, int status) {
+    tcp->shut_status = status;
+    if (tcp->shut_cb)
+        eva_loop_defer(tcp->loop, &tcp->shut_call, on_shut, tcp);
+}
+
+void eva__tcp_close_now(eva_tcp *tcp, bool reset, int status) {
+    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    ev_io_stop(ev, &tcp->rio);
+    ev_io_stop(ev, &tcp->wio);
+    ev_timer_stop(ev, &tcp->timer);
+    if (tcp->connecting)
+        eva__tcp_connect_done(tcp, -ECANCELED);
+    eva__tcp_read_abort(tcp, -ECANCELED);
+    eva__tcp_write_abort(tcp, -ECANCELED);
+    if (tcp->write_shut == 1) /* still waiting for the queue to flush */
+        shut_report(tcp, -ECANCELED);
+    if (reset) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(tcp->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    }
+    close(tcp->fd);
+    tcp->fd = -1;
+    tcp->closing = false;
+    eva__net_unlink_conn(tcp);
+    tcp->close_status = status;
+    if (tcp->close_cb) /* queued after the aborted operations' completions */
+        eva_loop_defer(tcp->loop, &tcp->close_call, on_closed, tcp);
+}
+
+int eva_tcp_close(eva_tcp *tcp, eva_tcp_close_how how, eva_tcp_status_fn cb) {
+    if (!tcp || how < EVA_TCP_CLOSE_FLUSH || how > EVA_TCP_CLOSE_RESET)
+        return -EINVAL;
+    if (!eva_tcp_is_open(tcp) || tcp->closing)
+        return 0;
+    tcp->close_cb = cb;
+    if (how == EVA_TCP_CLOSE_FLUSH && tcp->wq_head && !tcp->broken) {
+        tcp->closing = true; /* eva__tcp_queue_drained closes once the queue is empty */
+        eva__tcp_read_abort(tcp, -ECANCELED);
+        return 0;
+    }
+    eva__tcp_close_now(tcp, how == EVA_TCP_CLOSE_RESET, 0);
+    return 0;
+}
+
+/* ---- half-close ----------------------------------------------------------------- */
+
+/* write_shut: 0 none, 1 requested (waiting for the queue), 2 done. */
+static void shut_now(eva_tcp *tcp) {
+    tcp->write_shut = 2;
+    shut_report(tcp, shutdown(tcp->fd, SHUT_WR) < 0 ? -errno : 0);
+}
+
+int eva_tcp_shutdown(eva_tcp *tcp, eva_tcp_status_fn cb) {
+    if (!tcp)
+        return -EINVAL;
+    if (!eva_tcp_is_open(tcp) || tcp->connecting || tcp->closing)
+        return -ENOTCONN;
+    if (tcp->write_shut)
+        return -EALREADY;
+    tcp->write_shut = 1;
+    tcp->shut_cb = cb;
+    if (!tcp->wq_head)
+        shut_now(tcp);
+    return 0;
+}
+
+void eva__tcp_queue_drained(eva_tcp *tcp, int status) {
+    if (tcp->closing)
+        eva__tcp_close_now(tcp, false, status);
+    else if (tcp->write_shut == 1 && status < 0)
+        shut_report(tcp, status);
+    else if (tcp->write_shut == 1)
+        shut_now(tcp);
+}

@@ -1,0 +1,112 @@
+/* net/tcp_ops.c — AWAIT forms of connect, shutdown and close: each drives
+ * the callback primitive and keeps its waiter in the connection. */
+#include <errno.h>
+
+#include "net_internal.h"
+
+/* ---- connect ------------------------------------------------------------------ */
+
+static void connect_woken(eva_tcp *tcp, int status) {
+    eva_task *t = tcp->cn.waiter;
+    tcp->cn.waiter = NULL;
+    eva_task_wake(t, status, NULL);
+}
+
+static void connect_cancel(eva_task *t) {
+    /* closing completes the connect with -ECANCELED, which wakes the task */
+    eva__tcp_close_now(eva_task_wait_obj(t), false, -ECANCELED);
+}
+
+static const eva_wait_ops connect_wait = {"connect", connect_cancel};
+
+static int connect_start(eva_task *t, const eva_op *op) {
+    eva_tcp *tcp = op->ptr;
+    if (!tcp)
+        return -EINVAL;
+    int rc = eva_tcp_connect(t->loop, tcp, tcp->cn.addr, tcp->cn.addrlen, tcp->cn.timeout_ms,
+                             connect_woken);
+    if (rc < 0)
+        return rc;
+    tcp->cn.waiter = t;
+    eva_task_park(t, &connect_wait, tcp);
+    return EVA_PARKED;
+}
+
+eva_op eva_tcp_connect_op(eva_tcp *tcp, const struct sockaddr *addr, socklen_t addrlen,
+                          int64_t timeout_ms) {
+    if (tcp && !eva_tcp_is_open(tcp)) {
+        tcp->cn.addr = addr;
+        tcp->cn.addrlen = addrlen;
+        tcp->cn.timeout_ms = timeout_ms;
+    }
+    return (eva_op){.start = connect_start, .ptr = tcp};
+}
+
+/* ---- shutdown ----------------------------------------------------------------- */
+
+static void shut_woken(eva_tcp *tcp, int status) {
+    eva_task *t = tcp->shut_waiter;
+    tcp->shut_waiter = NULL;
+    if (t)
+        eva_task_wake(t, status, NULL);
+}
+
+static void shut_cancel(eva_task *t) {
+    eva_tcp *tcp = eva_task_wait_obj(t);
+    tcp->shut_waiter = NULL; /* the half-close still happens once the queue drains */
+    eva_task_wake_later(t, -ECANCELED);
+}
+
+static const eva_wait_ops shut_wait = {"write", shut_cancel};
+
+static int shut_start(eva_task *t, const eva_op *op) {
+    eva_tcp *tcp = op->ptr;
+    int rc = eva_tcp_shutdown(tcp, shut_woken);
+    if (rc < 0)
+        return rc;
+    tcp->shut_waiter = t;
+    eva_task_park(t, &shut_wait, tcp);
+    return EVA_PARKED;
+}
+
+eva_op eva_tcp_shutdown_op(eva_tcp *tcp) { return (eva_op){.start = shut_start, .ptr = tcp}; }
+
+/* ---- close ---------------------------------------------------------------------- */
+
+static void close_woken(eva_tcp *tcp, int status) {
+    eva_task *t = tcp->close_waiter;
+    tcp->close_waiter = NULL;
+    if (t)
+        eva_task_wake(t, status, NULL);
+}
+
+static void close_cancel(eva_task *t) {
+    eva_tcp *tcp = eva_task_wait_obj(t);
+    tcp->close_waiter = NULL;
+    tcp->close_cb = NULL;
+    if (eva_tcp_is_open(tcp)) /* stop flushing: close now */
+        eva__tcp_close_now(tcp, false, -ECANCELED);
+    eva_task_wake_later(t, -ECANCELED);
+}
+
+static const eva_wait_ops close_wait = {"close", close_cancel};
+
+static int close_start(eva_task *t, const eva_op *op) {
+    eva_tcp *tcp = op->ptr;
+    if (!tcp)
+        return -EINVAL;
+    if (!eva_tcp_is_open(tcp))
+        return 0; /* closed already: nothing to wait for */
+    if (tcp->closing)
+        return -EBUSY;
+    int rc = eva_tcp_close(tcp, (eva_tcp_close_how)op->num, close_woken);
+    if (rc < 0)
+        return rc;
+    tcp->close_waiter = t;
+    eva_task_park(t, &close_wait, tcp);
+    return EVA_PARKED;
+}
+
+eva_op eva_tcp_close_op(eva_tcp *tcp, eva_tcp_close_how how) {
+    return (eva_op){.start = close_start, .ptr = tcp, .num = how};
+}

@@ -1,0 +1,241 @@
+/* net/tcp_server.c — listening sockets: accept until EAGAIN, and survive
+ * running out of file descriptors without spinning. */
+#define _GNU_SOURCE /* accept4, TCP_NODELAY */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net_internal.h"
+
+static bool server_open(const eva_tcp_server *srv) { return srv && srv->loop && srv->fd >= 0; }
+
+static void watch(eva_tcp_server *srv, bool on) {
+    struct ev_loop *ev = eva_loop_ev(srv->loop);
+    if (on && !ev_is_active(&srv->backoff)) /* a paused listener waits for its timer */
+        ev_io_start(ev, &srv->io);
+    else if (!on)
+        ev_io_stop(ev, &srv->io);
+}
+
+/* Out of descriptors: drop the connection at the head of the backlog with the
+ * spare descriptor (else the fd stays readable and the loop spins), then
+ * pause accepting for a growing backoff. */
+static void fd_limit(eva_tcp_server *srv, int err) {
+    if (srv->spare_fd >= 0) {
+        close(srv->spare_fd);
+        int fd = accept(srv->fd, NULL, NULL);
+        if (fd >= 0) {
+            close(fd);
+            srv->dropped++;
+        }
+        srv->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    srv->backoff_ms = srv->backoff_ms ? srv->backoff_ms * 2 : 10;
+    if (srv->backoff_ms > 1000)
+        srv->backoff_ms = 1000;
+    if (!srv->fd_limit_logged) {
+        srv->fd_limit_logged = true;
+        eva__log(srv->loop, EVA_LOG_WARN,
+                 "tcp server on port %d: accept: %s: dropping connections and pausing accept "
+                 "(logged once until accept works again)",
+                 eva_tcp_server_port(srv), eva_strerror(-err));
+    }
+    ev_io_stop(eva_loop_ev(srv->loop), &srv->io);
+    ev_timer_set(&srv->backoff, (double)srv->backoff_ms / 1e3, 0.);
+    ev_timer_start(eva_loop_ev(srv->loop), &srv->backoff);
+}
+
+/* One connection's fd, or -EAGAIN when there is none (or we are paused). */
+static int accept_one(eva_tcp_server *srv) {
+    for (;;) {
+        int fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            srv->accepted++;
+            srv->backoff_ms = 0;
+            srv->fd_limit_logged = false;
+            return fd;
+        }
+        int err = -errno;
+        if (err == -EINTR || err == -ECONNABORTED || err == -EPROTO)
+            continue; /* that peer is gone; try the next */
+        if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM) {
+            fd_limit(srv, err);
+            return -EAGAIN;
+        }
+        if (err != -EAGAIN && err != -EWOULDBLOCK)
+            eva__log(srv->loop, EVA_LOG_ERROR, "tcp server: accept: %s", eva_strerror(err));
+        return -EAGAIN;
+    }
+}
+
+static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
+    (void)ev;
+    (void)revents;
+    eva_tcp_server *srv = EVA__CONTAINER_OF(w, eva_tcp_server, io);
+    if (srv->waiter) {
+        int fd = accept_one(srv);
+        if (fd < 0)
+            return;
+        eva_task *t = srv->waiter;
+        srv->waiter = NULL;
+        *srv->out_fd = fd;
+        watch(srv, false);
+        eva_task_wake(t, 0, NULL);
+        return;
+    }
+    while (srv->cb) { /* the callback may stop accepting or close the server */
+        int fd = accept_one(srv);
+        if (fd < 0)
+            return;
+        srv->cb(srv, fd);
+    }
+}
+
+static void on_backoff(struct ev_loop *ev, ev_timer *w, int revents) {
+    (void)ev;
+    (void)revents;
+    eva_tcp_server *srv = EVA__CONTAINER_OF(w, eva_tcp_server, backoff);
+    if (srv->cb || srv->waiter)
+        watch(srv, true);
+}
+
+int eva_tcp_listen(eva_loop *loop, eva_tcp_server *srv, const struct sockaddr *addr,
+                   socklen_t addrlen, const eva_tcp_listen_options *opts) {
+    if (!loop || !srv || !addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
+        return -EINVAL;
+    if (server_open(srv))
+        return -EBUSY;
+    eva__net_loop *nl = eva__net_loop_get(loop);
+    if (!nl)
+        return -ENOMEM;
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, rc = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (opts && opts->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+        rc = -errno;
+    if (!rc && addr->sa_family == AF_INET6 && opts && opts->ipv6_only &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+        rc = -errno;
+    if (!rc && bind(fd, addr, addrlen) < 0)
+        rc = -errno;
+    if (!rc && listen(fd, opts && opts->backlog > 0 ? opts->backlog : SOMAXCONN) < 0)
+        rc = -errno;
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    void *data = srv->data;
+    *srv = (eva_tcp_server){.data = data, .loop = loop, .fd = fd,
+                            .spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)};
+    ev_io_init(&srv->io, on_ready, fd, EV_READ);
+    ev_init(&srv->backoff, on_backoff);
+    eva__net_link_server(nl, srv);
+    return 0;
+}
+
+int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *srv, const char *ip, uint16_t port,
+                      const eva_tcp_listen_options *opts) {
+    if (!ip)
+        return -EINVAL;
+    struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(port)};
+    struct sockaddr_in6 v6 = {.sin6_family = AF_INET6, .sin6_port = htons(port)};
+    if (inet_pton(AF_INET, ip, &v4.sin_addr) == 1)
+        return eva_tcp_listen(loop, srv, (struct sockaddr *)&v4, sizeof v4, opts);
+    if (inet_pton(AF_INET6, ip, &v6.sin6_addr) == 1)
+        return eva_tcp_listen(loop, srv, (struct sockaddr *)&v6, sizeof v6, opts);
+    return -EINVAL;
+}
+
+int eva_tcp_server_port(const eva_tcp_server *srv) {
+    if (!server_open(srv))
+        return -EBADF;
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(srv->fd, (struct sockaddr *)&ss, &len) < 0)
+        return -errno;
+    return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+                                    : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+int eva_tcp_accept_start(eva_tcp_server *srv, eva_tcp_accept_fn cb) {
+    if (!server_open(srv) || !cb)
+        return -EINVAL;
+    if (srv->waiter)
+        return -EBUSY;
+    srv->cb = cb;
+    watch(srv, true);
+    return 0;
+}
+
+int eva_tcp_accept_stop(eva_tcp_server *srv) {
+    if (!srv)
+        return -EINVAL;
+    srv->cb = NULL;
+    if (server_open(srv) && !srv->waiter)
+        watch(srv, false);
+    return 0;
+}
+
+int eva_tcp_server_close(eva_tcp_server *srv) {
+    if (!srv)
+        return -EINVAL;
+    if (!server_open(srv))
+        return 0;
+    struct ev_loop *ev = eva_loop_ev(srv->loop);
+    ev_io_stop(ev, &srv->io);
+    ev_timer_stop(ev, &srv->backoff);
+    close(srv->fd);
+    if (srv->spare_fd >= 0)
+        close(srv->spare_fd);
+    srv->fd = srv->spare_fd = -1;
+    srv->cb = NULL;
+    eva__net_unlink_server(srv);
+    if (srv->waiter) {
+        eva_task *t = srv->waiter;
+        srv->waiter = NULL;
+        eva_task_wake_later(t, -ECANCELED);
+    }
+    return 0;
+}
+
+/* ---- AWAIT ------------------------------------------------------------------------ */
+
+static void accept_cancel(eva_task *t) {
+    eva_tcp_server *srv = eva_task_wait_obj(t);
+    srv->waiter = NULL;
+    watch(srv, false);
+    eva_task_wake_later(t, -ECANCELED);
+}
+
+static const eva_wait_ops accept_wait = {"accept", accept_cancel};
+
+static int accept_start(eva_task *t, const eva_op *op) {
+    eva_tcp_server *srv = op->ptr;
+    if (!server_open(srv) || !srv->out_fd)
+        return -EINVAL;
+    if (srv->cb || srv->waiter)
+        return -EBUSY;
+    int fd = ev_is_active(&srv->backoff) ? -EAGAIN : accept_one(srv);
+    if (fd >= 0) {
+        *srv->out_fd = fd;
+        return 0;
+    }
+    srv->waiter = t;
+    watch(srv, true);
+    eva_task_park(t, &accept_wait, srv);
+    return EVA_PARKED;
+}
+
+eva_op eva_tcp_accept_op(eva_tcp_server *srv, int *fd) {
+    if (srv && !srv->waiter)
+        srv->out_fd = fd;
+    return (eva_op){.start = accept_start, .ptr = srv};
+}
