@@ -1,0 +1,773 @@
+/* TCP on 127.0.0.1: echo from 1 byte to 16 MiB, 1,000 concurrent clients,
+ * peer resets, refused and timed-out connects, backpressure, read limits,
+ * timeouts, half-close, close modes, cancellation of each operation. */
+#define _DEFAULT_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "helpers.h"
+
+enum { HOUR = 60 * 60 * 1000 };
+
+static struct sockaddr_in loopback(int port) {
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    return a;
+}
+
+static void listen_any(eva_loop *loop, eva_tcp_server *srv, struct sockaddr_in *addr) {
+    *srv = (eva_tcp_server){0};
+    assert_int_equal(eva_tcp_listen_ip(loop, srv, "127.0.0.1", 0, NULL), 0);
+    int port = eva_tcp_server_port(srv);
+    assert_true(port > 0);
+    *addr = loopback(port);
+}
+
+/* ---- an echo server in the AWAIT style -------------------------------------- */
+
+typedef struct echo_conn {
+    eva_task task;
+    eva_tcp tcp;
+    eva_tcp_write_req w;
+    char buf[16384];
+    ssize_t n;
+} echo_conn;
+
+static eva_step echo_conn_run(void *frame) {
+    echo_conn *c = frame;
+    ASYNC_BEGIN(c);
+    for (;;) {
+        AWAIT(c, eva_tcp_read_op(&c->tcp, c->buf, sizeof c->buf, &c->n));
+        if (c->n == 0)
+            break; /* EOF: the client is done */
+        AWAIT(c, eva_tcp_write_op(&c->tcp, &c->w, c->buf, (size_t)c->n));
+    }
+    ASYNC_FINALLY(c);
+    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    ASYNC_END(c);
+}
+
+typedef struct echo_server {
+    eva_task task;
+    eva_tcp_server srv;
+    int fd;
+    int served;
+} echo_server;
+
+static eva_step echo_server_run(void *frame) {
+    echo_server *s = frame;
+    ASYNC_BEGIN(s);
+    for (;;) {
+        AWAIT(s, eva_tcp_accept_op(&s->srv, &s->fd));
+        echo_conn *c = NULL;
+        assert_int_equal(eva_task_spawn(s->task.loop, sizeof *c, echo_conn_run, "echo", NULL,
+                                        (void **)&c), 0);
+        assert_int_equal(eva_tcp_open(s->task.loop, &c->tcp, s->fd), 0);
+        s->served++;
+    }
+    ASYNC_END(s);
+}
+
+static void start_echo_server(eva_loop *loop, echo_server *s, struct sockaddr_in *addr) {
+    *s = (echo_server){0};
+    listen_any(loop, &s->srv, addr);
+    eva_task_init(loop, &s->task, echo_server_run, "echo_server");
+    eva_task_start(&s->task, NULL);
+}
+
+/* ---- echo round trips ------------------------------------------------------------ */
+
+typedef struct echo_client {
+    eva_task task;
+    struct sockaddr_in addr;
+    eva_tcp tcp;
+    eva_tcp_write_req w;
+    unsigned char *out, *in;
+    size_t size;
+    int write_status;
+    bool done;
+} echo_client;
+
+static void on_client_write(eva_tcp_write_req *req, int status) {
+    ((echo_client *)req->data)->write_status = status;
+}
+
+static eva_step echo_client_run(void *frame) {
+    echo_client *c = frame;
+    ASYNC_BEGIN(c);
+    AWAIT(c, eva_tcp_connect_op(&c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 5000));
+    /* queue the whole payload (callback primitive) and read the echo meanwhile */
+    c->w.data = c;
+    struct iovec v = {.iov_base = c->out, .iov_len = c->size};
+    assert_true(eva_tcp_write(&c->tcp, &c->w, &v, 1, on_client_write) >= 0);
+    AWAIT(c, eva_tcp_read_exact_op(&c->tcp, c->in, c->size));
+    c->done = true;
+    ASYNC_FINALLY(c);
+    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    ASYNC_END(c);
+}
+
+static void echo_round_trips_from_1_byte_to_16_mib(void **state) {
+    (void)state;
+    static const size_t sizes[] = {1, 1000, 65536, 1 << 20, 16 << 20};
+    eva_loop *loop = test_loop_new();
+    echo_server s;
+    struct sockaddr_in addr;
+    start_echo_server(loop, &s, &addr);
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        echo_client c = {.addr = addr, .size = sizes[k], .write_status = 1};
+        c.out = malloc(c.size);
+        c.in = malloc(c.size);
+        for (size_t i = 0; i < c.size; i++)
+            c.out[i] = (unsigned char)(i * 31 + k);
+        eva_task_init(loop, &c.task, echo_client_run, "client");
+        eva_task_start(&c.task, NULL);
+        test_run_until(loop, &c.done, 60000);
+        assert_int_equal(eva_task_status(&c.task), 0);
+        while (c.write_status == 1) /* its completion runs from the loop */
+            eva_loop_run(loop, EVA_RUN_NOWAIT);
+        assert_int_equal(c.write_status, 0);
+        assert_memory_equal(c.in, c.out, c.size);
+        free(c.out);
+        free(c.in);
+    }
+    assert_int_equal(s.served, 5);
+    test_loop_destroy(loop); /* closes the server; cancels its task */
+}
+
+/* ---- 1,000 concurrent clients ------------------------------------------------------- */
+
+typedef struct small_client {
+    eva_task task;
+    struct sockaddr_in addr;
+    eva_tcp tcp;
+    eva_tcp_write_req w;
+    char msg[100], echo[100];
+    int *ok;
+} small_client;
+
+static eva_step small_client_run(void *frame) {
+    small_client *c = frame;
+    ASYNC_BEGIN(c);
+    AWAIT(c, eva_tcp_connect_op(&c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 10000));
+    AWAIT(c, eva_tcp_write_op(&c->tcp, &c->w, c->msg, sizeof c->msg));
+    AWAIT(c, eva_tcp_read_exact_op(&c->tcp, c->echo, sizeof c->echo));
+    if (memcmp(c->msg, c->echo, sizeof c->msg) == 0)
+        ++*c->ok;
+    ASYNC_FINALLY(c);
+    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    ASYNC_END(c);
+}
+
+static int clients_left;
+static bool clients_done;
+
+static void on_small_done(eva_task *t) {
+    (void)t;
+    if (--clients_left == 0)
+        clients_done = true;
+}
+
+static void thousand_concurrent_clients(void **state) {
+    (void)state;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rlim_t want = 2200;
+    if (rl.rlim_cur < want && rl.rlim_max >= want) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    getrlimit(RLIMIT_NOFILE, &rl);
+    int n = rl.rlim_cur >= want ? 1000 : (int)(rl.rlim_cur - 100) / 2;
+    if (n < 1000)
+        print_message("RLIMIT_NOFILE is %lu: %d clients instead of 1000\n", (unsigned long)rl.rlim_cur, n);
+    eva_loop *loop = test_loop_new();
+    echo_server s;
+    struct sockaddr_in addr;
+    start_echo_server(loop, &s, &addr);
+    small_client *clients = calloc((size_t)n, sizeof *clients);
+    int ok = 0;
+    clients_left = n;
+    clients_done = false;
+    for (int i = 0; i < n; i++) {
+        clients[i].addr = addr;
+        clients[i].ok = &ok;
+        memset(clients[i].msg, 'a' + i % 26, sizeof clients[i].msg);
+        snprintf(clients[i].msg, sizeof clients[i].msg, "client %d", i);
+        eva_task_init(loop, &clients[i].task, small_client_run, "small");
+        eva_task_start(&clients[i].task, on_small_done);
+    }
+    test_run_until(loop, &clients_done, 60000);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(eva_task_status(&clients[i].task), 0);
+    assert_int_equal(ok, n);
+    assert_int_equal(s.served, n);
+    free(clients);
+    test_loop_destroy(loop);
+}
+
+/* ---- a connected pair: one side wrapped in an eva_tcp, the other raw ----------- */
+
+static void raw_pair(int *ours, int *peer) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = loopback(0);
+    socklen_t len = sizeof a;
+    assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(l, 1), 0);
+    getsockname(l, (struct sockaddr *)&a, &len);
+    *peer = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(connect(*peer, (struct sockaddr *)&a, sizeof a), 0);
+    *ours = accept(l, NULL, NULL);
+    assert_true(*ours >= 0);
+    close(l);
+    struct timeval tv = {.tv_sec = 10}; /* the raw side never blocks for ever */
+    setsockopt(*peer, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(*peer, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+typedef struct conn_fixture {
+    eva_loop *loop;
+    eva_tcp tcp;
+    int peer;
+    char buf[256];
+    ssize_t n;
+    int reads;
+    bool done;
+} conn_fixture;
+
+static conn_fixture *fixture_new(void) {
+    conn_fixture *f = calloc(1, sizeof *f);
+    f->loop = test_loop_new();
+    int ours;
+    raw_pair(&ours, &f->peer);
+    assert_int_equal(eva_tcp_open(f->loop, &f->tcp, ours), 0);
+    f->tcp.data = f;
+    return f;
+}
+
+static void fixture_free(conn_fixture *f) {
+    eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    if (f->peer >= 0)
+        close(f->peer);
+    test_loop_destroy(f->loop);
+    free(f);
+}
+
+static void on_read(eva_tcp *tcp, ssize_t n) {
+    conn_fixture *f = tcp->data;
+    f->n = n;
+    f->reads++;
+    f->done = true;
+}
+
+static ssize_t read_now(conn_fixture *f, int (*start)(eva_tcp *, void *, size_t, eva_tcp_read_fn),
+                        size_t len) {
+    f->done = false;
+    assert_int_equal(start(&f->tcp, f->buf, len, on_read), 0);
+    test_run_until(f->loop, &f->done, 10000);
+    return f->n;
+}
+
+static void peer_reset_mid_read(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    f->done = false;
+    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), -EBUSY);
+    eva_loop_run(f->loop, EVA_RUN_NOWAIT);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(f->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(f->peer);
+    f->peer = -1;
+    test_run_until(f->loop, &f->done, 10000);
+    assert_int_equal(f->n, -ECONNRESET);
+    fixture_free(f);
+}
+
+static int write_status;
+static void on_write(eva_tcp_write_req *req, int status) {
+    (void)req;
+    write_status = status;
+}
+
+static void peer_reset_mid_write(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    size_t size = 32 << 20; /* more than the socket buffers hold */
+    char *big = calloc(1, size);
+    eva_tcp_write_req req = {0};
+    struct iovec v = {.iov_base = big, .iov_len = size};
+    write_status = 1;
+    assert_int_equal(eva_tcp_write(&f->tcp, &req, &v, 1, on_write), 1); /* above the high-water mark */
+    eva_loop_run(f->loop, EVA_RUN_NOWAIT);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(f->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(f->peer);
+    f->peer = -1;
+    while (write_status == 1)
+        assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
+    assert_true(write_status == -ECONNRESET || write_status == -EPIPE);
+    assert_int_equal(eva_tcp_write_copy(&f->tcp, "x", 1), -EPIPE); /* broken from now on */
+    free(big);
+    fixture_free(f);
+}
+
+static int connect_status;
+static bool connect_done;
+static void on_connect(eva_tcp *tcp, int status) {
+    (void)tcp;
+    connect_status = status;
+    connect_done = true;
+}
+
+static void connect_refused(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = loopback(0);
+    socklen_t len = sizeof a;
+    bind(s, (struct sockaddr *)&a, sizeof a);
+    getsockname(s, (struct sockaddr *)&a, &len);
+    close(s); /* a port nobody listens on */
+    eva_tcp tcp = {0};
+    connect_done = false;
+    assert_int_equal(eva_tcp_connect(loop, &tcp, (struct sockaddr *)&a, sizeof a, 5000, on_connect), 0);
+    test_run_until(loop, &connect_done, 10000);
+    assert_int_equal(connect_status, -ECONNREFUSED);
+    assert_false(eva_tcp_is_open(&tcp));
+    test_loop_destroy(loop);
+}
+
+/* A listener whose accept queue is full drops new SYNs: connects hang. */
+static int full_listener(struct sockaddr_in *a, int fillers[2]) {
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    *a = loopback(0);
+    socklen_t len = sizeof *a;
+    bind(l, (struct sockaddr *)a, sizeof *a);
+    listen(l, 0);
+    getsockname(l, (struct sockaddr *)a, &len);
+    for (int i = 0; i < 2; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fillers[i], (struct sockaddr *)a, sizeof *a);
+    }
+    return l;
+}
+
+static void connect_timeout(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    struct sockaddr_in a;
+    int fillers[2];
+    int l = full_listener(&a, fillers);
+    eva_tcp tcp = {0};
+    connect_done = false;
+    assert_int_equal(eva_tcp_connect(loop, &tcp, (struct sockaddr *)&a, sizeof a, 100, on_connect), 0);
+    test_run_until(loop, &connect_done, 10000);
+    assert_int_equal(connect_status, -ETIMEDOUT);
+    assert_false(eva_tcp_is_open(&tcp));
+    close(fillers[0]);
+    close(fillers[1]);
+    close(l);
+    test_loop_destroy(loop);
+}
+
+static int drains;
+static void on_drain(eva_tcp *tcp) {
+    (void)tcp;
+    drains++;
+}
+
+static void write_backpressure_with_a_stalled_reader(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    int small = 16384;
+    setsockopt(f->tcp.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    assert_int_equal(eva_tcp_set_watermarks(&f->tcp, 64 * 1024, 16 * 1024, on_drain), 0);
+    drains = 0;
+    unsigned char chunk[4096];
+    size_t sent = 0;
+    int rc = 0;
+    for (int i = 0; i < 100000 && rc == 0; i++) { /* the peer reads nothing */
+        for (size_t k = 0; k < sizeof chunk; k++)
+            chunk[k] = (unsigned char)(sent + k);
+        rc = eva_tcp_write_copy(&f->tcp, chunk, sizeof chunk);
+        sent += sizeof chunk;
+    }
+    assert_int_equal(rc, 1); /* backpressure, not unbounded buffering */
+    assert_true(eva_tcp_write_queue_size(&f->tcp) >= 64 * 1024);
+    /* now the peer reads it all, in order */
+    int fl = 1;
+    (void)fl;
+    size_t got = 0;
+    unsigned char in[65536];
+    while (got < sent) {
+        eva_loop_run(f->loop, EVA_RUN_NOWAIT);
+        ssize_t n = recv(f->peer, in, sizeof in, MSG_DONTWAIT);
+        if (n <= 0)
+            continue;
+        for (ssize_t k = 0; k < n; k++)
+            assert_int_equal(in[k], (unsigned char)(got + (size_t)k));
+        got += (size_t)n;
+    }
+    assert_int_equal(eva_tcp_write_queue_size(&f->tcp), 0);
+    assert_int_equal(drains, 1);
+    fixture_free(f);
+}
+
+static int read_until(eva_tcp *tcp, void *buf, size_t max, eva_tcp_read_fn cb) {
+    return eva_tcp_read_until(tcp, buf, max, "\r\n", 2, cb);
+}
+
+static void read_until_keeps_what_follows(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(send(f->peer, "hello\r\nworld", 12, 0), 12);
+    assert_int_equal(read_now(f, read_until, 64), 7);
+    assert_memory_equal(f->buf, "hello\r\n", 7);
+    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 5); /* not lost */
+    assert_memory_equal(f->buf, "world", 5);
+    /* a delimiter split across two arrivals */
+    assert_int_equal(send(f->peer, "ab\r", 3, 0), 3);
+    f->done = false;
+    assert_int_equal(read_until(&f->tcp, f->buf, 64, on_read), 0);
+    eva_loop_run(f->loop, EVA_RUN_NOWAIT);
+    assert_int_equal(send(f->peer, "\ncd", 3, 0), 3);
+    test_run_until(f->loop, &f->done, 10000);
+    assert_int_equal(f->n, 4);
+    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 2);
+    fixture_free(f);
+}
+
+static void read_until_limit_and_eof(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(send(f->peer, "abcdefgh", 8, 0), 8);
+    assert_int_equal(read_now(f, read_until, 4), -EMSGSIZE); /* an error, not a truncation */
+    assert_int_equal(read_now(f, eva_tcp_read_exact, 4), 4); /* the rest is still there */
+    assert_int_equal(send(f->peer, "xyz", 3, 0), 3);
+    shutdown(f->peer, SHUT_WR);
+    assert_int_equal(read_now(f, read_until, 64), EVA_EOF);
+    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 0); /* EOF is a result */
+    fixture_free(f);
+}
+
+static void read_exact_eof(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(send(f->peer, "abc", 3, 0), 3);
+    shutdown(f->peer, SHUT_WR);
+    assert_int_equal(read_now(f, eva_tcp_read_exact, 10), EVA_EOF);
+    fixture_free(f);
+}
+
+static void read_timeout_leaves_connection_usable(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, 30), 0);
+    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), -ETIMEDOUT);
+    assert_int_equal(send(f->peer, "late", 4, 0), 4);
+    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 4);
+    fixture_free(f);
+}
+
+static int shut_status;
+static bool shut_done;
+static void on_shut(eva_tcp *tcp, int status) {
+    (void)tcp;
+    shut_status = status;
+    shut_done = true;
+}
+
+static void half_close(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(eva_tcp_write_copy(&f->tcp, "req", 3), 0);
+    shut_done = false;
+    assert_int_equal(eva_tcp_shutdown(&f->tcp, on_shut), 0);
+    assert_int_equal(eva_tcp_shutdown(&f->tcp, on_shut), -EALREADY);
+    test_run_until(f->loop, &shut_done, 10000);
+    assert_int_equal(shut_status, 0);
+    char in[8];
+    assert_int_equal(recv(f->peer, in, sizeof in, MSG_WAITALL), 3); /* then EOF */
+    assert_int_equal(eva_tcp_write_copy(&f->tcp, "x", 1), -EPIPE);
+    assert_int_equal(send(f->peer, "resp", 4, 0), 4); /* we can still read */
+    assert_int_equal(read_now(f, eva_tcp_read_exact, 4), 4);
+    assert_memory_equal(f->buf, "resp", 4);
+    fixture_free(f);
+}
+
+static int close_status;
+static bool close_done;
+static void on_close(eva_tcp *tcp, int status) {
+    (void)tcp;
+    close_status = status;
+    close_done = true;
+}
+
+static void close_flush_delivers_everything(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    size_t size = 4 << 20;
+    char *big = malloc(size);
+    memset(big, 'q', size);
+    assert_true(eva_tcp_write_copy(&f->tcp, big, size) >= 0);
+    close_done = false;
+    assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_FLUSH, on_close), 0);
+    size_t got = 0;
+    while (!close_done || got < size) {
+        eva_loop_run(f->loop, EVA_RUN_NOWAIT);
+        ssize_t n = recv(f->peer, big, size, MSG_DONTWAIT);
+        if (n > 0)
+            got += (size_t)n;
+        if (n == 0)
+            break;
+    }
+    assert_int_equal(got, size);
+    test_run_until(f->loop, &close_done, 10000);
+    assert_int_equal(close_status, 0);
+    assert_false(eva_tcp_is_open(&f->tcp));
+    free(big);
+    fixture_free(f);
+}
+
+static void close_discard_cancels_queued_writes(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    int small = 4096;
+    setsockopt(f->tcp.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    size_t size = 8 << 20;
+    char *big = calloc(1, size);
+    eva_tcp_write_req req = {0};
+    struct iovec v = {.iov_base = big, .iov_len = size};
+    write_status = 1;
+    eva_tcp_write(&f->tcp, &req, &v, 1, on_write);
+    f->done = false;
+    eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read);
+    close_done = false;
+    assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, on_close), 0);
+    assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, on_close), 0); /* idempotent */
+    assert_int_equal(write_status, 1); /* never inside close */
+    test_run_until(f->loop, &close_done, 10000);
+    assert_int_equal(write_status, -ECANCELED);
+    assert_int_equal(f->n, -ECANCELED);
+    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, 1, on_read), -ENOTCONN);
+    free(big);
+    fixture_free(f);
+}
+
+/* ---- cancelling each operation --------------------------------------------------- */
+
+typedef enum which_op { OP_READ, OP_CONNECT, OP_ACCEPT, OP_WRITE } which_op;
+
+typedef struct canceller {
+    eva_task task;
+    which_op op;
+    eva_tcp *tcp;
+    eva_tcp_server *srv;
+    struct sockaddr_in addr;
+    eva_tcp_write_req w;
+    char buf[64];
+    char *big;
+    size_t big_len;
+    ssize_t n;
+    int fd;
+    int rc;
+} canceller;
+
+static eva_step canceller_run(void *frame) {
+    canceller *c = frame;
+    ASYNC_BEGIN(c);
+    if (c->op == OP_READ)
+        AWAIT_RC(c, c->rc, eva_tcp_read_op(c->tcp, c->buf, sizeof c->buf, &c->n));
+    else if (c->op == OP_CONNECT)
+        AWAIT_RC(c, c->rc, eva_tcp_connect_op(c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 0));
+    else if (c->op == OP_ACCEPT)
+        AWAIT_RC(c, c->rc, eva_tcp_accept_op(c->srv, &c->fd));
+    else
+        AWAIT_RC(c, c->rc, eva_tcp_write_op(c->tcp, &c->w, c->big, c->big_len));
+    ASYNC_END(c);
+}
+
+static void cancel_after_parking(eva_loop *loop, canceller *c, const char *kind) {
+    eva_task_init(loop, &c->task, canceller_run, "canceller");
+    eva_task_start(&c->task, NULL);
+    eva_loop_run(loop, EVA_RUN_NOWAIT);
+    assert_int_equal(eva_task_get_state(&c->task), EVA_TASK_SUSPENDED);
+    assert_string_equal(c->task.wait->kind, kind);
+    eva_task_cancel(&c->task);
+    while (eva_task_get_state(&c->task) != EVA_TASK_DONE)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    assert_int_equal(c->rc, -ECANCELED);
+}
+
+static void cancel_each_operation(void **state) {
+    (void)state;
+    /* read: withdrawn; the connection stays usable */
+    conn_fixture *f = fixture_new();
+    canceller c = {.op = OP_READ, .tcp = &f->tcp, .rc = 1};
+    cancel_after_parking(f->loop, &c, "read");
+    assert_int_equal(send(f->peer, "still", 5, 0), 5);
+    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 5);
+
+    /* write: a queued write that had not started leaves cleanly */
+    int small = 4096;
+    setsockopt(f->tcp.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    size_t fill = 8 << 20;
+    char *big = calloc(1, fill);
+    eva_tcp_write_req first = {0};
+    struct iovec v = {.iov_base = big, .iov_len = fill};
+    write_status = 1;
+    eva_tcp_write(&f->tcp, &first, &v, 1, on_write); /* fills the socket */
+    canceller w = {.op = OP_WRITE, .tcp = &f->tcp, .big = big, .big_len = 100, .rc = 1};
+    cancel_after_parking(f->loop, &w, "write");
+    assert_true(eva_tcp_is_open(&f->tcp));
+    assert_int_equal(eva_tcp_write_queue_size(&f->tcp), first.remaining);
+    eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    while (write_status == 1)
+        eva_loop_run(f->loop, EVA_RUN_NOWAIT);
+    free(big);
+    fixture_free(f);
+
+    /* connect: the socket is closed */
+    eva_loop *loop = test_loop_new();
+    int fillers[2];
+    eva_tcp tcp = {0};
+    canceller k = {.op = OP_CONNECT, .tcp = &tcp, .rc = 1};
+    int l = full_listener(&k.addr, fillers);
+    cancel_after_parking(loop, &k, "connect");
+    assert_false(eva_tcp_is_open(&tcp));
+    close(l);
+    close(fillers[0]);
+    close(fillers[1]);
+
+    /* accept */
+    eva_tcp_server srv = {0};
+    struct sockaddr_in addr;
+    listen_any(loop, &srv, &addr);
+    canceller a = {.op = OP_ACCEPT, .srv = &srv, .rc = 1};
+    cancel_after_parking(loop, &a, "accept");
+    eva_tcp_server_close(&srv);
+    test_loop_destroy(loop);
+}
+
+/* ---- loop destroy, promise form, invalid arguments ------------------------------- */
+
+static void close_fd_stub(eva_tcp_server *srv, int fd) {
+    (void)srv;
+    close(fd);
+}
+
+static void destroy_closes_open_connections(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    eva_tcp_server srv = {0};
+    struct sockaddr_in addr;
+    listen_any(f->loop, &srv, &addr);
+    assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), 0);
+    f->done = false;
+    eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read);
+    test_loop_destroy(f->loop);
+    assert_true(f->done);
+    assert_int_equal(f->n, -ECANCELED);
+    assert_false(eva_tcp_is_open(&f->tcp));
+    assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL), 0); /* no-op now */
+    assert_int_equal(eva_tcp_server_close(&srv), 0);
+    close(f->peer);
+    free(f);
+}
+
+static void promise_form_of_a_read(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    eva_promise *p;
+    assert_int_equal(eva_promise_from_op(f->loop, eva_tcp_read_op(&f->tcp, f->buf, sizeof f->buf, &f->n), &p), 0);
+    assert_int_equal(send(f->peer, "promised", 8, 0), 8);
+    while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
+        assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
+    assert_int_equal(eva_promise_get_state(p), EVA_PROMISE_FULFILLED);
+    assert_int_equal(f->n, 8);
+    eva_promise_unref(p);
+    /* cancelling the promise withdraws the read */
+    assert_int_equal(eva_promise_from_op(f->loop, eva_tcp_read_op(&f->tcp, f->buf, sizeof f->buf, &f->n), &p), 0);
+    eva_loop_run(f->loop, EVA_RUN_NOWAIT);
+    eva_promise_cancel(p);
+    while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
+        assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
+    assert_int_equal(eva_promise_error(p), -ECANCELED);
+    eva_promise_unref(p);
+    fixture_free(f);
+}
+
+static void tcp_rejects_invalid_arguments(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    eva_tcp tcp = {0};
+    eva_tcp_server srv = {0};
+    eva_tcp_write_req req = {0};
+    char buf[4];
+    struct iovec v = {.iov_base = buf, .iov_len = 4};
+    struct sockaddr_in a = loopback(1);
+    struct sockaddr unix_addr = {.sa_family = AF_UNIX};
+    assert_int_equal(eva_tcp_listen_ip(loop, &srv, "not-an-ip", 0, NULL), -EINVAL);
+    assert_int_equal(eva_tcp_listen(NULL, &srv, (struct sockaddr *)&a, sizeof a, NULL), -EINVAL);
+    assert_int_equal(eva_tcp_listen(loop, &srv, &unix_addr, sizeof unix_addr, NULL), -EINVAL);
+    assert_int_equal(eva_tcp_server_port(&srv), -EBADF);
+    assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), -EINVAL);
+    assert_int_equal(eva_tcp_open(loop, &tcp, -1), -EINVAL);
+    assert_int_equal(eva_tcp_open(loop, &tcp, 12345), -EBADF);
+    assert_int_equal(eva_tcp_connect(loop, &tcp, (struct sockaddr *)&a, sizeof a, -1, on_connect), -EINVAL);
+    assert_int_equal(eva_tcp_connect(loop, &tcp, &unix_addr, sizeof unix_addr, 0, on_connect), -EINVAL);
+    assert_int_equal(eva_tcp_read(&tcp, buf, sizeof buf, on_read), -ENOTCONN);
+    assert_int_equal(eva_tcp_read(&tcp, buf, 0, on_read), -EINVAL);
+    assert_int_equal(eva_tcp_read_until(&tcp, buf, 4, "", 0, on_read), -EINVAL);
+    assert_int_equal(eva_tcp_write(&tcp, &req, &v, 1, on_write), -ENOTCONN);
+    assert_int_equal(eva_tcp_write(&tcp, &req, &v, 0, on_write), -EINVAL);
+    assert_int_equal(eva_tcp_write(&tcp, &req, &v, EVA_TCP_WRITE_IOV + 1, on_write), -EINVAL);
+    assert_int_equal(eva_tcp_write_copy(&tcp, "x", 1), -ENOTCONN);
+    assert_int_equal(eva_tcp_shutdown(&tcp, NULL), -ENOTCONN);
+    assert_int_equal(eva_tcp_set_watermarks(&tcp, 10, 20, NULL), -EINVAL);
+    assert_int_equal(eva_tcp_set_read_timeout(&tcp, -1), -EINVAL);
+    assert_int_equal(eva_tcp_close(&tcp, (eva_tcp_close_how)9, NULL), -EINVAL);
+    assert_int_equal(eva_tcp_close(&tcp, EVA_TCP_CLOSE_FLUSH, NULL), 0); /* not open: no-op */
+    assert_int_equal(eva_tcp_fd(&tcp), -EBADF);
+    assert_false(eva_tcp_is_open(NULL));
+    test_loop_destroy(loop);
+}
+
+int main(void) {
+    signal(SIGPIPE, SIG_DFL); /* prove no write can raise it: it would kill the test */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(echo_round_trips_from_1_byte_to_16_mib),
+        cmocka_unit_test(thousand_concurrent_clients),
+        cmocka_unit_test(peer_reset_mid_read),
+        cmocka_unit_test(peer_reset_mid_write),
+        cmocka_unit_test(connect_refused),
+        cmocka_unit_test(connect_timeout),
+        cmocka_unit_test(write_backpressure_with_a_stalled_reader),
+        cmocka_unit_test(read_until_keeps_what_follows),
+        cmocka_unit_test(read_until_limit_and_eof),
+        cmocka_unit_test(read_exact_eof),
+        cmocka_unit_test(read_timeout_leaves_connection_usable),
+        cmocka_unit_test(half_close),
+        cmocka_unit_test(close_flush_delivers_everything),
+        cmocka_unit_test(close_discard_cancels_queued_writes),
+        cmocka_unit_test(cancel_each_operation),
+        cmocka_unit_test(destroy_closes_open_connections),
+        cmocka_unit_test(promise_form_of_a_read),
+        cmocka_unit_test(tcp_rejects_invalid_arguments),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
