@@ -1,7 +1,7 @@
 /* loop/post.c — eva_loop_post(): the one thread-safe way into a loop.
  *
  * Posters append to a mutex-protected FIFO and, when it was empty, wake the
- * loop with ev_async_send (which libev makes async-signal- and thread-safe).
+ * loop with ev_async_send (thread-safe in libev).
  * The loop takes the whole list under the lock and runs it outside it, so
  * one wake-up delivers a batch. */
 #include <errno.h>
@@ -47,9 +47,11 @@ int eva_loop_post(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
     else
         loop->post_tail->next = call;
     loop->post_tail = call;
-    pthread_mutex_unlock(&loop->post_mutex);
+    /* Wake under the lock: once a poster unlocks, it never touches the loop
+     * again, so the loop may run the call and be destroyed right away. */
     if (was_empty)
         ev_async_send(loop->ev, &loop->post_async);
+    pthread_mutex_unlock(&loop->post_mutex);
     return 0;
 }
 
@@ -60,6 +62,9 @@ bool eva__post_cancel_pending(eva_loop *loop) {
 }
 
 void eva__post_close(eva_loop *loop) {
+    /* a poster still inside eva_loop_post holds the lock: wait it out */
+    pthread_mutex_lock(&loop->post_mutex);
+    pthread_mutex_unlock(&loop->post_mutex);
     eva__watcher_ref(loop);
     ev_async_stop(loop->ev, &loop->post_async);
     pthread_mutex_destroy(&loop->post_mutex);
