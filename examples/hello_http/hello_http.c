@@ -6,7 +6,7 @@
  * arriving together are answered with one write.  A malformed request gets
  * 400 and the connection is closed.
  *
- *     hello_http [PORT]          (default 8080; stop with Ctrl-C)
+ *     hello_http [PORT]   (default 8080; 0 picks a free port; stop with Ctrl-C) 
  */
 #include <http_parser.h>
 #include <signal.h>
@@ -109,8 +109,9 @@ static void on_signal(eva_signal *sig, int signum) {
 }
 
 int main(int argc, char **argv) {
-    int port = argc > 1 ? atoi(argv[1]) : 8080;
-    if (port <= 0 || port > 65535) {
+    char *end = NULL;
+    long port = argc > 1 ? strtol(argv[1], &end, 10) : 8080;
+    if (argc > 2 || (end && *end) || port < 0 || port > 65535) {
         fprintf(stderr, "usage: hello_http [PORT]\n");
         return 2;
     }
@@ -121,7 +122,7 @@ int main(int argc, char **argv) {
     if (rc == 0)
         rc = eva_tcp_listen_ip(loop, &s.srv, "127.0.0.1", (uint16_t)port, NULL);
     if (rc < 0) {
-        fprintf(stderr, "hello_http: port %d: %s\n", port, eva_strerror(rc));
+        fprintf(stderr, "hello_http: port %ld: %s\n", port, eva_strerror(rc));
         return 1;
     }
     eva_task_init(loop, &s.task, server_run, "http-server");
@@ -130,7 +131,7 @@ int main(int argc, char **argv) {
     eva_signal_init(loop, &sigterm);
     eva_signal_start(&sigint, SIGINT, on_signal, NULL);
     eva_signal_start(&sigterm, SIGTERM, on_signal, NULL);
-    printf("hello_http: listening on http://127.0.0.1:%d/\n", port);
+    printf("hello_http: listening on http://127.0.0.1:%d/\n", eva_tcp_server_port(&s.srv));
     fflush(stdout);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     eva_signal_stop(&sigint);

@@ -1,0 +1,132 @@
+/* The examples run: hello_http is started as a real process on a free port
+ * and spoken to over loopback (keep-alive, pipelining, a malformed request,
+ * HTTP/1.0), then stopped with SIGTERM and must exit cleanly. */
+#define _DEFAULT_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+static const char *hello_http_path;
+
+static const char HELLO[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
+                            "Content-Type: text/plain\r\n\r\nHello, World!";
+
+typedef struct server {
+    pid_t pid;
+    int port;
+} server;
+
+static server start(void) {
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    server s;
+    s.pid = fork();
+    assert_true(s.pid >= 0);
+    if (s.pid == 0) {
+        dup2(out[1], STDOUT_FILENO);
+        close(out[0]);
+        execl(hello_http_path, hello_http_path, "0", (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    FILE *f = fdopen(out[0], "r");
+    char line[256] = "";
+    assert_non_null(fgets(line, sizeof line, f)); /* waits for the listening line */
+    fclose(f);
+    assert_int_equal(sscanf(line, "hello_http: listening on http://127.0.0.1:%d/", &s.port), 1);
+    return s;
+}
+
+static void stop(server s) {
+    kill(s.pid, SIGTERM);
+    int status;
+    assert_int_equal(waitpid(s.pid, &status, 0), s.pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int dial(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    return fd;
+}
+
+/* Read until want bytes or EOF, waiting at most 10 s per chunk. */
+static size_t read_reply(int fd, char *buf, size_t want, bool *eof) {
+    size_t got = 0;
+    *eof = false;
+    while (got < want) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        ssize_t n = recv(fd, buf + got, want - got, 0);
+        if (n <= 0) {
+            *eof = true;
+            break;
+        }
+        got += (size_t)n;
+    }
+    return got;
+}
+
+static void hello_http_answers(void **state) {
+    (void)state;
+    server s = start();
+    char buf[4096];
+    bool eof;
+    size_t hl = sizeof HELLO - 1;
+
+    int fd = dial(s.port); /* keep-alive: two rounds on one connection */
+    for (int round = 0; round < 2; round++) {
+        const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+        assert_int_equal(read_reply(fd, buf, hl, &eof), hl);
+        assert_memory_equal(buf, HELLO, hl);
+    }
+    /* pipelining: three requests in one segment, three answers */
+    const char three[] = "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+    assert_int_equal(send(fd, three, sizeof three - 1, 0), (ssize_t)(sizeof three - 1));
+    assert_int_equal(read_reply(fd, buf, 3 * hl, &eof), 3 * hl);
+    for (int i = 0; i < 3; i++)
+        assert_memory_equal(buf + i * hl, HELLO, hl);
+    close(fd);
+
+    fd = dial(s.port); /* malformed: 400, then the server closes */
+    assert_int_equal(send(fd, "BLAH\r\n\r\n", 8, 0), 8);
+    size_t n = read_reply(fd, buf, sizeof buf, &eof);
+    assert_true(eof);
+    assert_true(n > 12);
+    assert_memory_equal(buf, "HTTP/1.1 400", 12);
+    close(fd);
+
+    fd = dial(s.port); /* HTTP/1.0 without keep-alive: answer, then close */
+    assert_int_equal(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, 0), 18);
+    assert_int_equal(read_reply(fd, buf, sizeof buf, &eof), hl);
+    assert_true(eof);
+    close(fd);
+    stop(s);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_examples PATH/TO/hello_http\n");
+        return 2;
+    }
+    hello_http_path = argv[1];
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(hello_http_answers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
