@@ -62,10 +62,7 @@ int eva_promise_new(eva_loop *loop, eva_promise **out) {
     p->loop = loop;
     p->refs = 1;
     reactions_init(p);
-    p->next = al->promises_head;
-    if (p->next)
-        p->next->prev = p;
-    al->promises_head = p;
+    EVA__LIST_PUSH(al->promises_head, p);
     *out = p;
     return 0;
 }
@@ -78,14 +75,8 @@ eva_promise *eva_promise_ref(eva_promise *p) {
 
 static void live_unlink(eva_promise *p) {
     eva__async_loop *al = p->loop ? p->loop->layers[EVA__LAYER_ASYNC] : NULL;
-    if (!al)
-        return; /* orphaned: already off the list */
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        al->promises_head = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
+    if (al) /* an orphan (its loop is gone) is on no list */
+        EVA__LIST_REMOVE(al->promises_head, p);
 }
 
 void eva_promise_unref(eva_promise *p) {

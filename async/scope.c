@@ -14,13 +14,8 @@ static void scope_unlink(eva_scope *s) {
     if (!scope_linked(s))
         return;
     eva__async_loop *al = eva__async_loop_get(s->owner->loop); /* exists: owner started */
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        al->scopes_head = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = s;
+    EVA__LIST_REMOVE(al->scopes_head, s);
+    s->prev = s->next = s; /* the "not linked" mark: NULL would be a list's last node */
 }
 
 int eva_scope_init(eva_scope *s, eva_task *owner) {
@@ -29,20 +24,14 @@ int eva_scope_init(eva_scope *s, eva_task *owner) {
     eva__async_loop *al = eva__async_loop_get(owner->loop);
     if (!al)
         return -ENOMEM;
-    *s = (eva_scope){.owner = owner, .next = al->scopes_head};
-    if (s->next)
-        s->next->prev = s;
-    al->scopes_head = s;
+    *s = (eva_scope){.owner = owner};
+    EVA__LIST_PUSH(al->scopes_head, s);
     owner->flags |= EVA__TASK_SCOPES;
     return 0;
 }
 
 void eva__scope_link_child(eva_scope *s, eva_task *child) {
-    child->prev = NULL;
-    child->next = s->children;
-    if (s->children)
-        s->children->prev = child;
-    s->children = child;
+    EVA__LIST_PUSH(s->children, child);
     s->live++;
 }
 
@@ -156,13 +145,7 @@ static void scope_settle(eva_scope *s) {
 
 void eva__scope_child_done(eva_task *child) {
     eva_scope *s = child->up.scope;
-    if (child->prev)
-        child->prev->next = child->next;
-    else
-        s->children = child->next;
-    if (child->next)
-        child->next->prev = child->prev;
-    child->prev = child->next = NULL;
+    EVA__LIST_REMOVE(s->children, child);
     s->live--;
     int st = child->status;
     if (st < 0 && st != -ECANCELED && s->status == 0) {

@@ -36,42 +36,18 @@ eva__net_loop *eva__net_loop_get(eva_loop *loop) {
     return nl;
 }
 
-void eva__net_link_conn(eva__net_loop *nl, eva_tcp *tcp) {
-    tcp->prev = NULL;
-    tcp->next = nl->conns;
-    if (nl->conns)
-        nl->conns->prev = tcp;
-    nl->conns = tcp;
-}
+void eva__net_link_conn(eva__net_loop *nl, eva_tcp *tcp) { EVA__LIST_PUSH(nl->conns, tcp); }
 
 void eva__net_unlink_conn(eva_tcp *tcp) {
     eva__net_loop *nl = tcp->loop->layers[EVA__LAYER_NET];
-    if (tcp->prev)
-        tcp->prev->next = tcp->next;
-    else
-        nl->conns = tcp->next;
-    if (tcp->next)
-        tcp->next->prev = tcp->prev;
-    tcp->prev = tcp->next = NULL;
+    EVA__LIST_REMOVE(nl->conns, tcp);
 }
 
-void eva__net_link_server(eva__net_loop *nl, eva_tcp_server *srv) {
-    srv->prev = NULL;
-    srv->next = nl->servers;
-    if (nl->servers)
-        nl->servers->prev = srv;
-    nl->servers = srv;
-}
+void eva__net_link_server(eva__net_loop *nl, eva_tcp_server *srv) { EVA__LIST_PUSH(nl->servers, srv); }
 
 void eva__net_unlink_server(eva_tcp_server *srv) {
     eva__net_loop *nl = srv->loop->layers[EVA__LAYER_NET];
-    if (srv->prev)
-        srv->prev->next = srv->next;
-    else
-        nl->servers = srv->next;
-    if (srv->next)
-        srv->next->prev = srv->prev;
-    srv->prev = srv->next = NULL;
+    EVA__LIST_REMOVE(nl->servers, srv);
 }
 
 int eva__fd_nonblock(int fd) {
