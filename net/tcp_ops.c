@@ -4,13 +4,17 @@
 
 #include "net_internal.h"
 
+/* Resume the task waiting in *slot, if any, and forget it. */
+static void wake_slot(eva_task **slot, int status) {
+    eva_task *t = *slot;
+    *slot = NULL;
+    if (t)
+        eva_task_wake(t, status, NULL);
+}
+
 /* ---- connect ------------------------------------------------------------------ */
 
-static void connect_woken(eva_tcp *tcp, int status) {
-    eva_task *t = tcp->cn.waiter;
-    tcp->cn.waiter = NULL;
-    eva_task_wake(t, status, NULL);
-}
+static void connect_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->cn.waiter, status); }
 
 static void connect_cancel(eva_task *t) {
     /* closing completes the connect with -ECANCELED, which wakes the task */
@@ -44,12 +48,7 @@ eva_op eva_tcp_connect_op(eva_tcp *tcp, const struct sockaddr *addr, socklen_t a
 
 /* ---- shutdown ----------------------------------------------------------------- */
 
-static void shut_woken(eva_tcp *tcp, int status) {
-    eva_task *t = tcp->shut_waiter;
-    tcp->shut_waiter = NULL;
-    if (t)
-        eva_task_wake(t, status, NULL);
-}
+static void shut_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->shut_waiter, status); }
 
 static void shut_cancel(eva_task *t) {
     eva_tcp *tcp = eva_task_wait_obj(t);
@@ -73,12 +72,7 @@ eva_op eva_tcp_shutdown_op(eva_tcp *tcp) { return (eva_op){.start = shut_start, 
 
 /* ---- close ---------------------------------------------------------------------- */
 
-static void close_woken(eva_tcp *tcp, int status) {
-    eva_task *t = tcp->close_waiter;
-    tcp->close_waiter = NULL;
-    if (t)
-        eva_task_wake(t, status, NULL);
-}
+static void close_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->close_waiter, status); }
 
 static void close_cancel(eva_task *t) {
     eva_tcp *tcp = eva_task_wait_obj(t);
