@@ -24,5 +24,6 @@
 #include "evasync/scope.h"
 #include "evasync/pool.h"
 #include "evasync/tcp.h"
+#include "evasync/dns.h"
 
 #endif

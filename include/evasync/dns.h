@@ -1,0 +1,244 @@
+/* evasync/dns.h — non-blocking name resolution on c-ares, in the three styles.
+ *
+ * getaddrinfo() blocks; evasync resolves on the loop itself.  Each loop has
+ * one c-ares channel, created on first use (or by eva_dns_configure): its
+ * sockets are watched by the loop and one timer drives c-ares's timeouts and
+ * retries, so a thousand concurrent lookups are a thousand small UDP
+ * exchanges on one thread, not a thousand blocked threads.
+ *
+ * Numeric addresses ("192.0.2.1", "::1") and names in the hosts file
+ * (/etc/hosts) resolve without a query; the rest goes to the configured DNS
+ * servers (the system's /etc/resolv.conf unless eva_dns_configure() set
+ * others), following its search domains and ndots.
+ *
+ * Every operation exists once, as a callback primitive on a caller-owned
+ * eva_dns_query; the AWAIT forms drive the same primitive with the query in
+ * the task's frame; the promise forms wrap it in an allocated query.
+ *
+ * Rules that hold everywhere:
+ *  - A start that returns 0 completes exactly once: the callback runs, the
+ *    AWAIT resumes, the promise settles.  Never inside the call that started
+ *    it, never inside eva_dns_cancel(), and never inside c-ares (so a
+ *    callback may start, cancel or configure anything).  A start that
+ *    returns an error completes nothing.
+ *  - Memory.  Each query in flight holds one small context allocated through
+ *    evasync's allocator (c-ares keeps a pointer to it, and may outlive a
+ *    cancelled query); it is freed when c-ares is done with it.  A
+ *    successful resolve allocates its eva_dns_addrs, which the receiver owns.
+ *    The promise forms also allocate the promise and a query.  c-ares's own
+ *    allocations go through evasync's allocator too (see eva_set_allocator).
+ *  - A pending query keeps eva_loop_run(EVA_RUN_DEFAULT) running, as an
+ *    active handle does; the resolver's own sockets and timer never do (so
+ *    an attached daemon loop is not kept alive by an idle resolver).
+ *  - eva_loop_destroy() completes every query still pending with
+ *    -ECANCELED, then closes the channel and frees everything.
+ *  - Loop thread only, like everything else on a loop.
+ *
+ * Errors (negative codes; eva_strerror() names them, and the promise and
+ * AWAIT forms carry a more precise message, see eva_dns_query_message()):
+ *   EVA_EDNS_NOTFOUND  the name does not exist (NXDOMAIN), has no address of
+ *                      the requested family, or (reverse) has no name
+ *   EVA_EDNS_SERVFAIL  the server failed (SERVFAIL) on every try
+ *   EVA_EDNS_REFUSED   the server refused the query (REFUSED, NOTIMP, FORMERR)
+ *   EVA_EDNS_BADNAME   the name is not a valid host name
+ *   EVA_EDNS_BADREPLY  a reply could not be parsed
+ *   -ETIMEDOUT         no reply within timeout_ms on any of the tries
+ *   -ECONNREFUSED      no server could be contacted
+ *   -ECANCELED         eva_dns_cancel(), a cancelled task or promise, or
+ *                      eva_loop_destroy()
+ *   -ENOMEM            out of memory (evasync's or c-ares's allocations)
+ *   -EIO               anything else c-ares reports (the message names it)
+ */
+#ifndef EVASYNC_DNS_H
+#define EVASYNC_DNS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "call.h"
+#include "promise.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eva_loop eva_loop;
+typedef struct eva_dns_query eva_dns_query;
+
+/* ---- results ----------------------------------------------------------------- */
+
+/* One address: pass &a->addr.sa and a->len to connect().  The port is 0
+ * (set one with eva_dns_addrs_set_port). */
+typedef struct eva_dns_addr {
+    int family;     /* AF_INET or AF_INET6 */
+    socklen_t len;  /* sizeof(struct sockaddr_in) or sizeof(struct sockaddr_in6) */
+    int ttl;        /* seconds, from the answer; 0 for numeric and hosts-file entries */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+        struct sockaddr_storage ss;
+    } addr;
+} eva_dns_addr;
+
+/* The addresses a name resolved to, in the order c-ares returned them (RFC
+ * 6724 destination order, as getaddrinfo sorts).  One allocation; whoever
+ * receives it owns it and frees it with eva_dns_addrs_free(), except the
+ * promise form's value, which belongs to the promise. */
+typedef struct eva_dns_addrs {
+    size_t count;         /* >= 1 */
+    eva_dns_addr addr[];
+} eva_dns_addrs;
+
+/* Free a list (NULL is fine).  Any thread. */
+void eva_dns_addrs_free(eva_dns_addrs *addrs);
+
+/* Set the port of every address in the list.  Returns 0 or -EINVAL (NULL). */
+int eva_dns_addrs_set_port(eva_dns_addrs *addrs, uint16_t port);
+
+/* Write the address as text ("192.0.2.1", "2001:db8::1") into buf.
+ * Returns 0; -EINVAL (NULL, unknown family); -ENOSPC (len too small:
+ * INET6_ADDRSTRLEN always suffices). */
+int eva_dns_addr_format(const eva_dns_addr *a, char *buf, size_t len);
+
+/* ---- the query: a caller-owned request ------------------------------------------ */
+
+/* Callbacks run on the loop thread.  status is 0 or a negative code (see the
+ * top of this file).  resolve: addrs is non-NULL exactly when status is 0,
+ * and is the callee's to free with eva_dns_addrs_free.  reverse: host is the
+ * name (borrowed: valid during the call) when status is 0, else NULL.  The
+ * query is idle when the callback runs: it may be restarted, or freed. */
+typedef void (*eva_dns_resolve_fn)(eva_dns_query *q, int status, eva_dns_addrs *addrs);
+typedef void (*eva_dns_reverse_fn)(eva_dns_query *q, int status, const char *host);
+
+/* Zero-initialise a query before its first use.  It must stay valid (and
+ * must not be moved) from a successful start until its completion has run.
+ * Everything but data is private. */
+struct eva_dns_query {
+    void *data;                   /* public: the caller's (the _cb functions set it) */
+    /* private */
+    eva_dns_query *prev, *next;   /* the loop's pending queries */
+    eva_loop *loop;
+    struct eva__dns_ctx *ctx;     /* c-ares's side while the query is pending */
+    eva_dns_resolve_fn on_resolve;
+    eva_dns_reverse_fn on_reverse;
+    eva_task *waiter;             /* the AWAIT form */
+    eva_call call;                /* a deferred -ECANCELED completion */
+    const char *message;
+    int status;
+    uint8_t kind;                 /* resolve or reverse */
+    uint8_t state;                /* idle, pending, cancelling */
+    /* the AWAIT forms' operands and results */
+    const char *host;
+    int family;
+    eva_dns_addrs **out;
+    const struct sockaddr *sa;
+    socklen_t salen;
+    char *name;
+    size_t namelen;
+};
+
+/* Resolve host (a name, or a numeric IPv4/IPv6 address) to addresses of
+ * family AF_INET, AF_INET6 or AF_UNSPEC (both), on the loop's channel.
+ * cb(q, status, addrs) runs once, later; q->data is set to data.
+ * Returns 0 (cb will run); -EINVAL (NULL loop, q, host or cb; family not one
+ * of the three); EVA_EDNS_BADNAME (host is empty, longer than 253 characters,
+ * has an empty label or one over 63 characters, or a control character or
+ * space); -EBUSY (q is pending); -ENOMEM; -ECANCELED (the loop is being
+ * destroyed); or an error creating the channel (see eva_dns_configure). */
+int eva_dns_resolve_cb(eva_loop *loop, eva_dns_query *q, const char *host, int family,
+                       eva_dns_resolve_fn cb, void *data);
+
+/* Reverse lookup (PTR, through ares_getnameinfo): the name of the address
+ * sa (AF_INET with salen == sizeof(struct sockaddr_in), or AF_INET6 with
+ * sizeof(struct sockaddr_in6); the port is ignored).  sa is copied: it need
+ * not outlive the call.  The hosts file answers first.  An address without a
+ * name completes with EVA_EDNS_NOTFOUND.
+ * Returns 0; -EINVAL (NULL loop, q, sa or cb; another family, or a salen
+ * that does not match it); -EBUSY; -ENOMEM; -ECANCELED. */
+int eva_dns_reverse_cb(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
+                       socklen_t salen, eva_dns_reverse_fn cb, void *data);
+
+/* Cancel a pending query without disturbing the others: it completes with
+ * -ECANCELED on the next loop iteration (c-ares 1.18 cannot withdraw one
+ * query, so its late answer is ignored and its context freed when c-ares
+ * is done with it).  A query that is idle, or whose cancellation is already
+ * on its way, is left alone.  Returns 0, or -EINVAL (NULL q). */
+int eva_dns_cancel(eva_dns_query *q);
+
+/* true from a successful start until the completion has run. */
+bool eva_dns_query_is_pending(const eva_dns_query *q);
+
+/* The message of the query's last completion: "success", or a description
+ * of the failure more precise than eva_strerror(status) (static storage).
+ * "" for a query that never completed; never NULL. */
+const char *eva_dns_query_message(const eva_dns_query *q);
+
+/* How many queries are pending on loop, or -EINVAL for NULL. */
+int eva_dns_pending(const eva_loop *loop);
+
+/* ---- AWAIT forms --------------------------------------------------------------- */
+
+/* AWAIT(f, eva_dns_resolve_op(&f->query, host, family, &f->addrs)): resolve,
+ * then resume with 0 and *out set (the task owns the list: free it with
+ * eva_dns_addrs_free), or fail with the error and its message (*out is left
+ * untouched).  The query and the out pointer belong in the frame; host needs
+ * to be valid only while the AWAIT starts.  The only allocations are the
+ * per-query context and the result.  Cancelling the task completes the
+ * AWAIT with -ECANCELED on a later iteration; other queries are unaffected.
+ * Start errors: those of eva_dns_resolve_cb (-EINVAL also for a NULL out). */
+eva_op eva_dns_resolve_op(eva_dns_query *q, const char *host, int family, eva_dns_addrs **out);
+
+/* AWAIT(f, eva_dns_reverse_op(&f->query, sa, salen, f->host, sizeof f->host)):
+ * the name goes into host[0..hostlen) (NUL-terminated; NI_MAXHOST bytes
+ * always suffice); -ENAMETOOLONG if it does not fit.  Start errors: those of
+ * eva_dns_reverse_cb (-EINVAL also for a NULL host or hostlen 0). */
+eva_op eva_dns_reverse_op(eva_dns_query *q, const struct sockaddr *sa, socklen_t salen,
+                          char *host, size_t hostlen);
+
+/* ---- promise forms ------------------------------------------------------------- */
+
+/* A promise fulfilled with the eva_dns_addrs * (owned by the promise: borrow
+ * it with eva_promise_value(); it is freed with the promise) or rejected with
+ * the error and its message.  eva_promise_cancel() cancels the query (the
+ * promise rejects with -ECANCELED).  *out receives your reference.
+ * Returns 0, the start errors of eva_dns_resolve_cb, -EINVAL (NULL out),
+ * -ENOMEM. */
+int eva_dns_resolve(eva_loop *loop, const char *host, int family, eva_promise **out);
+
+/* The promise form of eva_dns_reverse_cb: the value is the name, a
+ * NUL-terminated char * owned by the promise. */
+int eva_dns_reverse(eva_loop *loop, const struct sockaddr *sa, socklen_t salen,
+                    eva_promise **out);
+
+/* ---- configuration --------------------------------------------------------------- */
+
+typedef struct eva_dns_options {
+    /* Servers as "host[:port][,host[:port]]...": "127.0.0.1:5353",
+     * "192.0.2.53,[2001:db8::53]:5353" (c-ares's ares_set_servers_ports_csv
+     * format; the port is used for UDP and TCP).  NULL: the system's
+     * (/etc/resolv.conf). */
+    const char *servers;
+    int timeout_ms; /* per try; 0: the system's (resolv.conf "timeout:", else 5000) */
+    int tries;      /* tries per server; 0: the system's ("attempts:", else 4) */
+} eva_dns_options;
+
+/* Replace the loop's resolver configuration: a new channel is made at once
+ * with opts (NULL: the system's configuration), so a bad server list fails
+ * here and the previous configuration stays.  Takes effect for queries
+ * started afterwards; cancelled queries that c-ares was still carrying are
+ * dropped with the old channel.  Nothing is kept of opts after the call.
+ * Returns 0; -EINVAL (NULL loop, negative timeout_ms or tries, an empty or
+ * malformed server list); -EBUSY (queries are pending: c-ares cannot change
+ * servers under them); -ENOMEM; -ECANCELED (the loop is being destroyed);
+ * -EIO (c-ares could not initialise: the log hook has its message). */
+int eva_dns_configure(eva_loop *loop, const eva_dns_options *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,559 @@
+/* net/dns.c — DNS queries: the callback primitives, cancellation, delivery,
+ * and the AWAIT and promise forms built on them. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+
+#include "dns_internal.h"
+
+static const char cancelled_message[] = "DNS: query cancelled";
+
+/* ---- results ------------------------------------------------------------------------ */
+
+void eva_dns_addrs_free(eva_dns_addrs *addrs) { eva__free(addrs); }
+
+int eva_dns_addrs_set_port(eva_dns_addrs *addrs, uint16_t port) {
+    if (!addrs)
+        return -EINVAL;
+    for (size_t i = 0; i < addrs->count; i++) {
+        if (addrs->addr[i].family == AF_INET)
+            addrs->addr[i].addr.in4.sin_port = htons(port);
+        else
+            addrs->addr[i].addr.in6.sin6_port = htons(port);
+    }
+    return 0;
+}
+
+int eva_dns_addr_format(const eva_dns_addr *a, char *buf, size_t len) {
+    if (!a || !buf)
+        return -EINVAL;
+    char tmp[INET6_ADDRSTRLEN];
+    const void *src;
+    if (a->family == AF_INET)
+        src = &a->addr.in4.sin_addr;
+    else if (a->family == AF_INET6)
+        src = &a->addr.in6.sin6_addr;
+    else
+        return -EINVAL;
+    if (!inet_ntop(a->family, src, tmp, sizeof tmp))
+        return -EINVAL;
+    size_t n = strlen(tmp);
+    if (n >= len)
+        return -ENOSPC;
+    memcpy(buf, tmp, n + 1);
+    return 0;
+}
+
+/* c-ares's list -> one eva_dns_addrs block, in c-ares's order. */
+static int addrs_from_ares(const struct ares_addrinfo *ai, eva_dns_addrs **out) {
+    size_t n = 0;
+    for (const struct ares_addrinfo_node *nd = ai ? ai->nodes : NULL; nd; nd = nd->ai_next)
+        if (nd->ai_family == AF_INET || nd->ai_family == AF_INET6)
+            n++;
+    if (n == 0)
+        return EVA_EDNS_NOTFOUND;
+    eva_dns_addrs *a = eva__alloc(sizeof *a + n * sizeof a->addr[0]);
+    if (!a)
+        return -ENOMEM;
+    a->count = 0;
+    for (const struct ares_addrinfo_node *nd = ai->nodes; nd; nd = nd->ai_next) {
+        eva_dns_addr *d = &a->addr[a->count];
+        size_t len = nd->ai_family == AF_INET ? sizeof(struct sockaddr_in)
+                   : nd->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
+        if (len == 0 || !nd->ai_addr || (size_t)nd->ai_addrlen < len)
+            continue;
+        memset(d, 0, sizeof *d);
+        d->family = nd->ai_family;
+        d->len = (socklen_t)len;
+        d->ttl = nd->ai_ttl;
+        memcpy(&d->addr, nd->ai_addr, len);
+        if (d->family == AF_INET)
+            d->addr.in4.sin_port = 0;
+        else
+            d->addr.in6.sin6_port = 0;
+        a->count++;
+    }
+    if (a->count == 0) {
+        eva__free(a);
+        return EVA_EDNS_NOTFOUND;
+    }
+    *out = a;
+    return 0;
+}
+
+/* ---- c-ares's callbacks: record, queue, never deliver ------------------------------------- */
+
+static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res) {
+    (void)timeouts;
+    eva__dns_ctx *c = arg;
+    if (!c->q) { /* cancelled: nobody wants the answer */
+        if (res)
+            ares_freeaddrinfo(res);
+        eva__free(c);
+        return;
+    }
+    c->status = eva__dns_status(status, &c->message);
+    if (c->status == 0) {
+        int rc = addrs_from_ares(res, &c->addrs);
+        if (rc < 0)
+            c->status = eva__dns_status(rc == -ENOMEM ? ARES_ENOMEM : ARES_ENODATA, &c->message);
+    }
+    if (res)
+        ares_freeaddrinfo(res);
+    eva__dns_done(c->dl, c);
+}
+
+static void on_nameinfo(void *arg, int status, int timeouts, char *node, char *service) {
+    (void)timeouts;
+    (void)service;
+    eva__dns_ctx *c = arg;
+    if (!c->q) {
+        eva__free(c);
+        return;
+    }
+    c->status = eva__dns_status(status, &c->message);
+    if (c->status == 0) {
+        if (!node || !node[0]) {
+            c->status = eva__dns_status(ARES_ENONAME, &c->message);
+        } else {
+            size_t n = strlen(node);
+            c->name = eva__alloc(n + 1);
+            if (c->name)
+                memcpy(c->name, node, n + 1);
+            else
+                c->status = eva__dns_status(ARES_ENOMEM, &c->message);
+        }
+    }
+    eva__dns_done(c->dl, c);
+}
+
+/* ---- attaching, detaching, delivering --------------------------------------------------- */
+
+static void attach(eva__dns_loop *dl, eva_dns_query *q, eva__dns_ctx *c) {
+    EVA__LIST_PUSH(dl->pending_head, q);
+    if (dl->pending++ == 0)
+        ev_ref(dl->loop->ev); /* pending queries keep the loop running, like pool jobs */
+    q->ctx = c;
+    c->q = q;
+    q->state = EVA__DNS_PENDING;
+}
+
+static void detach(eva_dns_query *q) {
+    eva__dns_loop *dl = q->loop->layers[EVA__LAYER_DNS];
+    EVA__LIST_REMOVE(dl->pending_head, q);
+    if (--dl->pending == 0)
+        ev_unref(dl->loop->ev);
+    q->ctx->q = NULL; /* c-ares's later callback, or the drain, frees the context */
+    q->ctx = NULL;
+}
+
+/* Hand the name to an awaiting task's buffer. */
+static int name_to_buffer(eva_dns_query *q, const char *name) {
+    size_t n = strlen(name);
+    if (n >= q->namelen) {
+        q->message = "DNS: the name does not fit the buffer";
+        return -ENAMETOOLONG;
+    }
+    memcpy(q->name, name, n + 1);
+    return 0;
+}
+
+void eva__dns_deliver(eva__dns_ctx *c) {
+    eva_dns_query *q = c->q;
+    eva_dns_addrs *addrs = c->addrs;
+    char *name = c->name;
+    if (!q) { /* cancelled after c-ares answered */
+        eva_dns_addrs_free(addrs);
+        eva__free(name);
+        eva__free(c);
+        return;
+    }
+    detach(q);
+    q->state = EVA__DNS_IDLE;
+    q->status = c->status;
+    q->message = c->message;
+    eva__free(c);
+    /* from here on the query is idle: the code we call may restart or free it */
+    int status = q->status;
+    if (q->waiter) {
+        eva_task *t = q->waiter;
+        q->waiter = NULL;
+        if (q->kind == EVA__DNS_RESOLVE) {
+            if (status == 0)
+                *q->out = addrs;
+        } else if (status == 0) {
+            status = q->status = name_to_buffer(q, name);
+        }
+        eva__free(name);
+        eva_task_wake(t, status, status < 0 ? q->message : NULL);
+    } else if (q->kind == EVA__DNS_RESOLVE) {
+        q->on_resolve(q, status, addrs);
+    } else {
+        q->on_reverse(q, status, name);
+        eva__free(name);
+    }
+}
+
+static void on_cancelled(eva_loop *loop, int status, void *arg) {
+    (void)loop;
+    (void)status; /* at loop destroy too: complete it */
+    eva_dns_query *q = arg;
+    q->state = EVA__DNS_IDLE;
+    if (q->kind == EVA__DNS_RESOLVE)
+        q->on_resolve(q, -ECANCELED, NULL);
+    else
+        q->on_reverse(q, -ECANCELED, NULL);
+}
+
+int eva_dns_cancel(eva_dns_query *q) {
+    if (!q)
+        return -EINVAL;
+    if (q->state != EVA__DNS_PENDING)
+        return 0;
+    detach(q);
+    q->status = -ECANCELED;
+    q->message = cancelled_message;
+    if (q->waiter) {
+        eva_task *t = q->waiter;
+        q->waiter = NULL;
+        q->state = EVA__DNS_IDLE;
+        eva_task_wake_later(t, -ECANCELED); /* never inside the cancel call */
+    } else {
+        q->state = EVA__DNS_CANCELLING;
+        eva_loop_defer(q->loop, &q->call, on_cancelled, q);
+    }
+    return 0;
+}
+
+bool eva_dns_query_is_pending(const eva_dns_query *q) {
+    return q && q->state != EVA__DNS_IDLE;
+}
+
+const char *eva_dns_query_message(const eva_dns_query *q) {
+    return q && q->message ? q->message : "";
+}
+
+/* ---- starting ------------------------------------------------------------------------------ */
+
+/* A host name c-ares could be given: 1..253 characters (a trailing dot
+ * aside), labels of 1..63, no spaces or control characters.  Numeric
+ * addresses pass too. */
+static int check_host(const char *host) {
+    size_t len = strlen(host);
+    if (len > 0 && host[len - 1] == '.')
+        len--;
+    if (len == 0 || len > 253)
+        return EVA_EDNS_BADNAME;
+    size_t label = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)host[i];
+        if (ch <= ' ' || ch == 0x7f)
+            return EVA_EDNS_BADNAME;
+        if (ch == '.') {
+            if (label == 0)
+                return EVA_EDNS_BADNAME;
+            label = 0;
+        } else if (++label > 63) {
+            return EVA_EDNS_BADNAME;
+        }
+    }
+    return label == 0 ? EVA_EDNS_BADNAME : 0;
+}
+
+/* Everything a start needs: the loop's state, its channel, a context. */
+static int begin(eva_loop *loop, eva_dns_query *q, eva__dns_loop **dl_out, eva__dns_ctx **c_out) {
+    if (q->state != EVA__DNS_IDLE)
+        return -EBUSY;
+    eva__dns_loop *dl = eva__dns_loop_get(loop);
+    if (!dl)
+        return -ENOMEM;
+    if (dl->closing)
+        return -ECANCELED;
+    int rc = eva__dns_channel(dl);
+    if (rc < 0)
+        return rc;
+    eva__dns_ctx *c = eva__calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->dl = dl;
+    q->loop = loop;
+    q->message = NULL;
+    q->status = 0;
+    *dl_out = dl;
+    *c_out = c;
+    return 0;
+}
+
+/* Numeric addresses never reach c-ares (1.18 even sends queries for an
+ * IPv4 literal asked with AF_UNSPEC before answering it): the answer is made
+ * here, and delivered like any other.  true if host is numeric. */
+static bool numeric_answer(const char *host, int family, eva__dns_ctx *c) {
+    eva_dns_addr d;
+    memset(&d, 0, sizeof d);
+    if (inet_pton(AF_INET, host, &d.addr.in4.sin_addr) == 1) {
+        d.family = d.addr.in4.sin_family = AF_INET;
+        d.len = sizeof(struct sockaddr_in);
+    } else if (inet_pton(AF_INET6, host, &d.addr.in6.sin6_addr) == 1) {
+        d.family = d.addr.in6.sin6_family = AF_INET6;
+        d.len = sizeof(struct sockaddr_in6);
+    } else {
+        return false;
+    }
+    if (family != AF_UNSPEC && family != d.family) {
+        c->status = eva__dns_status(ARES_ENODATA, &c->message);
+        return true;
+    }
+    eva_dns_addrs *a = eva__alloc(sizeof *a + sizeof a->addr[0]);
+    if (!a) {
+        c->status = eva__dns_status(ARES_ENOMEM, &c->message);
+        return true;
+    }
+    a->count = 1;
+    a->addr[0] = d;
+    c->addrs = a;
+    c->status = eva__dns_status(ARES_SUCCESS, &c->message);
+    return true;
+}
+
+static int resolve_start(eva_loop *loop, eva_dns_query *q, const char *host, int family) {
+    if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)
+        return -EINVAL;
+    int rc = check_host(host);
+    if (rc < 0)
+        return rc;
+    eva__dns_loop *dl;
+    eva__dns_ctx *c;
+    rc = begin(loop, q, &dl, &c);
+    if (rc < 0)
+        return rc;
+    q->kind = EVA__DNS_RESOLVE;
+    attach(dl, q, c);
+    if (numeric_answer(host, family, c)) {
+        eva__dns_done(dl, c); /* delivered on the next iteration */
+        return 0;
+    }
+    struct ares_addrinfo_hints hints = {.ai_family = family};
+    dl->in_ares++;
+    ares_getaddrinfo(dl->channel, host, NULL, &hints, on_addrinfo, c);
+    dl->in_ares--;
+    eva__dns_timer_touch(dl);
+    return 0;
+}
+
+static int check_sockaddr(const struct sockaddr *sa, socklen_t salen) {
+    if (sa->sa_family == AF_INET && salen == sizeof(struct sockaddr_in))
+        return 0;
+    if (sa->sa_family == AF_INET6 && salen == sizeof(struct sockaddr_in6))
+        return 0;
+    return -EINVAL;
+}
+
+static int reverse_start(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
+                         socklen_t salen) {
+    int rc = check_sockaddr(sa, salen);
+    if (rc < 0)
+        return rc;
+    eva__dns_loop *dl;
+    eva__dns_ctx *c;
+    rc = begin(loop, q, &dl, &c);
+    if (rc < 0)
+        return rc;
+    q->kind = EVA__DNS_REVERSE;
+    attach(dl, q, c);
+    dl->in_ares++;
+    ares_getnameinfo(dl->channel, sa, (ares_socklen_t)salen, ARES_NI_LOOKUPHOST | ARES_NI_NAMEREQD,
+                     on_nameinfo, c);
+    dl->in_ares--;
+    eva__dns_timer_touch(dl);
+    return 0;
+}
+
+int eva_dns_resolve_cb(eva_loop *loop, eva_dns_query *q, const char *host, int family,
+                       eva_dns_resolve_fn cb, void *data) {
+    if (!loop || !q || !host || !cb)
+        return -EINVAL;
+    if (q->state != EVA__DNS_IDLE)
+        return -EBUSY; /* before touching anything of a pending query */
+    eva_dns_resolve_fn saved_cb = q->on_resolve;
+    void *saved_data = q->data;
+    q->on_resolve = cb;
+    q->data = data;
+    q->waiter = NULL;
+    int rc = resolve_start(loop, q, host, family);
+    if (rc < 0) {
+        q->on_resolve = saved_cb;
+        q->data = saved_data;
+    }
+    return rc;
+}
+
+int eva_dns_reverse_cb(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
+                       socklen_t salen, eva_dns_reverse_fn cb, void *data) {
+    if (!loop || !q || !sa || !cb)
+        return -EINVAL;
+    if (q->state != EVA__DNS_IDLE)
+        return -EBUSY;
+    eva_dns_reverse_fn saved_cb = q->on_reverse;
+    void *saved_data = q->data;
+    q->on_reverse = cb;
+    q->data = data;
+    q->waiter = NULL;
+    int rc = reverse_start(loop, q, sa, salen);
+    if (rc < 0) {
+        q->on_reverse = saved_cb;
+        q->data = saved_data;
+    }
+    return rc;
+}
+
+/* ---- AWAIT ---------------------------------------------------------------------------------- */
+
+static void wait_cancel(eva_task *t) { eva_dns_cancel(eva_task_wait_obj(t)); }
+
+static const eva_wait_ops dns_wait = {"dns", wait_cancel};
+
+static int resolve_op_start(eva_task *t, const eva_op *op) {
+    eva_dns_query *q = op->ptr;
+    if (!q)
+        return -EINVAL;
+    if (q->state != EVA__DNS_IDLE)
+        return -EBUSY;
+    if (!q->host || !q->out)
+        return -EINVAL;
+    int rc = resolve_start(t->loop, q, q->host, q->family);
+    if (rc < 0)
+        return rc;
+    q->host = NULL; /* the caller's string is not kept */
+    q->waiter = t;
+    eva_task_park(t, &dns_wait, q);
+    return EVA_PARKED;
+}
+
+eva_op eva_dns_resolve_op(eva_dns_query *q, const char *host, int family, eva_dns_addrs **out) {
+    if (q && q->state == EVA__DNS_IDLE) { /* never touch a query in flight */
+        q->host = host;
+        q->family = family;
+        q->out = out;
+    }
+    return (eva_op){.start = resolve_op_start, .ptr = q};
+}
+
+static int reverse_op_start(eva_task *t, const eva_op *op) {
+    eva_dns_query *q = op->ptr;
+    if (!q)
+        return -EINVAL;
+    if (q->state != EVA__DNS_IDLE)
+        return -EBUSY;
+    if (!q->sa || !q->name || q->namelen == 0)
+        return -EINVAL;
+    int rc = reverse_start(t->loop, q, q->sa, q->salen);
+    if (rc < 0)
+        return rc;
+    q->sa = NULL; /* copied by c-ares */
+    q->waiter = t;
+    eva_task_park(t, &dns_wait, q);
+    return EVA_PARKED;
+}
+
+eva_op eva_dns_reverse_op(eva_dns_query *q, const struct sockaddr *sa, socklen_t salen,
+                          char *host, size_t hostlen) {
+    if (q && q->state == EVA__DNS_IDLE) {
+        q->sa = sa;
+        q->salen = salen;
+        q->name = host;
+        q->namelen = hostlen;
+    }
+    return (eva_op){.start = reverse_op_start, .ptr = q};
+}
+
+/* ---- promises ------------------------------------------------------------------------------ */
+
+typedef struct dns_promise {
+    eva_dns_query q;
+    eva_promise *p; /* the query's reference */
+} dns_promise;
+
+static void addrs_dtor(void *value) { eva_dns_addrs_free(value); }
+static void name_dtor(void *value) { eva__free(value); }
+
+static void promise_cancel(eva_promise *p, void *arg) {
+    (void)p;
+    eva_dns_cancel(arg);
+}
+
+/* Settle (unless loop destroy got there first), drop our reference. */
+static void promise_settle(dns_promise *dp, int status, void *value, eva_value_dtor dtor) {
+    if (status == 0) {
+        if (eva_promise_resolve(dp->p, value, dtor) < 0)
+            dtor(value);
+    } else {
+        eva_promise_reject(dp->p, status, dp->q.message);
+    }
+    eva_promise_unref(dp->p);
+    eva__free(dp);
+}
+
+static void promise_resolved(eva_dns_query *q, int status, eva_dns_addrs *addrs) {
+    promise_settle(EVA__CONTAINER_OF(q, dns_promise, q), status, addrs, addrs_dtor);
+}
+
+static void promise_reversed(eva_dns_query *q, int status, const char *host) {
+    char *copy = NULL;
+    if (status == 0) {
+        size_t n = strlen(host);
+        copy = eva__alloc(n + 1);
+        if (copy) {
+            memcpy(copy, host, n + 1);
+        } else {
+            status = -ENOMEM;
+            q->message = "DNS: out of memory";
+        }
+    }
+    promise_settle(EVA__CONTAINER_OF(q, dns_promise, q), status, copy, name_dtor);
+}
+
+static int promise_begin(eva_loop *loop, dns_promise **out) {
+    dns_promise *dp = eva__calloc(1, sizeof *dp);
+    if (!dp)
+        return -ENOMEM;
+    int rc = eva_promise_new(loop, &dp->p);
+    if (rc < 0) {
+        eva__free(dp);
+        return rc;
+    }
+    *out = dp;
+    return 0;
+}
+
+static int promise_end(dns_promise *dp, int rc, eva_promise **out) {
+    if (rc < 0) {
+        eva_promise_unref(dp->p);
+        eva__free(dp);
+        return rc;
+    }
+    eva_promise_set_canceller(dp->p, promise_cancel, &dp->q);
+    *out = eva_promise_ref(dp->p);
+    return 0;
+}
+
+int eva_dns_resolve(eva_loop *loop, const char *host, int family, eva_promise **out) {
+    if (!loop || !host || !out)
+        return -EINVAL;
+    dns_promise *dp;
+    int rc = promise_begin(loop, &dp);
+    if (rc < 0)
+        return rc;
+    rc = eva_dns_resolve_cb(loop, &dp->q, host, family, promise_resolved, NULL);
+    return promise_end(dp, rc, out);
+}
+
+int eva_dns_reverse(eva_loop *loop, const struct sockaddr *sa, socklen_t salen, eva_promise **out) {
+    if (!loop || !sa || !out)
+        return -EINVAL;
+    dns_promise *dp;
+    int rc = promise_begin(loop, &dp);
+    if (rc < 0)
+        return rc;
+    rc = eva_dns_reverse_cb(loop, &dp->q, sa, salen, promise_reversed, NULL);
+    return promise_end(dp, rc, out);
+}

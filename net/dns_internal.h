@@ -1,0 +1,93 @@
+/* net/dns_internal.h — what the DNS files share.
+ *
+ * dns_channel.c owns the loop's c-ares channel: the ev_io per c-ares socket,
+ * the one timer, the list of completed contexts waiting to be delivered, and
+ * the eva__owned layer that loop destroy cancels and closes.  dns.c owns the
+ * queries: starting them, delivering their completions, cancelling them, and
+ * the three styles.
+ *
+ * The life of a query: start allocates a context (the arg c-ares calls back
+ * with) and attaches the caller's query to it.  c-ares calls back — inside
+ * ares_process_fd or, for numeric and hosts-file answers, inside
+ * ares_getaddrinfo itself — and the context is only queued (eva__dns_done);
+ * it is delivered afterwards (eva__dns_drain), outside any c-ares call, so
+ * user code never runs inside c-ares.  Cancelling detaches the query from its
+ * context: c-ares's later callback for it then just frees the context.
+ */
+#ifndef EVASYNC_DNS_INTERNAL_H
+#define EVASYNC_DNS_INTERNAL_H
+
+#include <sys/select.h> /* fd_set, which ares.h uses without including it */
+#include <ares.h>
+
+#include "internal.h"
+#include "evasync/dns.h"
+
+enum { EVA__DNS_RESOLVE = 1, EVA__DNS_REVERSE = 2 };
+enum { EVA__DNS_IDLE = 0, EVA__DNS_PENDING = 1, EVA__DNS_CANCELLING = 2 };
+
+typedef struct eva__dns_loop eva__dns_loop;
+
+/* What c-ares calls back with; outlives a cancelled query. */
+typedef struct eva__dns_ctx {
+    struct eva__dns_ctx *next_done; /* the loop's list of completions to deliver */
+    eva__dns_loop *dl;
+    eva_dns_query *q;               /* NULL once detached (cancelled) */
+    int status;                     /* evasync code, set by the c-ares callback */
+    const char *message;
+    eva_dns_addrs *addrs;           /* resolve result, until delivered */
+    char *name;                     /* reverse result, until delivered */
+} eva__dns_ctx;
+
+/* One watched c-ares socket. */
+typedef struct eva__dns_sock {
+    ev_io io;
+    eva__dns_loop *dl;
+    struct eva__dns_sock *next;
+    int fd;
+    bool active; /* started (and unreferenced) */
+} eva__dns_sock;
+
+struct eva__dns_loop {
+    eva__owned own;
+    eva_loop *loop;
+    ares_channel channel;          /* NULL until first use or eva_dns_configure */
+    double first_try;              /* the channel's per-try timeout, seconds (0: unknown) */
+    eva__dns_sock *socks;
+    ev_timer timer;                /* c-ares's next timeout, re-armed after every call */
+    double timer_at;               /* when it fires (ev_now clock) */
+    bool timer_active;
+    eva_dns_query *pending_head;   /* queries started and not yet completed */
+    int pending;                   /* their number: 0 -> 1 refs the loop, 1 -> 0 unrefs it */
+    eva__dns_ctx *done_head, *done_tail;
+    eva_call drain_call;           /* a deferred eva__dns_drain */
+    bool drain_queued;
+    bool processing;               /* inside ares_process_fd: it drains on return */
+    int in_ares;                   /* depth of c-ares calls on the stack */
+    bool closing;                  /* the loop is being destroyed */
+};
+
+/* dns_channel.c ------------------------------------------------------------------ */
+
+/* The loop's DNS state, created on first use; NULL when out of memory. */
+eva__dns_loop *eva__dns_loop_get(eva_loop *loop);
+
+/* The loop's channel, made with the system's configuration if there is none
+ * yet.  0 or a negative code. */
+int eva__dns_channel(eva__dns_loop *dl);
+
+/* Re-arm the timer if c-ares may now need it earlier than it is set. */
+void eva__dns_timer_touch(eva__dns_loop *dl);
+
+/* A c-ares callback finished ctx: queue it for delivery. */
+void eva__dns_done(eva__dns_loop *dl, eva__dns_ctx *ctx);
+
+/* Map a c-ares status to an evasync code and a static message. */
+int eva__dns_status(int ares_status, const char **message);
+
+/* dns.c -------------------------------------------------------------------------- */
+
+/* Deliver a queued completion (to its query, if still attached) and free it. */
+void eva__dns_deliver(eva__dns_ctx *ctx);
+
+#endif
