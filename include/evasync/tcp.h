@@ -32,6 +32,7 @@
 #include <ev.h>
 
 #include "call.h"
+#include "dns.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -204,6 +205,41 @@ int eva_tcp_connect(eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr, s
  * starts (it is read then).  Cancelling the task closes the socket. */
 eva_op eva_tcp_connect_op(eva_tcp *tcp, const struct sockaddr *addr, socklen_t addrlen,
                           int64_t timeout_ms);
+
+/* Connecting by name: resolve host (evasync/dns.h: numeric addresses and
+ * /etc/hosts need no query), then try each address in the resolver's order
+ * until one connects; timeout_ms (0: none) applies to each attempt.  The
+ * status is 0, the resolver's error (EVA_EDNS_NOTFOUND, -ETIMEDOUT, ...), or
+ * the last attempt's connect error.  The dial's state is a caller-owned
+ * eva_tcp_dial_req (zero-initialised; in a frame, or anywhere that outlives the
+ * dial); no allocation but the resolver's result list, freed before the end.
+ * Cancelling the dial (or the awaiting task) cancels the query or closes the
+ * socket being connected. */
+typedef struct eva_tcp_dial_req {
+    eva_task task;                 /* private: the dial runs as a task */
+    eva_tcp *tcp;
+    const char *host;
+    uint16_t port;
+    int64_t timeout_ms;
+    eva_dns_query query;
+    eva_dns_addrs *addrs;
+    size_t i;
+    int rc;
+    eva_tcp_status_fn cb;
+} eva_tcp_dial_req;
+
+/* AWAIT(f, eva_tcp_dial_op(&f->dial, &f->tcp, "db.internal", 5432, 2000)):
+ * a nested async function in the caller's frame.  host must stay valid until
+ * the AWAIT returns. */
+eva_op eva_tcp_dial_op(eva_tcp_dial_req *dial, eva_tcp *tcp, const char *host, uint16_t port,
+                       int64_t timeout_ms);
+
+/* The callback form: cb(tcp, status) from the loop.  Returns 0, -EINVAL,
+ * -EBUSY (the dial is running), -ENOMEM.  eva_tcp_dial_cancel stops it (cb
+ * then gets -ECANCELED). */
+int eva_tcp_dial(eva_loop *loop, eva_tcp_dial_req *dial, eva_tcp *tcp, const char *host,
+                 uint16_t port, int64_t timeout_ms, eva_tcp_status_fn cb);
+int eva_tcp_dial_cancel(eva_tcp_dial_req *dial);
 
 /* A read that makes no progress for ms fails with -ETIMEDOUT (the connection
  * stays usable).  0 (the default) disables it.  Returns 0 or -EINVAL. */
