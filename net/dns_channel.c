@@ -224,9 +224,9 @@ static void on_sock_state(void *data, ares_socket_t fd, int readable, int writab
 
 /* ---- channels ------------------------------------------------------------------------- */
 
-/* Check a "host[:port][,host[:port]]..." list (IPv6 hosts in brackets when
- * a port follows) before c-ares, which is lenient about ports.  The number
- * of servers, or -EINVAL. */
+/* Check a "host[:port][,host[:port]]..." list (an IPv6 host with a port in
+ * brackets: "[::1]:53") before c-ares, which is lenient about ports.  The
+ * number of servers, or -EINVAL. */
 static int count_servers(const char *csv) {
     int n = 0;
     const char *p = csv;
@@ -241,11 +241,10 @@ static int count_servers(const char *csv) {
         const char *port = NULL;
         if (entry[0] == '[') {
             char *close = strchr(entry, ']');
-            if (!close || (close[1] != '\0' && close[1] != ':'))
+            if (!close || close[1] != ':') /* c-ares takes brackets only before a port */
                 return -EINVAL;
             *close = '\0';
-            if (close[1] == ':')
-                port = close + 2;
+            port = close + 2;
             snprintf(host, sizeof host, "%s", entry + 1);
         } else {
             char *colon = strchr(entry, ':');
@@ -288,6 +287,10 @@ static int channel_init(eva__dns_loop *dl, const eva_dns_options *opts, int flag
     if (opts && opts->tries > 0) {
         o.tries = opts->tries;
         mask |= ARES_OPT_TRIES;
+    }
+    if (opts && opts->recv_buffer > 0) {
+        o.socket_receive_buffer_size = opts->recv_buffer;
+        mask |= ARES_OPT_SOCK_RCVBUF;
     }
     ares_channel ch;
     int st = ares_init_options(&ch, &o, mask);
@@ -383,7 +386,8 @@ int eva__dns_channel(eva__dns_loop *dl) {
 int eva_dns_configure(eva_loop *loop, const eva_dns_options *opts) {
     if (!loop)
         return -EINVAL;
-    if (opts && (opts->timeout_ms < 0 || opts->tries < 0 || (opts->servers && !opts->servers[0])))
+    if (opts && (opts->timeout_ms < 0 || opts->tries < 0 || opts->recv_buffer < 0 ||
+                 (opts->servers && !opts->servers[0])))
         return -EINVAL;
     eva__dns_loop *dl = eva__dns_loop_get(loop);
     if (!dl)

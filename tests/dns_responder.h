@@ -16,6 +16,7 @@
  * Its watchers and timers are active handles: call dns_responder_stop()
  * before destroying the loop.  Memory comes from malloc, not evasync's
  * allocator, so allocation-failure tests count only the resolver's.
+ * DNS_RESPONDER_DEBUG=1 in the environment logs every query to stderr.
  */
 #ifndef EVA_TEST_DNS_RESPONDER_H
 #define EVA_TEST_DNS_RESPONDER_H

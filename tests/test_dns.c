@@ -353,6 +353,10 @@ static void thousand_concurrent_lookups(void **state) {
     (void)state;
     fixture fx;
     fx_start(&fx, 1000, 4);
+    /* a burst of replies on one socket: room for them (see eva_dns_options) */
+    eva_dns_options opts = {.servers = dns_responder_servers(fx.r), .timeout_ms = 1000, .tries = 4,
+                            .recv_buffer = 1 << 20};
+    assert_int_equal(eva_dns_configure(fx.loop, &opts), 0);
     static char names[BULK][64];
     static outcome cbs[BULK];
     static resolver tasks[BULK];
@@ -849,10 +853,26 @@ static void invalid_arguments(void **state) {
     assert_int_equal(eva_dns_configure(loop, &neg), -EINVAL);
     neg = (eva_dns_options){.tries = -1};
     assert_int_equal(eva_dns_configure(loop, &neg), -EINVAL);
+    neg = (eva_dns_options){.recv_buffer = -1};
+    assert_int_equal(eva_dns_configure(loop, &neg), -EINVAL);
     neg = (eva_dns_options){.servers = ""};
     assert_int_equal(eva_dns_configure(loop, &neg), -EINVAL);
-    neg = (eva_dns_options){.servers = "127.0.0.1:notaport"};
-    assert_int_equal(eva_dns_configure(loop, &neg), -EINVAL);
+    const char *bad_servers[] = {"127.0.0.1:notaport", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:",
+                                 "1.2.3", "[::1", "[::1]", "[::1]x", "::1]:53", "127.0.0.1,", ",127.0.0.1",
+                                 "host.example:53", "127.0.0.1:53 "};
+    for (size_t i = 0; i < sizeof bad_servers / sizeof bad_servers[0]; i++) {
+        neg = (eva_dns_options){.servers = bad_servers[i]};
+        if (eva_dns_configure(loop, &neg) != -EINVAL)
+            fail_msg("server list \"%s\" accepted", bad_servers[i]);
+    }
+    /* the good forms */
+    const char *good_servers[] = {"127.0.0.1", "127.0.0.1:53", "::1", "[::1]:5353",
+                                  "127.0.0.1:53,[::1]:53,192.0.2.1"};
+    for (size_t i = 0; i < sizeof good_servers / sizeof good_servers[0]; i++) {
+        neg = (eva_dns_options){.servers = good_servers[i]};
+        if (eva_dns_configure(loop, &neg) != 0)
+            fail_msg("server list \"%s\" refused", good_servers[i]);
+    }
     fx_finish(&fx);
 }
 

@@ -38,12 +38,16 @@
  * AWAIT forms carry a more precise message, see eva_dns_query_message()):
  *   EVA_EDNS_NOTFOUND  the name does not exist (NXDOMAIN), has no address of
  *                      the requested family, or (reverse) has no name
- *   EVA_EDNS_SERVFAIL  the server failed (SERVFAIL) on every try
+ *   EVA_EDNS_SERVFAIL  the server failed (SERVFAIL)
  *   EVA_EDNS_REFUSED   the server refused the query (REFUSED, NOTIMP, FORMERR)
+ *                      (these two with a single server; with several, c-ares
+ *                      1.18 tries the next one, and when all fail reports
+ *                      -ECONNREFUSED: see eva_dns_configure)
  *   EVA_EDNS_BADNAME   the name is not a valid host name
  *   EVA_EDNS_BADREPLY  a reply could not be parsed
  *   -ETIMEDOUT         no reply within timeout_ms on any of the tries
- *   -ECONNREFUSED      no server could be contacted
+ *   -ECONNREFUSED      no server gave an answer: unreachable, or (several
+ *                      servers) each refused or failed the query
  *   -ECANCELED         eva_dns_cancel(), a cancelled task or promise, or
  *                      eva_loop_destroy()
  *   -ENOMEM            out of memory (evasync's or c-ares's allocations)
@@ -219,12 +223,19 @@ int eva_dns_reverse(eva_loop *loop, const struct sockaddr *sa, socklen_t salen,
 
 typedef struct eva_dns_options {
     /* Servers as "host[:port][,host[:port]]...": "127.0.0.1:5353",
-     * "192.0.2.53,[2001:db8::53]:5353" (c-ares's ares_set_servers_ports_csv
-     * format; the port is used for UDP and TCP).  NULL: the system's
-     * (/etc/resolv.conf). */
+     * "192.0.2.53,2001:db8::53,[2001:db8::54]:5353" (numeric addresses; an
+     * IPv6 one with a port goes in brackets; the port, 1..65535, serves UDP
+     * and TCP; c-ares's ares_set_servers_ports_csv format).  NULL: the
+     * system's (/etc/resolv.conf). */
     const char *servers;
     int timeout_ms; /* per try; 0: the system's (resolv.conf "timeout:", else 5000) */
     int tries;      /* tries per server; 0: the system's ("attempts:", else 4) */
+    /* SO_RCVBUF of the resolver's sockets, in bytes; 0: the system's default
+     * (net.core.rmem_default).  Thousands of lookups in flight share one UDP
+     * socket per server: when their replies arrive in a burst, a small buffer
+     * drops some and those lookups wait a whole timeout for their retry.  The
+     * kernel caps it at net.core.rmem_max. */
+    int recv_buffer;
 } eva_dns_options;
 
 /* Replace the loop's resolver configuration: a new channel is made at once
@@ -232,10 +243,15 @@ typedef struct eva_dns_options {
  * here and the previous configuration stays.  Takes effect for queries
  * started afterwards; cancelled queries that c-ares was still carrying are
  * dropped with the old channel.  Nothing is kept of opts after the call.
- * Returns 0; -EINVAL (NULL loop, negative timeout_ms or tries, an empty or
- * malformed server list); -EBUSY (queries are pending: c-ares cannot change
- * servers under them); -ENOMEM; -ECANCELED (the loop is being destroyed);
- * -EIO (c-ares could not initialise: the log hook has its message). */
+ * Returns 0; -EINVAL (NULL loop, negative timeout_ms, tries or recv_buffer,
+ * an empty or malformed server list); -EBUSY (queries are pending: c-ares
+ * cannot change servers under them); -ENOMEM; -ECANCELED (the loop is being destroyed);
+ * -EIO (c-ares could not initialise: the log hook has its message).
+ *
+ * With several servers c-ares 1.18 answers SERVFAIL, REFUSED or NOTIMP by
+ * trying the next, and reports -ECONNREFUSED when every try met one; with a
+ * single server evasync reports the server's answer itself
+ * (ARES_FLAG_NOCHECKRESP): EVA_EDNS_SERVFAIL or EVA_EDNS_REFUSED. */
 int eva_dns_configure(eva_loop *loop, const eva_dns_options *opts);
 
 #ifdef __cplusplus
