@@ -554,6 +554,21 @@ static void destroy_loop_mid_query(void **state) {
 
 /* ---- no query needed ------------------------------------------------------------------------------ */
 
+/* Hosts-file lookups can only be checked where /etc/hosts names localhost
+ * (a minimal chroot may have no /etc/hosts at all). */
+static bool hosts_has_localhost(void) {
+    FILE *f = fopen("/etc/hosts", "r");
+    char line[512];
+    bool found = false;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strncmp(line, "127.0.0.1", 9) == 0 && strstr(line, "localhost");
+    if (f)
+        fclose(f);
+    if (!found)
+        print_message("/etc/hosts has no 127.0.0.1 localhost line: hosts-file lookups not checked\n");
+    return found;
+}
+
 static void numeric_and_hosts_file_without_a_query(void **state) {
     (void)state;
     fixture fx;
@@ -571,10 +586,12 @@ static void numeric_and_hosts_file_without_a_query(void **state) {
     assert_true(has_addr(o.addrs, "2001:db8::5"));
     eva_dns_addrs_free(o.addrs);
 
-    resolve_cb(&fx, &o, "localhost", AF_INET); /* /etc/hosts */
-    assert_int_equal(o.status, 0);
-    assert_true(has_addr(o.addrs, "127.0.0.1"));
-    eva_dns_addrs_free(o.addrs);
+    if (hosts_has_localhost()) {
+        resolve_cb(&fx, &o, "localhost", AF_INET); /* /etc/hosts */
+        assert_int_equal(o.status, 0);
+        assert_true(has_addr(o.addrs, "127.0.0.1"));
+        eva_dns_addrs_free(o.addrs);
+    }
 
     resolver f;
     resolver_start(fx.loop, &f, "::1", AF_UNSPEC);
@@ -659,11 +676,13 @@ static void reverse_lookups(void **state) {
     assert_int_equal(f.rc, -ENAMETOOLONG);
     reverser_run_for(&fx, &f, AF_INET, "10.7.7.7", sizeof f.host); /* no PTR record */
     assert_int_equal(f.rc, EVA_EDNS_NOTFOUND);
-    unsigned long before = dns_responder_queries(fx.r, NULL);
-    reverser_run_for(&fx, &f, AF_INET, "127.0.0.1", sizeof f.host); /* /etc/hosts */
-    assert_int_equal(f.rc, 0);
-    assert_string_equal(f.host, "localhost");
-    assert_int_equal(dns_responder_queries(fx.r, NULL), before);
+    if (hosts_has_localhost()) {
+        unsigned long before = dns_responder_queries(fx.r, NULL);
+        reverser_run_for(&fx, &f, AF_INET, "127.0.0.1", sizeof f.host); /* /etc/hosts */
+        assert_int_equal(f.rc, 0);
+        assert_string_equal(f.host, "localhost");
+        assert_int_equal(dns_responder_queries(fx.r, NULL), before);
+    }
 
     eva_promise *p = NULL;
     assert_int_equal(eva_dns_reverse(fx.loop, (struct sockaddr *)&sin, sizeof sin, &p), 0);
