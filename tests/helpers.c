@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -42,4 +43,33 @@ void test_capture_log(eva_loop *loop, test_log *log) {
     log->count = 0;
     log->last[0] = '\0';
     assert_int_equal(eva_loop_set_log(loop, capture, log), 0);
+}
+
+static void *counting(void *ud, void *ptr, size_t size) {
+    test_alloc *a = ud;
+    if (size == 0) {
+        if (ptr)
+            a->live--;
+        free(ptr);
+        return NULL;
+    }
+    if (a->fail_after == 0) {
+        a->failed++;
+        return NULL;
+    }
+    if (a->fail_after > 0)
+        a->fail_after--;
+    void *p = realloc(ptr, size);
+    if (p && !ptr) {
+        a->live++;
+        a->total++;
+    }
+    return p;
+}
+
+void test_alloc_install(test_alloc *a) {
+    if (a)
+        eva_set_allocator(counting, a);
+    else
+        eva_set_allocator(NULL, NULL);
 }

@@ -8,36 +8,10 @@
 
 #include "helpers.h"
 
-typedef struct counting_alloc {
-    int fail_after; /* allocations allowed before failing; -1 = never fail */
-    long live;      /* blocks currently allocated */
-    long total;
-} counting_alloc;
-
-static void *counting(void *ud, void *ptr, size_t size) {
-    counting_alloc *a = ud;
-    if (size == 0) {
-        if (ptr)
-            a->live--;
-        free(ptr);
-        return NULL;
-    }
-    if (a->fail_after == 0)
-        return NULL;
-    if (a->fail_after > 0)
-        a->fail_after--;
-    void *p = realloc(ptr, size);
-    if (p && !ptr) {
-        a->live++;
-        a->total++;
-    }
-    return p;
-}
-
 static void loop_new_reports_enomem(void **state) {
     (void)state;
-    counting_alloc a = {.fail_after = 0};
-    eva_set_allocator(counting, &a);
+    test_alloc a = {.fail_after = 0};
+    test_alloc_install(&a);
     eva_loop *loop = (eva_loop *)(void *)&a; /* must be left untouched on failure */
     assert_int_equal(eva_loop_new(&loop), -ENOMEM);
     assert_ptr_equal(loop, (void *)&a);
@@ -48,20 +22,20 @@ static void loop_new_reports_enomem(void **state) {
     assert_true(a.total > 0); /* the loop was allocated through the hook */
     test_loop_destroy(loop);
     assert_int_equal(a.live, 0);
-    eva_set_allocator(NULL, NULL);
+    test_alloc_install(NULL);
 }
 
 static void attach_reports_enomem(void **state) {
     (void)state;
     struct ev_loop *ev = ev_loop_new(EVFLAG_AUTO);
-    counting_alloc a = {.fail_after = 0};
-    eva_set_allocator(counting, &a);
+    test_alloc a = {.fail_after = 0};
+    test_alloc_install(&a);
     eva_loop *loop = NULL;
     assert_int_equal(eva_loop_from_ev(ev, &loop), -ENOMEM);
     assert_null(loop);
     /* the daemon's loop is unaffected */
     assert_int_equal(ev_run(ev, EVRUN_NOWAIT), 0);
-    eva_set_allocator(NULL, NULL);
+    test_alloc_install(NULL);
     ev_loop_destroy(ev);
 }
 

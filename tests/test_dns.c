@@ -946,32 +946,6 @@ static void await_forms_reject_bad_operands(void **state) {
 
 /* ---- allocation failure ------------------------------------------------------------------------- */
 
-typedef struct counting_alloc {
-    int fail_after; /* allocations allowed before failing; -1 = never fail */
-    long live;
-    long failed;
-} counting_alloc;
-
-static void *counting(void *ud, void *ptr, size_t size) {
-    counting_alloc *a = ud;
-    if (size == 0) {
-        if (ptr)
-            a->live--;
-        free(ptr);
-        return NULL;
-    }
-    if (a->fail_after == 0) {
-        a->failed++;
-        return NULL;
-    }
-    if (a->fail_after > 0)
-        a->fail_after--;
-    void *p = realloc(ptr, size);
-    if (p && !ptr)
-        a->live++;
-    return p;
-}
-
 static void on_alloc_resolved(eva_dns_query *q, int status, eva_dns_addrs *addrs) {
     outcome *o = q->data;
     o->calls++;
@@ -986,8 +960,8 @@ static void on_alloc_resolved(eva_dns_query *q, int status, eva_dns_addrs *addrs
 static void allocation_failure(int style) {
     int runs = 0;
     for (int k = 0;; k++) {
-        counting_alloc a = {.fail_after = -1};
-        eva_set_allocator(counting, &a);
+        test_alloc a = {.fail_after = -1};
+        test_alloc_install(&a);
         eva_loop *loop = test_loop_new();
         test_log log;
         test_capture_log(loop, &log);
@@ -1040,7 +1014,7 @@ static void allocation_failure(int style) {
         dns_responder_stop(r);
         test_loop_destroy(loop);
         assert_int_equal(a.live, 0); /* nothing leaked: evasync's nor c-ares's */
-        eva_set_allocator(NULL, NULL);
+        test_alloc_install(NULL);
         runs++;
         if (!injected) {
             assert_int_equal(rc, 0); /* the run without failures succeeds */

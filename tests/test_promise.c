@@ -480,20 +480,6 @@ static void destroy_settles_pending_promises(void **state) {
     eva_promise_unref(next);
 }
 
-static int fail_after;
-
-static void *failing_alloc(void *ud, void *ptr, size_t size) {
-    (void)ud;
-    if (size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    if (fail_after == 0)
-        return NULL;
-    fail_after--;
-    return realloc(ptr, size);
-}
-
 static void allocation_failure_registers_nothing(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
@@ -501,9 +487,10 @@ static void allocation_failure_registers_nothing(void **state) {
     eva_promise_new(loop, &p);
     eva_promise_new(loop, &q);
     eva_promise *both[2] = {p, q};
-    eva_set_allocator(failing_alloc, NULL);
+    test_alloc a = {.fail_after = -1};
+    test_alloc_install(&a);
     for (int budget = 0; budget < 4; budget++) {
-        fail_after = budget;
+        a.fail_after = budget;
         int rc = eva_promise_all(loop, both, 2, &out);
         if (rc == 0) {
             eva_promise_unref(out);
@@ -511,13 +498,13 @@ static void allocation_failure_registers_nothing(void **state) {
         }
         assert_int_equal(rc, -ENOMEM);
     }
-    fail_after = 0;
+    a.fail_after = 0;
     assert_int_equal(eva_promise_new(loop, &out), -ENOMEM);
     assert_int_equal(eva_promise_then(p, record, NULL, NULL, &out), -ENOMEM);
-    fail_after = 1; /* the reaction, not its promise */
+    a.fail_after = 1; /* the reaction, not its promise */
     assert_int_equal(eva_promise_then(p, record, NULL, NULL, &out), -ENOMEM);
     assert_int_equal(eva_sleep(loop, 1, &out), -ENOMEM);
-    eva_set_allocator(NULL, NULL);
+    test_alloc_install(NULL);
     seen s = {0};
     assert_int_equal(eva_promise_then(p, record, NULL, &s, NULL), 0);
     eva_promise_resolve(p, NULL, NULL);

@@ -543,36 +543,23 @@ static void negative_sleep_is_einval(void **state) {
     test_loop_destroy(loop);
 }
 
-static int fail_allocs;
-
-static void *failing_alloc(void *ud, void *ptr, size_t size) {
-    (void)ud;
-    if (size == 0) {
-        free(ptr);
-        return NULL;
-    }
-    if (fail_allocs)
-        return NULL;
-    return realloc(ptr, size);
-}
-
 static void spawn_and_start_report_enomem(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    eva_set_allocator(failing_alloc, NULL);
-    fail_allocs = 1;
+    test_alloc a = {.fail_after = 0};
+    test_alloc_install(&a);
     void *frame = NULL;
     assert_int_equal(eva_task_spawn(loop, sizeof(counter), counter_run, "c", NULL, &frame), -ENOMEM);
     assert_null(frame);
     counter c = {.steps = 0};
     eva_task_init(loop, &c.task, counter_run, "c");
     assert_int_equal(eva_task_start(&c.task, NULL), -ENOMEM); /* the loop's task list */
-    fail_allocs = 0;
+    a.fail_after = -1;
     assert_int_equal(eva_task_start(&c.task, NULL), 0); /* the loop is still usable */
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     assert_int_equal(c.steps, 4);
     test_loop_destroy(loop);
-    eva_set_allocator(NULL, NULL);
+    test_alloc_install(NULL);
 }
 
 int main(void) {
