@@ -17,7 +17,8 @@ enum {
     EVA__TASK_SCOPED    = 1u << 5, /* up.scope is set */
     EVA__TASK_SCOPES    = 1u << 6, /* owns scopes: check them before finishing */
     EVA__TASK_EXIT_HELD = 1u << 7, /* finishing, waiting for scope children */
-    EVA__TASK_EXIT_UNWIND = 1u << 8 /* ...held at EVA_STEP_UNWIND, not DONE */
+    EVA__TASK_EXIT_UNWIND = 1u << 8, /* ...held at EVA_STEP_UNWIND, not DONE */
+    EVA__TASK_YIELDING  = 1u << 9  /* queued by YIELD: a cancel may interrupt it */
 };
 
 typedef struct eva__async_loop {

@@ -29,7 +29,8 @@ eva_op eva_sleep_op(int64_t ms) { return (eva_op){.start = sleep_start, .num = m
 
 static int yield_start(eva_task *t, const eva_op *op) {
     (void)op;
-    eva_task_wake_later(t, 0); /* queued: a cancel now just changes the status */
+    t->flags |= EVA__TASK_YIELDING; /* queued: a cancel now changes the status */
+    eva_task_wake_later(t, 0);
     return EVA_PARKED;
 }
 

@@ -87,6 +87,7 @@ static void task_run(eva_task *t) {
             return;
         }
     }
+    t->flags &= (uint16_t)~EVA__TASK_YIELDING;
     for (;;) {
         t->state = EVA_TASK_RUNNING;
         eva_step step = t->fn(t);
@@ -252,8 +253,10 @@ int eva_task_cancel(eva_task *t) {
     if (t->state == EVA_TASK_IDLE || t->state == EVA_TASK_DONE || (t->flags & EVA__TASK_CANCEL))
         return 0;
     t->flags |= EVA__TASK_CANCEL;
-    if (t->state == EVA_TASK_QUEUED && (t->flags & EVA__TASK_STARTED))
-        t->status = -ECANCELED; /* a yield or late wake: cancellation wins */
+    if (t->state == EVA_TASK_QUEUED && (t->flags & EVA__TASK_YIELDING))
+        t->status = -ECANCELED; /* a yield is interrupted; a completed op's result
+                                   stands (a granted lock, a received item) and
+                                   the next AWAIT fails instead */
     else if (t->state == EVA_TASK_SUSPENDED)
         t->wait->cancel(t);
     /* RUNNING: its next AWAIT fails with -ECANCELED */

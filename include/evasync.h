@@ -22,6 +22,7 @@
 #include "evasync/task.h"
 #include "evasync/promise.h"
 #include "evasync/scope.h"
+#include "evasync/sync.h"
 #include "evasync/pool.h"
 #include "evasync/tcp.h"
 #include "evasync/dns.h"

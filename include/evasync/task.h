@@ -134,6 +134,11 @@ struct eva_task {
     union {
         ev_timer timer;        /* eva_sleep_op */
         eva_reaction reaction; /* eva_promise_op */
+        struct {               /* evasync/sync.h: a wait-queue node */
+            eva_task *next, *prev;
+            void *item;        /* channel send: the item to hand over */
+            void **out;        /* channel receive: where it goes */
+        } waiter;
     } op;                      /* the awaited operation's state, when it fits */
 };
 
