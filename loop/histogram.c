@@ -1,5 +1,7 @@
 /* loop/histogram.c — log-linear buckets: values below 16 are exact, above
  * that each power of two [2^e, 2^(e+1)) is split into 8 equal buckets. */
+#include <stdatomic.h>
+
 #include "histogram.h"
 
 static unsigned bucket_of(uint64_t v) {
@@ -40,4 +42,26 @@ uint64_t eva__hist_percentile(const eva__hist *h, double q) {
         }
     }
     return h->max;
+}
+
+/* One writer: plain relaxed loads and stores, no read-modify-write (and so
+ * no locked instruction) on the worker's hot path. */
+static void bump(_Atomic uint64_t *x, uint64_t by) {
+    atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + by, memory_order_relaxed);
+}
+
+void eva__ahist_add(eva__ahist *h, uint64_t value) {
+    bump(&h->buckets[bucket_of(value)], 1);
+    bump(&h->count, 1);
+    if (value > atomic_load_explicit(&h->max, memory_order_relaxed))
+        atomic_store_explicit(&h->max, value, memory_order_relaxed);
+}
+
+void eva__ahist_merge(eva__hist *dst, const eva__ahist *src) {
+    for (unsigned b = 0; b < EVA__HIST_BUCKETS; b++)
+        dst->buckets[b] += atomic_load_explicit(&src->buckets[b], memory_order_relaxed);
+    dst->count += atomic_load_explicit(&src->count, memory_order_relaxed);
+    uint64_t max = atomic_load_explicit(&src->max, memory_order_relaxed);
+    if (max > dst->max)
+        dst->max = max;
 }

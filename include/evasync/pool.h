@@ -64,7 +64,7 @@ struct eva_pool_job {
     eva_work_fn work;
     eva_pool_done_fn done;
     void *ctx;                 /* the awaiting task or promise (async/) */
-    int state;                 /* guarded by the pool's mutex */
+    int state;                 /* queued/running: guarded by the pool's mutex */
     int cancel;                /* written on the loop thread, under the mutex */
     bool in_flight;            /* loop thread only: submitted, done() not run yet */
     uint64_t submitted_ns, started_ns;
@@ -120,14 +120,17 @@ eva_op eva_pool_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *ar
 int eva_pool_submit_promise(eva_pool *pool, eva_loop *loop, eva_work_fn work, void *arg,
                             eva_result_dtor dtor, eva_promise **out);
 
-/* Counters and latency percentiles (ns) since the pool was created. */
+/* Counters and latency percentiles (ns) since the pool was created.  The
+ * counters are exact; the latencies come from one job in 16 on each worker
+ * (two clock reads per tiny job would cost more than the job). */
 typedef struct eva_pool_stats {
     unsigned threads;
     size_t queue_capacity;
     size_t queued;          /* waiting for a worker now */
     size_t running;         /* on a worker now */
-    uint64_t completed;     /* ran to the end */
-    uint64_t cancelled;     /* completed with -ECANCELED */
+    uint64_t completed;     /* ran to the end on a worker (cancelled or not) */
+    uint64_t cancelled;     /* complete(d) with -ECANCELED: never ran, or ran
+                               after being cancelled */
     uint64_t rejected;      /* submits refused with -EAGAIN */
     uint64_t wait_ns_p50, wait_ns_p99, wait_ns_max; /* submit -> start */
     uint64_t run_ns_p50, run_ns_p99, run_ns_max;    /* start -> end */
