@@ -20,7 +20,6 @@ enum { SAMPLE = 16 }; /* one job in SAMPLE is timed for the latency percentiles 
 
 typedef struct worker {
     pthread_t thread;
-    uint64_t seq;               /* jobs taken (worker thread only) */
     eva_pool *pool;
     _Atomic uint64_t completed; /* jobs run to the end */
     _Atomic uint64_t running;   /* 1 while a job runs */
@@ -36,7 +35,7 @@ struct eva_pool {
     bool stopping;
     unsigned nthreads;
     worker *workers;
-    uint64_t cancelled, rejected; /* guarded by the mutex */
+    uint64_t submitted, cancelled, rejected; /* guarded by the mutex */
 };
 
 unsigned eva_pool_default_threads(void) {
@@ -111,9 +110,7 @@ static void *worker_main(void *arg) {
         uint64_t job_submitted = job->submitted_ns; /* the job is not ours after deliver */
         pthread_mutex_unlock(&pool->mutex);
 
-        /* Timing every job would cost more than a tiny job itself (two clock
-         * reads here halved the throughput): time one job in SAMPLE. */
-        bool timed = w->seq++ % SAMPLE == 0;
+        bool timed = job_submitted != 0; /* chosen by eva_pool_submit */
         uint64_t started = timed ? eva_hrtime() : 0;
         atomic_store_explicit(&w->running, 1, memory_order_relaxed);
         job->result = job->work(job->arg);
@@ -230,7 +227,9 @@ int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
         job->result = NULL;
         job->cancel = 0;
         job->state = JOB_QUEUED;
-        job->submitted_ns = eva_hrtime();
+        /* Timing every job would cost more than a tiny job itself (the clock
+         * reads halved the throughput): time one job in SAMPLE. */
+        job->submitted_ns = pool->submitted++ % SAMPLE == 0 ? eva_hrtime() : 0;
         queue_push(pool, job);
         wake = pool->idle > 0; /* busy workers will find it without a wake-up */
     }
