@@ -17,14 +17,15 @@ static void then_run(eva_reaction *r, eva_promise *settled) {
     if (!settled) {
         eva_promise_reject(next, -ECANCELED, "the promise was released before it settled");
     } else if (t->on_settled) {
-        t->on_settled(t->arg, settled);
+        EVA__CALL_USER(next->loop, t->on_settled, t->on_settled(t->arg, settled));
         eva_promise_adopt(next, settled);
     } else {
         eva_then_fn fn = settled->state == EVA_PROMISE_FULFILLED ? t->on_fulfilled : t->on_rejected;
         if (!fn) {
             eva_promise_adopt(next, settled);
         } else {
-            int rc = fn(t->arg, settled, next);
+            int rc;
+            EVA__CALL_USER(next->loop, fn, rc = fn(t->arg, settled, next));
             if (rc < 0)
                 eva_promise_reject(next, rc, NULL); /* -EALREADY if fn settled it */
             else

@@ -66,6 +66,7 @@ static void task_complete(eva_task *t) {
         return;
     }
     bool spawned = t->flags & EVA__TASK_SPAWNED;
+    t->loop->tasks--;
     if (t->flags & EVA__TASK_SCOPED) {
         eva__scope_child_done(t);
     } else {
@@ -90,7 +91,11 @@ static void task_run(eva_task *t) {
     t->flags &= (uint16_t)~EVA__TASK_YIELDING;
     for (;;) {
         t->state = EVA_TASK_RUNNING;
+        eva_loop *loop = t->loop;
+        eva__span span;
+        eva__dispatch_begin(loop, &span, (eva__fn)t->fn, eva_task_name(t), t->site);
         eva_step step = t->fn(t);
+        eva__dispatch_end(loop, &span);
         if (step == EVA_STEP_PARKED)
             return; /* the op set the state: SUSPENDED, or QUEUED for a yield */
         if ((t->flags & EVA__TASK_SCOPES) && eva__scope_hold_exit(t, step))
@@ -195,6 +200,7 @@ static int start_prepare(eva_task *t, eva__async_loop **al_out) {
     t->site = NULL;
     t->wait = NULL;
     t->status = 0;
+    t->loop->tasks++;
     *al_out = al;
     return 0;
 }
@@ -284,6 +290,7 @@ const char *eva_task_name(const eva_task *t) { return t && t->name ? t->name : "
 void eva_task_park(eva_task *t, const eva_wait_ops *ops, void *obj) {
     t->wait = ops;
     t->u.wait_obj = obj;
+    t->parked_ms = (uint32_t)eva_now(t->loop); /* every wake sets the status */
     t->state = EVA_TASK_SUSPENDED;
 }
 

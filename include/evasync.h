@@ -26,5 +26,6 @@
 #include "evasync/pool.h"
 #include "evasync/tcp.h"
 #include "evasync/dns.h"
+#include "evasync/monitor.h"
 
 #endif

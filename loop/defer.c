@@ -11,7 +11,7 @@ void eva__run_calls(eva_loop *loop, eva_call *call, int status) {
     while (call) {
         eva_call *next = call->next; /* fn may free or re-queue call */
         call->next = NULL;
-        call->fn(loop, status, call->arg);
+        EVA__CALL_USER(loop, call->fn, call->fn(loop, status, call->arg));
         call = next;
     }
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "evasync.h"
+#include "histogram.h"
 
 #if defined(__GNUC__)
 #define EVA__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -100,9 +101,73 @@ struct eva_loop {
 
     eva__owned owned; /* sentinel of the circular list of owned objects */
 
+    /* metrics (metrics.c): the poll's start and end in libev's time */
+    ev_check poll_done;     /* first watcher after the poll */
+    ev_prepare poll_next;   /* attach mode: the daemon may own the release hook */
+    double poll_started, poll_ended;
+    uint64_t iterations, idle_ns;
+    size_t tasks;           /* live tasks, counted by async/ */
+    eva__hist lag_ns;
+
+    /* the blocked-loop detector (detector.c) */
+    bool detecting;
+    struct eva__detector *detector; /* allocated on first start, freed at destroy */
+    struct eva__span *span;         /* the innermost timed dispatch */
+
     /* per-loop state of the layers above (async/, net/), opaque here */
     void *layers[EVA__LAYER_COUNT];
 };
+
+/* metrics.c: install the iteration hooks; remove them at destroy. */
+void eva__metrics_init(eva_loop *loop);
+void eva__metrics_close(eva_loop *loop);
+
+/* A dispatch: evasync calling user code (a callback, a task step).  While
+ * the detector runs, each is timed and published to its watchdog. */
+typedef void (*eva__fn)(void); /* any function: the culprit's address */
+typedef struct eva__span {
+    struct eva__span *outer;
+    eva__fn fn;
+    const char *task;       /* the task's name, or NULL */
+    const eva_site *site;   /* the AWAIT the task resumed from */
+    uint64_t start_ns;
+    bool timed, reported;
+} eva__span;
+
+void eva__span_enter(eva_loop *loop, eva__span *s);
+void eva__span_leave(eva_loop *loop, eva__span *s);
+void eva__detector_free(eva_loop *loop);
+/* metrics.c tells the detector when the loop wakes up and goes to sleep */
+void eva__detector_busy(eva_loop *loop);
+void eva__detector_idle(eva_loop *loop);
+
+static inline void eva__dispatch_begin(eva_loop *loop, eva__span *s, eva__fn fn,
+                                       const char *task, const eva_site *site) {
+    s->timed = loop && loop->detecting; /* a load and a branch when it is off */
+    if (s->timed) {
+        s->fn = fn;
+        s->task = task;
+        s->site = site;
+        eva__span_enter(loop, s);
+    }
+}
+
+static inline void eva__dispatch_end(eva_loop *loop, eva__span *s) {
+    if (s->timed)
+        eva__span_leave(loop, s);
+}
+
+/* Run the statement `call`, a call of the user's function fn, as one
+ * dispatch.  loop is evaluated once, before the call (which may free the
+ * handle it came from). */
+#define EVA__CALL_USER(loop, fn, call)                                        \
+    do {                                                                      \
+        eva_loop *eva__loop_ = (loop);                                        \
+        eva__span eva__span_;                                                 \
+        eva__dispatch_begin(eva__loop_, &eva__span_, (eva__fn)(fn), NULL, NULL); \
+        call;                                                                 \
+        eva__dispatch_end(eva__loop_, &eva__span_);                           \
+    } while (0)
 
 /* defer.c / post.c: set up, and at destroy cancel what is queued.
  * The *_cancel_pending functions return true if they ran anything. */

@@ -10,10 +10,10 @@ static void on_io(struct ev_loop *ev, ev_io *w, int revents) {
     if (revents & EV_ERROR) {
         /* libev has stopped the watcher; keep the count in step */
         eva__handle_stopped(io->loop);
-        io->cb(io, EVA_ERROR);
+        EVA__CALL_USER(io->loop, io->cb, io->cb(io, EVA_ERROR));
         return;
     }
-    io->cb(io, revents & (EV_READ | EV_WRITE));
+    EVA__CALL_USER(io->loop, io->cb, io->cb(io, revents & (EV_READ | EV_WRITE)));
 }
 
 int eva_io_init(eva_loop *loop, eva_io *io) {

@@ -18,6 +18,7 @@ static int loop_create(struct ev_loop *ev, bool owns_ev, eva_loop **out) {
         return rc;
     }
     eva__defer_init(loop);
+    eva__metrics_init(loop);
     *out = loop;
     return 0;
 }
@@ -53,7 +54,10 @@ int eva_loop_run(eva_loop *loop, eva_run_mode mode) {
     case EVA_RUN_NOWAIT:  flags = EVRUN_NOWAIT; break;
     default: return -EINVAL;
     }
-    return ev_run(loop->ev, flags) ? 1 : 0;
+    int more = ev_run(loop->ev, flags) ? 1 : 0;
+    if (loop->detecting)
+        eva__detector_idle(loop); /* not running is not blocked */
+    return more;
 }
 
 int eva_loop_stop(eva_loop *loop) {
@@ -90,8 +94,10 @@ int eva_loop_destroy(eva_loop *loop) {
         return -EINVAL;
     if (loop->active_handles > 0 || loop->pool_jobs > 0)
         return -EBUSY;
+    eva__detector_free(loop);
     cancel_everything(loop);
     close_layers(loop);
+    eva__metrics_close(loop);
     eva__defer_close(loop);
     eva__post_close(loop);
     if (loop->owns_ev)

@@ -38,7 +38,7 @@ static void on_signal(struct ev_loop *ev, ev_signal *w, int revents) {
     (void)ev;
     (void)revents;
     eva_signal *sig = EVA__CONTAINER_OF(w, eva_signal, w);
-    sig->cb(sig, w->signum);
+    EVA__CALL_USER(sig->loop, sig->cb, sig->cb(sig, w->signum));
 }
 
 int eva_signal_init(eva_loop *loop, eva_signal *sig) {

@@ -9,7 +9,7 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents) {
     eva_timer *t = EVA__CONTAINER_OF(w, eva_timer, w);
     if (!ev_is_active(w)) /* libev stopped the one-shot timer before calling us */
         eva__handle_stopped(t->loop);
-    t->cb(t);
+    EVA__CALL_USER(t->loop, t->cb, t->cb(t));
 }
 
 int eva_timer_init(eva_loop *loop, eva_timer *t) {

@@ -187,9 +187,9 @@ void eva__dns_deliver(eva__dns_ctx *c) {
         eva__free(name);
         eva_task_wake(t, status, status < 0 ? q->message : NULL);
     } else if (q->kind == EVA__DNS_RESOLVE) {
-        q->on_resolve(q, status, addrs);
+        EVA__CALL_USER(q->loop, q->on_resolve, q->on_resolve(q, status, addrs));
     } else {
-        q->on_reverse(q, status, name);
+        EVA__CALL_USER(q->loop, q->on_reverse, q->on_reverse(q, status, name));
         eva__free(name);
     }
 }

@@ -95,7 +95,7 @@ static void on_closed(eva_loop *loop, int status, void *arg) {
     eva_tcp_status_fn cb = tcp->close_cb;
     tcp->close_cb = NULL;
     if (cb)
-        cb(tcp, tcp->close_status);
+        EVA__CALL_USER(tcp->loop, cb, cb(tcp, tcp->close_status));
 }
 
 static void on_shut(eva_loop *loop, int status, void *arg) {
@@ -105,7 +105,7 @@ static void on_shut(eva_loop *loop, int status, void *arg) {
     eva_tcp_status_fn cb = tcp->shut_cb;
     tcp->shut_cb = NULL;
     if (cb)
-        cb(tcp, tcp->shut_status);
+        EVA__CALL_USER(tcp->loop, cb, cb(tcp, tcp->shut_status));
 }
 
 /* Report the half-close (status < 0: it could not happen). */

@@ -13,7 +13,7 @@ static void on_connect_deferred(eva_loop *loop, int status, void *arg) {
     eva_tcp *tcp = arg;
     eva_tcp_status_fn cb = tcp->cn.cb;
     tcp->cn.cb = NULL;
-    cb(tcp, tcp->cn.status);
+    EVA__CALL_USER(tcp->loop, cb, cb(tcp, tcp->cn.status));
 }
 
 /* The connect is over: status 0 (check SO_ERROR), -ETIMEDOUT or -ECANCELED.

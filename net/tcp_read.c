@@ -11,7 +11,7 @@ static void read_deliver(eva_tcp *tcp) {
     ssize_t result = tcp->rd.result;
     eva_tcp_read_fn cb = tcp->rd.cb;
     tcp->rd.active = tcp->rd.aborted = false;
-    cb(tcp, result); /* may start the next read */
+    EVA__CALL_USER(tcp->loop, cb, cb(tcp, result)); /* may start the next read */
 }
 
 static void on_read_deferred(eva_loop *loop, int status, void *arg) {

@@ -93,7 +93,7 @@ static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
         int fd = accept_one(srv);
         if (fd < 0)
             return;
-        srv->cb(srv, fd);
+        EVA__CALL_USER(srv->loop, srv->cb, srv->cb(srv, fd));
     }
 }
 

@@ -20,7 +20,7 @@ static void on_write_done(eva_loop *loop, int status, void *arg) {
         req->waiter = NULL;
         eva_task_wake(t, req->status, NULL);
     } else if (req->cb) {
-        req->cb(req, req->status);
+        EVA__CALL_USER(req->tcp->loop, req->cb, req->cb(req, req->status));
     }
     if (req->owned)
         eva__free(req->owned); /* eva_tcp_write_copy: the request and the copy */

@@ -127,7 +127,10 @@ struct eva_task {
         eva_task_done_fn done; /* top-level task: the completion callback */
         eva_scope *scope;      /* child of a scope */
     } up;
-    int status;                /* last await's status, then the final one */
+    union {
+        int status;            /* last await's status, then the final one */
+        uint32_t parked_ms;    /* while parked: since when (eva_now, mod 2^32) */
+    };
     uint8_t state;             /* eva_task_state */
     uint8_t reserved;
     uint16_t flags;            /* private EVA__TASK_* bits */
@@ -294,17 +297,19 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
         EVA__JUMP(eva__t)
 
 /* The core of every AWAIT: start op; if it parked, return to the loop and
- * come back here with its status in rc. */
+ * come back here with its status in rc.  rc is not written while the task
+ * is parked (the header's status slot then holds the parking time). */
 #define EVA__AWAIT(f, op, rc, n)                                              \
     do {                                                                      \
         static const eva_site EVA__CAT(eva__site_, n) = {                     \
             EVA__SITE_INIT(n), __LINE__, __FILE__, #op};                      \
-        (rc) = eva__await_begin(eva__t, &EVA__CAT(eva__site_, n), EVA__AS_OP(op)); \
-        if ((rc) == EVA_PARKED) {                                             \
+        int eva__rc = eva__await_begin(eva__t, &EVA__CAT(eva__site_, n), EVA__AS_OP(op)); \
+        if (eva__rc == EVA_PARKED) {                                          \
             return EVA_STEP_PARKED;                                           \
             EVA__RESUME_POINT(n)                                              \
-            (rc) = eva__await_end(eva__t);                                    \
+            eva__rc = eva__await_end(eva__t);                                 \
         }                                                                     \
+        (rc) = eva__rc;                                                       \
     } while (0)
 
 /* AWAIT(f, op): wait for op (an eva_op: eva_sleep_op(), EVA_ASYNC(), ...,

@@ -1,0 +1,124 @@
+/* evasync/monitor.h — watching the loop: the blocked-loop detector, loop
+ * metrics, and the list of live tasks.
+ *
+ * The iron rule of an event loop is "never block it".  The detector tells
+ * you, while the loop is still blocked, what is blocking it and where:
+ *
+ *   - after each dispatch (a callback evasync calls, or one step of a task)
+ *     that ran longer than the threshold: an EVA_BLOCK_DISPATCH report with
+ *     its duration and culprit — the callback's function, or the task's name
+ *     and the AWAIT it resumed from;
+ *   - during a block: a watchdog thread sees the loop's heartbeat go stale
+ *     and sends an EVA_BLOCK_IN_PROGRESS report naming what runs now.
+ *
+ * Reports go to the loop's log hook (level warn) and to an optional callback
+ * as a struct.  The in-progress report comes from the watchdog thread (the
+ * loop thread is stuck): both the log hook and the callback must then be
+ * thread-safe.  The default log hook (stderr) is.
+ *
+ * Metrics are always on: loop iterations, time spent waiting in the poller,
+ * and the loop's lag (how long each iteration kept the loop from polling).
+ */
+#ifndef EVASYNC_MONITOR_H
+#define EVASYNC_MONITOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eva_loop eva_loop;
+
+/* ---- the blocked-loop detector ------------------------------------------ */
+
+typedef enum eva_block_kind {
+    EVA_BLOCK_DISPATCH,    /* one dispatch took too long; sent after it returned */
+    EVA_BLOCK_IN_PROGRESS  /* the loop has been busy too long; sent while it is */
+} eva_block_kind;
+
+/* One report.  Every pointer is valid only during the callback. */
+typedef struct eva_block_report {
+    eva_block_kind kind;
+    uint64_t duration_ms;   /* the dispatch's duration, or the block's so far */
+    uint64_t iteration;     /* the loop iteration (ev_iteration) */
+    const char *task;       /* the task's name, or NULL for a callback */
+    const char *file;       /* the AWAIT the task resumed from: NULL if none */
+    int line;
+    const char *expr;       /* the awaited expression, as written */
+    void (*callback)(void); /* the callback's function, or NULL */
+    const char *symbol;     /* its name (dladdr), or NULL if not exported */
+    const char *culprit;    /* all of the above, as one readable phrase */
+    uint64_t suppressed;    /* reports of this kind dropped by the rate limit
+                               since the previous one */
+} eva_block_report;
+
+typedef void (*eva_block_fn)(void *arg, const eva_block_report *report);
+
+typedef struct eva_detector_options {
+    uint64_t threshold_ms;  /* report dispatches and blocks longer; 0: 100 */
+    uint64_t interval_ms;   /* at most one report of each kind per interval;
+                               0: 1000 */
+    eva_block_fn on_block;  /* also called with each report; may be NULL */
+    void *arg;              /* passed to on_block */
+} eva_detector_options;
+
+/* Start the detector on loop (opts NULL: the defaults), or restart it with
+ * new options.  Starts the watchdog thread.  Loop thread only.  Returns 0;
+ * -EINVAL (NULL loop); -ENOMEM; pthread_create's error. */
+int eva_detector_start(eva_loop *loop, const eva_detector_options *opts);
+
+/* Stop the detector and join its thread.  Stopping a stopped detector does
+ * nothing.  Loop thread only.  Returns 0 or -EINVAL. */
+int eva_detector_stop(eva_loop *loop);
+
+/* ---- metrics ------------------------------------------------------------ */
+
+typedef struct eva_loop_metrics {
+    uint64_t iterations;     /* loop iterations seen (polls) */
+    uint64_t idle_ns;        /* time spent waiting in the poller, like
+                                uv_metrics_idle_time() */
+    uint64_t lag_ns_p50, lag_ns_p99, lag_ns_max; /* busy time per iteration:
+                                how long an event that arrived during it
+                                waited, at worst; every iteration counts */
+    size_t tasks;            /* live tasks (top-level and scope children) */
+    int pool_jobs;           /* offload jobs in flight from this loop */
+} eva_loop_metrics;
+
+/* Fill *out.  Loop thread only.  Returns 0 or -EINVAL. */
+int eva_loop_get_metrics(eva_loop *loop, eva_loop_metrics *out);
+
+/* ---- task introspection ------------------------------------------------- */
+
+typedef struct eva_task_info {
+    const eva_task *task;
+    const char *name;
+    eva_task_state state;
+    bool cancelling;         /* cancellation requested, not finished yet */
+    const eva_site *site;    /* where it is parked (the innermost nested
+                                EVA_ASYNC call): NULL before its first AWAIT */
+    const char *awaiting;    /* "timer", "read", "dns", "pool", "promise",
+                                "task", ...; NULL when not parked */
+    uint64_t parked_ms;      /* how long it has been parked (loop time) */
+} eva_task_info;
+
+/* Describe up to max live tasks into out[] (out may be NULL if max is 0).
+ * Returns the number of live tasks, which may exceed max, or -EINVAL.
+ * The pointers are valid until the loop next runs.  Loop thread only. */
+int eva_loop_list_tasks(eva_loop *loop, eva_task_info *out, size_t max);
+
+/* Print one line per live task to out:
+ *   task 'checkout' suspended 1520 ms at handlers.c:42 awaiting read: eva_tcp_read_op(...)
+ * Returns the number of tasks, or -EINVAL, or -EIO if writing failed.
+ * Loop thread only (from a signal watcher, not a signal handler). */
+int eva_loop_dump_tasks(eva_loop *loop, FILE *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,322 @@
+/* loop/detector.c — the blocked-loop detector.
+ *
+ * The loop thread times each dispatch (two reads of the coarse monotonic
+ * clock, a few ns each, a few ms of resolution: plenty for a 100 ms
+ * threshold) and reports the slow ones after they return.  It also
+ * publishes, for the watchdog thread, when the loop woke up from its poll
+ * (the heartbeat) and what it runs now (the innermost dispatch, under a
+ * sequence lock).  The watchdog wakes every threshold/4 and reports a loop
+ * that has been busy longer than the threshold, while it still is.
+ *
+ * One hazard: a task's name is the user's memory, freed once the task ends.
+ * The watchdog copies it only from a dispatch older than threshold/2, with
+ * `reading` raised; a dispatch that ends after running threshold/4 or more
+ * waits until `reading` is down (a store-fence-load handshake on both
+ * sides), so the name cannot be freed during the copy.
+ */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#ifndef CLOCK_MONOTONIC_COARSE
+#define CLOCK_MONOTONIC_COARSE CLOCK_MONOTONIC
+#endif
+
+typedef struct eva__detector {
+    eva_loop *loop;
+    eva_detector_options opts;
+    uint64_t threshold_ns, interval_ns;
+    clockid_t clock;
+
+    pthread_t thread;
+    bool thread_running, stop; /* stop: guarded by mutex */
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;
+
+    /* the heartbeat (loop thread writes, watchdog reads) */
+    _Atomic uint64_t busy_since; /* 0 while the loop waits in its poll */
+    _Atomic uint64_t iteration;
+
+    /* the innermost dispatch: seq is odd while it is being rewritten */
+    _Atomic uint32_t seq;
+    _Atomic uintptr_t fn, task, site;
+    _Atomic uint64_t start;
+    _Atomic int reading;
+
+    /* rate limiting: [EVA_BLOCK_DISPATCH] loop thread, [IN_PROGRESS] watchdog */
+    uint64_t last_report[2], suppressed[2];
+    uint64_t warned_since;       /* watchdog: the block already reported */
+} eva__detector;
+
+static uint64_t clock_ns(const eva__detector *d) {
+    struct timespec ts;
+    clock_gettime(d->clock, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- reports ---------------------------------------------------------------- */
+
+/* The culprit as one phrase, into buf. */
+static void describe(eva_block_report *r, char *buf, size_t size) {
+    if (r->task && r->file)
+        snprintf(buf, size, "task '%s' resumed at %s:%d (AWAIT %s)", r->task, r->file, r->line,
+                 r->expr);
+    else if (r->task)
+        snprintf(buf, size, "task '%s' (its first step)", r->task);
+    else if (r->symbol)
+        snprintf(buf, size, "callback %s()", r->symbol);
+    else if (r->callback) {
+        Dl_info info;
+        void *addr;
+        memcpy(&addr, &r->callback, sizeof addr); /* POSIX: a function pointer fits */
+        if (dladdr(addr, &info) && info.dli_fname)
+            snprintf(buf, size, "callback at %s+%#lx (not exported: link with -rdynamic)",
+                     info.dli_fname, (unsigned long)((char *)addr - (char *)info.dli_fbase));
+        else
+            snprintf(buf, size, "callback at %p", addr);
+    } else
+        snprintf(buf, size, "no evasync dispatch (libev or the daemon's own callbacks)");
+    r->culprit = buf;
+}
+
+static void lookup_symbol(eva_block_report *r) {
+    Dl_info info;
+    void *addr;
+    memcpy(&addr, &r->callback, sizeof addr);
+    r->symbol = NULL;
+    if (addr && dladdr(addr, &info) && info.dli_sname)
+        r->symbol = info.dli_sname;
+}
+
+/* Rate-limit, then log and call the user's callback.  now: the clock. */
+static void report(eva__detector *d, eva_block_report *r, uint64_t now) {
+    int k = r->kind;
+    if (d->last_report[k] && now - d->last_report[k] < d->interval_ns) {
+        d->suppressed[k]++;
+        return;
+    }
+    d->last_report[k] = now;
+    r->suppressed = d->suppressed[k];
+    d->suppressed[k] = 0;
+    char culprit[512];
+    lookup_symbol(r);
+    describe(r, culprit, sizeof culprit);
+    char more[64] = "";
+    if (r->suppressed)
+        snprintf(more, sizeof more, "; %llu similar reports suppressed",
+                 (unsigned long long)r->suppressed);
+    eva__log(d->loop, EVA_LOG_WARN, "loop blocked for %llu ms %s %s (iteration %llu%s)",
+             (unsigned long long)r->duration_ms,
+             r->kind == EVA_BLOCK_IN_PROGRESS ? "so far in" : "by", culprit,
+             (unsigned long long)r->iteration, more);
+    if (d->opts.on_block)
+        d->opts.on_block(d->opts.arg, r);
+}
+
+/* ---- the loop thread: dispatches and the heartbeat --------------------------- */
+
+static void publish(eva__detector *d, const eva__span *s) {
+    uint32_t q = atomic_load_explicit(&d->seq, memory_order_relaxed);
+    atomic_store_explicit(&d->seq, q + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    atomic_store_explicit(&d->fn, s ? (uintptr_t)s->fn : 0, memory_order_relaxed);
+    atomic_store_explicit(&d->task, s ? (uintptr_t)s->task : 0, memory_order_relaxed);
+    atomic_store_explicit(&d->site, s ? (uintptr_t)s->site : 0, memory_order_relaxed);
+    atomic_store_explicit(&d->start, s ? s->start_ns : 0, memory_order_relaxed);
+    atomic_store_explicit(&d->seq, q + 2, memory_order_release);
+}
+
+void eva__span_enter(eva_loop *loop, eva__span *s) {
+    eva__detector *d = loop->detector;
+    s->outer = loop->span;
+    s->reported = false;
+    s->start_ns = clock_ns(d);
+    loop->span = s;
+    publish(d, s);
+}
+
+void eva__span_leave(eva_loop *loop, eva__span *s) {
+    eva__detector *d = loop->detector;
+    loop->span = s->outer;
+    publish(d, s->outer);
+    uint64_t now = clock_ns(d), took = now - s->start_ns;
+    if (took >= d->threshold_ns / 4) { /* the watchdog may be copying our task's name */
+        atomic_thread_fence(memory_order_seq_cst);
+        while (atomic_load_explicit(&d->reading, memory_order_acquire))
+            sched_yield();
+    }
+    if (took < d->threshold_ns || s->reported)
+        return;
+    for (eva__span *o = s->outer; o; o = o->outer)
+        o->reported = true; /* one report per block: the innermost culprit */
+    eva_block_report r = {
+        .kind = EVA_BLOCK_DISPATCH,
+        .duration_ms = took / 1000000u,
+        .iteration = (uint64_t)ev_iteration(loop->ev),
+        .task = s->task,
+        .file = s->site ? s->site->file : NULL,
+        .line = s->site ? s->site->line : 0,
+        .expr = s->site ? s->site->expr : NULL,
+        .callback = s->task ? NULL : s->fn,
+    };
+    report(d, &r, now);
+}
+
+void eva__detector_busy(eva_loop *loop) {
+    eva__detector *d = loop->detector;
+    atomic_store_explicit(&d->iteration, (uint64_t)ev_iteration(loop->ev), memory_order_relaxed);
+    atomic_store_explicit(&d->busy_since, clock_ns(d), memory_order_release);
+}
+
+void eva__detector_idle(eva_loop *loop) {
+    atomic_store_explicit(&loop->detector->busy_since, 0, memory_order_release);
+}
+
+/* ---- the watchdog thread ------------------------------------------------------ */
+
+/* Snapshot the innermost dispatch into r (false if it changed meanwhile). */
+static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t size,
+                     uint64_t now) {
+    atomic_store_explicit(&d->reading, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint32_t q = atomic_load_explicit(&d->seq, memory_order_acquire);
+    uintptr_t fn = atomic_load_explicit(&d->fn, memory_order_relaxed);
+    uintptr_t task = atomic_load_explicit(&d->task, memory_order_relaxed);
+    const eva_site *site = (const eva_site *)atomic_load_explicit(&d->site, memory_order_relaxed);
+    uint64_t start = atomic_load_explicit(&d->start, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    bool stable = !(q & 1) && q == atomic_load_explicit(&d->seq, memory_order_relaxed);
+    if (stable && task) {
+        /* a young dispatch may end and free its task's name under us */
+        if (start && now - start >= d->threshold_ns / 2)
+            snprintf(name, size, "%s", (const char *)task);
+        else
+            snprintf(name, size, "(a task that just started a step)");
+    }
+    atomic_store_explicit(&d->reading, 0, memory_order_release);
+    if (!stable)
+        return false;
+    r->task = task ? name : NULL;
+    r->file = site ? site->file : NULL; /* sites are static */
+    r->line = site ? site->line : 0;
+    r->expr = site ? site->expr : NULL;
+    r->callback = task ? NULL : (eva__fn)fn;
+    return true;
+}
+
+static void watch(eva__detector *d) {
+    uint64_t since = atomic_load_explicit(&d->busy_since, memory_order_acquire);
+    uint64_t now = clock_ns(d);
+    if (!since || since == d->warned_since || now < since || now - since < d->threshold_ns)
+        return;
+    eva_block_report r = {.kind = EVA_BLOCK_IN_PROGRESS,
+                          .duration_ms = (now - since) / 1000000u,
+                          .iteration = atomic_load_explicit(&d->iteration, memory_order_relaxed)};
+    char name[128];
+    for (int tries = 0; !snapshot(d, &r, name, sizeof name, now); tries++)
+        if (tries == 100)
+            return; /* the loop is moving after all */
+    d->warned_since = since;
+    report(d, &r, now);
+}
+
+static void *watchdog_main(void *arg) {
+    eva__detector *d = arg;
+    uint64_t period = d->threshold_ns / 4;
+    pthread_mutex_lock(&d->mutex);
+    while (!d->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + period;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&d->wake, &d->mutex, &until);
+        if (d->stop)
+            break;
+        pthread_mutex_unlock(&d->mutex);
+        watch(d);
+        pthread_mutex_lock(&d->mutex);
+    }
+    pthread_mutex_unlock(&d->mutex);
+    return NULL;
+}
+
+/* ---- start and stop ----------------------------------------------------------- */
+
+static eva__detector *detector_get(eva_loop *loop) {
+    if (loop->detector)
+        return loop->detector;
+    eva__detector *d = eva__calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    pthread_mutex_init(&d->mutex, NULL);
+    d->loop = loop;
+    return loop->detector = d;
+}
+
+int eva_detector_start(eva_loop *loop, const eva_detector_options *opts) {
+    if (!loop)
+        return -EINVAL;
+    eva_detector_stop(loop);
+    eva__detector *d = detector_get(loop);
+    if (!d)
+        return -ENOMEM;
+    d->opts = opts ? *opts : (eva_detector_options){0};
+    d->threshold_ns = (d->opts.threshold_ms ? d->opts.threshold_ms : 100) * 1000000u;
+    d->interval_ns = (d->opts.interval_ms ? d->opts.interval_ms : 1000) * 1000000u;
+    /* The coarse clock costs a few ns; use it unless it is too coarse to tell. */
+    struct timespec res;
+    bool coarse_ok = clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 &&
+                     (uint64_t)res.tv_nsec <= d->threshold_ns / 10;
+    d->clock = coarse_ok ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC;
+    d->last_report[0] = d->last_report[1] = d->suppressed[0] = d->suppressed[1] = 0;
+    d->warned_since = 0;
+    d->stop = false;
+    int rc = pthread_create(&d->thread, NULL, watchdog_main, d);
+    if (rc != 0)
+        return -rc;
+    d->thread_running = true;
+    loop->detecting = true; /* the heartbeat starts at the next poll */
+    return 0;
+}
+
+int eva_detector_stop(eva_loop *loop) {
+    if (!loop)
+        return -EINVAL;
+    eva__detector *d = loop->detector;
+    loop->detecting = false;
+    if (!d || !d->thread_running)
+        return 0;
+    pthread_mutex_lock(&d->mutex);
+    d->stop = true;
+    pthread_cond_signal(&d->wake);
+    pthread_mutex_unlock(&d->mutex);
+    pthread_join(d->thread, NULL);
+    d->thread_running = false;
+    atomic_store_explicit(&d->busy_since, 0, memory_order_relaxed);
+    return 0;
+}
+
+void eva__detector_free(eva_loop *loop) {
+    eva__detector *d = loop->detector;
+    if (!d)
+        return;
+    eva_detector_stop(loop);
+    pthread_cond_destroy(&d->wake);
+    pthread_mutex_destroy(&d->mutex);
+    eva__free(d);
+    loop->detector = NULL;
+}

@@ -1,0 +1,89 @@
+/* loop/metrics.c — iterations, idle time and lag, from two hooks per
+ * iteration and libev's own clock reads (no clock read of ours when evasync
+ * owns the loop).
+ *
+ * After the poll: a check watcher at the highest priority runs before any
+ * other callback; ev_now() is then the time the poll returned.  Before the
+ * poll: when evasync owns the loop, libev's release hook, called just before
+ * the poll, where ev_now() was updated a moment ago; in attach mode the
+ * daemon may use that hook itself, so a prepare watcher reads the clock.
+ * Idle time is poll end - poll start; lag is the busy time in between,
+ * next poll start - poll end, one sample per iteration, blocked ones included.
+ */
+#include <errno.h>
+
+#include "internal.h"
+
+static uint64_t seconds_to_ns(double s) { return s > 0 ? (uint64_t)(s * 1e9) : 0; }
+
+static void poll_starts(eva_loop *loop, double now) {
+    if (loop->poll_ended > 0)
+        eva__hist_add(&loop->lag_ns, seconds_to_ns(now - loop->poll_ended));
+    loop->poll_started = now;
+    if (loop->detecting)
+        eva__detector_idle(loop);
+}
+
+static void on_release(struct ev_loop *ev) { poll_starts(ev_userdata(ev), ev_now(ev)); }
+
+static void on_acquire(struct ev_loop *ev) { (void)ev; }
+
+static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents) {
+    (void)ev;
+    (void)revents;
+    poll_starts(w->data, ev_time());
+}
+
+static void on_poll_done(struct ev_loop *ev, ev_check *w, int revents) {
+    (void)revents;
+    eva_loop *loop = w->data;
+    double now = ev_now(ev);
+    if (loop->poll_started > 0)
+        loop->idle_ns += seconds_to_ns(now - loop->poll_started);
+    loop->poll_ended = now;
+    loop->iterations++;
+    if (loop->detecting)
+        eva__detector_busy(loop);
+}
+
+void eva__metrics_init(eva_loop *loop) {
+    ev_check_init(&loop->poll_done, on_poll_done);
+    ev_set_priority(&loop->poll_done, EV_MAXPRI);
+    loop->poll_done.data = loop;
+    ev_check_start(loop->ev, &loop->poll_done);
+    eva__watcher_unref(loop);
+    if (loop->owns_ev) {
+        ev_set_userdata(loop->ev, loop);
+        ev_set_loop_release_cb(loop->ev, on_release, on_acquire);
+    } else {
+        ev_prepare_init(&loop->poll_next, on_prepare);
+        ev_set_priority(&loop->poll_next, EV_MINPRI); /* the last before the poll */
+        loop->poll_next.data = loop;
+        ev_prepare_start(loop->ev, &loop->poll_next);
+        eva__watcher_unref(loop);
+    }
+}
+
+void eva__metrics_close(eva_loop *loop) {
+    eva__watcher_ref(loop);
+    ev_check_stop(loop->ev, &loop->poll_done);
+    if (!loop->owns_ev) {
+        eva__watcher_ref(loop);
+        ev_prepare_stop(loop->ev, &loop->poll_next);
+    }
+}
+
+int eva_loop_get_metrics(eva_loop *loop, eva_loop_metrics *out) {
+    if (!loop || !out)
+        return -EINVAL;
+    *out = (eva_loop_metrics){
+        .iterations = loop->iterations,
+        .idle_ns = loop->idle_ns,
+        .lag_ns_p50 = eva__hist_percentile(&loop->lag_ns, 0.50),
+        .lag_ns_p99 = eva__hist_percentile(&loop->lag_ns, 0.99),
+        .lag_ns_max = loop->lag_ns.max,
+        .tasks = loop->tasks,
+        .pool_jobs = loop->pool_jobs,
+    };
+    return 0;
+}
