@@ -7,6 +7,8 @@
  *                      re-armed from its own callback, on its own libev loop
  *   resume_ratio       resume_rtt_ns / raw_libev_rtt_ns (the target is <= 1.5)
  *   spawn_ns           eva_task_start + first step of a task that ends at once
+ *   resume_rtt_detector_ns  resume_rtt_ns with the blocked-loop detector on
+ *   detector_overhead_pct   its cost, from the two medians
  *
  * Both round trips pay for one timer and one loop iteration per event, so
  * the ratio is evasync's overhead.  Rounds alternate (raw, evasync, ...) and
@@ -138,10 +140,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: await_cost [N]\n");
         return 2;
     }
-    double raw[ROUNDS], eva[ROUNDS], settled_v[ROUNDS], spawn_v[ROUNDS];
+    double raw[ROUNDS], eva[ROUNDS], detect[ROUNDS], settled_v[ROUNDS], spawn_v[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
         raw[r] = raw_libev_rtt_ns(n);
         eva[r] = resume_rtt_ns(loop, n);
+        eva_detector_start(loop, NULL);
+        detect[r] = resume_rtt_ns(loop, n);
+        eva_detector_stop(loop);
         settled_v[r] = await_settled_ns(loop, 10 * n);
         spawn_v[r] = spawn_ns(loop, n);
     }
@@ -149,6 +154,9 @@ int main(int argc, char **argv) {
     printf("await_settled_ns=%.1f\n", median(settled_v, ROUNDS));
     printf("resume_rtt_ns=%.1f raw_libev_rtt_ns=%.1f resume_ratio=%.2f\n", eva_m, raw_m, eva_m / raw_m);
     printf("spawn_ns=%.1f task_header_bytes=%zu\n", median(spawn_v, ROUNDS), sizeof(eva_task));
+    double det_m = median(detect, ROUNDS);
+    printf("resume_rtt_detector_ns=%.1f detector_overhead_pct=%.1f\n", det_m,
+           100.0 * (det_m - eva_m) / eva_m);
     eva_loop_destroy(loop);
     return 0;
 }

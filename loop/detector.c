@@ -3,10 +3,12 @@
  * The loop thread times each dispatch (two reads of the coarse monotonic
  * clock, a few ns each, a few ms of resolution: plenty for a 100 ms
  * threshold) and reports the slow ones after they return.  It also
- * publishes, for the watchdog thread, when the loop woke up from its poll
- * (the heartbeat) and what it runs now (the innermost dispatch, under a
- * sequence lock).  The watchdog wakes every threshold/4 and reports a loop
- * that has been busy longer than the threshold, while it still is.
+ * publishes, for the watchdog thread, a heartbeat (the iteration it is in,
+ * and whether it is waiting in its poll: no clock read) and what it runs now
+ * (the innermost dispatch, under a sequence lock).  The watchdog wakes every
+ * threshold/4; an iteration it finds busy on two visits has been busy since
+ * the first at least, and once that is longer than the threshold it reports,
+ * while the loop is still blocked.
  *
  * One hazard: a task's name is the user's memory, freed once the task ends.
  * The watchdog copies it only from a dispatch older than threshold/2, with
@@ -41,9 +43,9 @@ typedef struct eva__detector {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
 
-    /* the heartbeat (loop thread writes, watchdog reads) */
-    _Atomic uint64_t busy_since; /* 0 while the loop waits in its poll */
-    _Atomic uint64_t iteration;
+    /* the heartbeat (loop thread writes, watchdog reads): iteration x 2,
+     * plus 1 while the loop runs callbacks rather than waiting in its poll */
+    _Atomic uint64_t beat;
 
     /* the innermost dispatch: seq is odd while it is being rewritten */
     _Atomic uint32_t seq;
@@ -53,7 +55,9 @@ typedef struct eva__detector {
 
     /* rate limiting: [EVA_BLOCK_DISPATCH] loop thread, [IN_PROGRESS] watchdog */
     uint64_t last_report[2], suppressed[2];
-    uint64_t warned_since;       /* watchdog: the block already reported */
+    /* watchdog only: the busy beat it saw, since when, and if it reported it */
+    uint64_t seen_beat, seen_since;
+    bool warned;
 } eva__detector;
 
 static uint64_t clock_ns(const eva__detector *d) {
@@ -171,20 +175,19 @@ void eva__span_leave(eva_loop *loop, eva__span *s) {
 }
 
 void eva__detector_busy(eva_loop *loop) {
-    eva__detector *d = loop->detector;
-    atomic_store_explicit(&d->iteration, (uint64_t)ev_iteration(loop->ev), memory_order_relaxed);
-    atomic_store_explicit(&d->busy_since, clock_ns(d), memory_order_release);
+    uint64_t beat = (uint64_t)ev_iteration(loop->ev) * 2 + 1;
+    atomic_store_explicit(&loop->detector->beat, beat, memory_order_relaxed);
 }
 
 void eva__detector_idle(eva_loop *loop) {
-    atomic_store_explicit(&loop->detector->busy_since, 0, memory_order_release);
+    atomic_store_explicit(&loop->detector->beat, 0, memory_order_relaxed);
 }
 
 /* ---- the watchdog thread ------------------------------------------------------ */
 
 /* Snapshot the innermost dispatch into r (false if it changed meanwhile). */
 static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t size,
-                     uint64_t now) {
+                     uint64_t now, uint64_t *start_out) {
     atomic_store_explicit(&d->reading, 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_seq_cst);
     uint32_t q = atomic_load_explicit(&d->seq, memory_order_acquire);
@@ -209,22 +212,31 @@ static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t s
     r->line = site ? site->line : 0;
     r->expr = site ? site->expr : NULL;
     r->callback = task ? NULL : (eva__fn)fn;
+    *start_out = start;
     return true;
 }
 
 static void watch(eva__detector *d) {
-    uint64_t since = atomic_load_explicit(&d->busy_since, memory_order_acquire);
+    uint64_t beat = atomic_load_explicit(&d->beat, memory_order_relaxed);
     uint64_t now = clock_ns(d);
-    if (!since || since == d->warned_since || now < since || now - since < d->threshold_ns)
+    if (!(beat & 1) || beat != d->seen_beat) { /* polling, or a new iteration */
+        d->seen_beat = beat;
+        d->seen_since = now;
+        d->warned = false;
         return;
-    eva_block_report r = {.kind = EVA_BLOCK_IN_PROGRESS,
-                          .duration_ms = (now - since) / 1000000u,
-                          .iteration = atomic_load_explicit(&d->iteration, memory_order_relaxed)};
+    }
+    if (d->warned || now - d->seen_since < d->threshold_ns)
+        return;
+    eva_block_report r = {.kind = EVA_BLOCK_IN_PROGRESS, .iteration = beat / 2};
     char name[128];
-    for (int tries = 0; !snapshot(d, &r, name, sizeof name, now); tries++)
+    uint64_t start = 0;
+    for (int tries = 0; !snapshot(d, &r, name, sizeof name, now, &start); tries++)
         if (tries == 100)
             return; /* the loop is moving after all */
-    d->warned_since = since;
+    /* busy at least since the first visit; the dispatch may say longer */
+    uint64_t since = start && start < d->seen_since ? start : d->seen_since;
+    r.duration_ms = (now - since) / 1000000u;
+    d->warned = true;
     report(d, &r, now);
 }
 
@@ -283,7 +295,8 @@ int eva_detector_start(eva_loop *loop, const eva_detector_options *opts) {
                      (uint64_t)res.tv_nsec <= d->threshold_ns / 10;
     d->clock = coarse_ok ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC;
     d->last_report[0] = d->last_report[1] = d->suppressed[0] = d->suppressed[1] = 0;
-    d->warned_since = 0;
+    d->seen_beat = 0;
+    d->warned = false;
     d->stop = false;
     int rc = pthread_create(&d->thread, NULL, watchdog_main, d);
     if (rc != 0)
@@ -306,7 +319,7 @@ int eva_detector_stop(eva_loop *loop) {
     pthread_mutex_unlock(&d->mutex);
     pthread_join(d->thread, NULL);
     d->thread_running = false;
-    atomic_store_explicit(&d->busy_since, 0, memory_order_relaxed);
+    atomic_store_explicit(&d->beat, 0, memory_order_relaxed);
     return 0;
 }
 
