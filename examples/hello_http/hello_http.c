@@ -6,7 +6,12 @@
  * arriving together are answered with one write.  A malformed request gets
  * 400 and the connection is closed.
  *
- *     hello_http [PORT]   (default 8080; 0 picks a free port; stop with Ctrl-C) 
+ * The blocked-loop detector is on (100 ms): a handler that blocks the loop
+ * is reported on stderr while it blocks.  kill -USR1 prints every
+ * connection's task and where it is parked.
+ *
+ *     hello_http [--no-detector] [PORT]
+ *         (default 8080; 0 picks a free port; stop with Ctrl-C)
  */
 #include <http_parser.h>
 #include <signal.h>
@@ -104,21 +109,28 @@ static eva_step server_run(void *frame) {
 }
 
 static void on_signal(eva_signal *sig, int signum) {
-    (void)signum;
-    eva_loop_stop(sig->loop);
+    if (signum == SIGUSR1)
+        eva_loop_dump_tasks(sig->loop, stderr);
+    else
+        eva_loop_stop(sig->loop);
 }
 
 int main(int argc, char **argv) {
+    bool detector = argc < 2 || strcmp(argv[1], "--no-detector") != 0;
+    if (!detector)
+        argv++, argc--;
     char *end = NULL;
     long port = argc > 1 ? strtol(argv[1], &end, 10) : 8080;
     if (argc > 2 || (end && *end) || port < 0 || port > 65535) {
-        fprintf(stderr, "usage: hello_http [PORT]\n");
+        fprintf(stderr, "usage: hello_http [--no-detector] [PORT]\n");
         return 2;
     }
     eva_loop *loop;
     struct server s = {0};
-    eva_signal sigint, sigterm;
+    eva_signal sigint, sigterm, sigusr1;
     int rc = eva_loop_new(&loop);
+    if (rc == 0 && detector)
+        rc = eva_detector_start(loop, NULL);
     if (rc == 0)
         rc = eva_tcp_listen_ip(loop, &s.srv, "127.0.0.1", (uint16_t)port, NULL);
     if (rc < 0) {
@@ -131,11 +143,14 @@ int main(int argc, char **argv) {
     eva_signal_init(loop, &sigterm);
     eva_signal_start(&sigint, SIGINT, on_signal, NULL);
     eva_signal_start(&sigterm, SIGTERM, on_signal, NULL);
+    eva_signal_init(loop, &sigusr1);
+    eva_signal_start(&sigusr1, SIGUSR1, on_signal, NULL);
     printf("hello_http: listening on http://127.0.0.1:%d/\n", eva_tcp_server_port(&s.srv));
     fflush(stdout);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     eva_signal_stop(&sigint);
     eva_signal_stop(&sigterm);
+    eva_signal_stop(&sigusr1);
     eva_loop_destroy(loop); /* cancels the tasks, closes the sockets */
     return 0;
 }
