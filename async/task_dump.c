@@ -8,8 +8,8 @@
 
 static void describe(const eva_task *t, eva_loop *loop, eva_task_info *info) {
     const eva_task *in = t; /* a task parked in an EVA_ASYNC call: look inside */
-    while (in->state == EVA_TASK_SUSPENDED && in->wait && in->wait->cancel &&
-           eva_task_wait_obj(in) && strcmp(in->wait->kind, "task") == 0)
+    while (in->state == EVA_TASK_SUSPENDED && in->wait && eva_task_wait_obj(in) &&
+           strcmp(in->wait->kind, "task") == 0)
         in = eva_task_wait_obj(in);
     bool parked = in->state == EVA_TASK_SUSPENDED && !(in->flags & EVA__TASK_EXIT_HELD);
     *info = (eva_task_info){
@@ -29,20 +29,21 @@ typedef struct visitor {
     size_t count;
 } visitor;
 
+static void visit_list(eva_loop *loop, eva_task *head, visitor *v) {
+    eva_task_info info;
+    for (eva_task *t = head; t; t = t->next, v->count++) {
+        describe(t, loop, &info);
+        v->fn(v, &info);
+    }
+}
+
 static int visit(eva_loop *loop, visitor *v) {
     eva__async_loop *al = eva__async_loop_get(loop);
     if (!al)
         return 0; /* no task was ever started here (and no memory to say more) */
-    eva_task_info info;
-    for (eva_task *t = al->live_head; t; t = t->next, v->count++) {
-        describe(t, loop, &info);
-        v->fn(v, &info);
-    }
+    visit_list(loop, al->live_head, v);
     for (eva_scope *s = al->scopes_head; s; s = s->next)
-        for (eva_task *t = s->children; t; t = t->next, v->count++) {
-            describe(t, loop, &info);
-            v->fn(v, &info);
-        }
+        visit_list(loop, s->children, v);
     return v->count > INT_MAX ? INT_MAX : (int)v->count;
 }
 
