@@ -20,7 +20,8 @@ typedef enum eva_log_level {
 } eva_log_level;
 
 /* A log hook.  msg is a complete line without the trailing newline, valid
- * only during the call.  Called on the loop's thread. */
+ * only during the call.  Called on the loop's thread, and also from the
+ * blocked-loop detector's watchdog thread while it runs (evasync/monitor.h). */
 typedef void (*eva_log_fn)(void *ud, eva_loop *loop, eva_log_level level, const char *msg);
 
 /* Send loop's log lines to fn(ud, ...); fn == NULL restores the stderr hook.
