@@ -1,0 +1,121 @@
+/* examples/checkout/style_promise.c — the job as a promise chain: every
+ * step is a promise (eva_promise_from_op turns any awaitable into one), and
+ * each reaction starts the next step and hands its promise on with
+ * eva_promise_adopt.  Errors fall through to the one catch at the end, as
+ * in JavaScript. */
+#include <stdlib.h>
+
+#include "checkout.h"
+
+typedef struct request {
+    eva_tcp tcp;
+    eva_tcp_write_req w;
+    eva_loop *loop;
+    const checkout_cfg *cfg;
+    checkout_tally *tally;
+    int id, q;
+    ssize_t n;
+    char out[32], in[32];
+    uint64_t total;
+} request;
+
+/* Run op, then `then` with r: the promise of both goes into next. */
+static int step(request *r, eva_op op, eva_then_fn then, eva_promise *next) {
+    eva_promise *p, *after;
+    int rc = eva_promise_from_op(r->loop, op, &p);
+    if (rc < 0)
+        return rc;
+    rc = eva_promise_then(p, then, NULL, r, &after);
+    eva_promise_unref(p);
+    if (rc < 0)
+        return rc;
+    rc = eva_promise_adopt(next, after);
+    eva_promise_unref(after);
+    return rc;
+}
+
+static int ask(request *r, eva_promise *next);
+
+static int on_answer(void *arg, eva_promise *settled, eva_promise *next) {
+    (void)settled;
+    request *r = arg;
+    r->in[r->n] = '\0';
+    r->total += strtoull(r->in, NULL, 10);
+    if (++r->q < r->cfg->queries)
+        return ask(r, next);
+    eva_promise *priced;
+    int rc = eva_pool_submit_promise(r->cfg->pool, r->loop, price_work, &r->total, NULL, &priced);
+    if (rc < 0)
+        return rc;
+    rc = eva_promise_adopt(next, priced); /* r->total holds the price */
+    eva_promise_unref(priced);
+    return rc;
+}
+
+static int on_sent(void *arg, eva_promise *settled, eva_promise *next) {
+    (void)settled;
+    request *r = arg;
+    return step(r, eva_tcp_read_until_op(&r->tcp, r->in, sizeof r->in - 1, "\n", 1, &r->n),
+                on_answer, next);
+}
+
+static int ask(request *r, eva_promise *next) {
+    int len = db_format_query(r->out, sizeof r->out, r->id, r->q);
+    return step(r, eva_tcp_write_op(&r->tcp, &r->w, r->out, (size_t)len), on_sent, next);
+}
+
+static int on_connected(void *arg, eva_promise *settled, eva_promise *next) {
+    (void)settled;
+    return ask(arg, next);
+}
+
+/* The end, fulfilled or rejected: the one place errors arrive. */
+static int on_settled(void *arg, eva_promise *settled, eva_promise *next) {
+    (void)next; /* fulfilled with no value when we return 0: nothing left unhandled */
+    request *r = arg;
+    int status = eva_promise_error(settled);
+    checkout_finish(r->tally, status, status ? eva_promise_message(settled) : NULL, r->total);
+    eva_tcp_close(&r->tcp, EVA_TCP_CLOSE_DISCARD, NULL); /* over when it returns */
+    free(r);
+    return 0;
+}
+
+/* *done is the request's promise: the caller keeps it alive until it settles. */
+static int start(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, int id,
+                 eva_promise **done_out) {
+    request *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    *r = (request){.loop = loop, .cfg = cfg, .tally = t, .id = id};
+    r->tcp.data = r;
+    eva_promise *done;
+    int rc = eva_promise_new(loop, &done);
+    if (rc == 0 && (rc = eva_promise_then(done, on_settled, on_settled, r, NULL)) < 0)
+        eva_promise_unref(done);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    *done_out = done;
+    /* from here on_settled owns r, whatever happens */
+    rc = step(r, eva_tcp_connect_op(&r->tcp, (const struct sockaddr *)&cfg->db, sizeof cfg->db, 5000),
+              on_connected, done);
+    if (rc < 0)
+        eva_promise_reject(done, rc, NULL);
+    return 0;
+}
+
+int run_promises(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t) {
+    eva_promise **done = calloc((size_t)cfg->requests, sizeof *done);
+    if (!done)
+        return -ENOMEM;
+    int rc = 0;
+    for (int i = 0; i < cfg->requests && rc == 0; i++)
+        rc = start(loop, cfg, t, i, &done[i]);
+    if (rc == 0)
+        rc = eva_loop_run(loop, EVA_RUN_DEFAULT);
+    for (int i = 0; i < cfg->requests; i++)
+        eva_promise_unref(done[i]); /* NULL for those never started */
+    free(done);
+    return rc;
+}
