@@ -252,8 +252,8 @@ static void detector_works_on_an_attached_loop(void **state) {
 static void metrics_count_iterations_idle_time_and_lag(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    run_ticker(loop, 1, 50); /* one slow iteration: the lag's maximum... */
-    run_ticker(loop, 5, 0);  /* ...sampled at the next poll */
+    run_ticker(loop, 3, 50); /* slow iterations, each sampled at the next poll */
+    run_ticker(loop, 5, 0);
     eva_timer t;
     eva_timer_init(loop, &t);
     eva_timer_start(&t, 20, 0, ticker_cb, &(ticker){.left = 1});
