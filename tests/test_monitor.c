@@ -371,6 +371,34 @@ static void invalid_arguments(void **state) {
     test_loop_destroy(loop);
 }
 
+static void detector_start_out_of_memory_leaves_the_loop_usable(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    test_alloc a = {.fail_after = 0};
+    test_alloc_install(&a);
+    assert_int_equal(eva_detector_start(loop, NULL), -ENOMEM);
+    test_alloc_install(NULL);
+    assert_int_equal(a.live, 0);
+    run_ticker(loop, 2, 0); /* the loop still runs */
+    assert_int_equal(eva_detector_start(loop, NULL), 0);
+    assert_int_equal(eva_detector_stop(loop), 0);
+    test_loop_destroy(loop);
+}
+
+static void dump_reports_a_failed_write(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    sleeper a;
+    eva_task_init(loop, &a.task, sleeper_run, "sleeper");
+    eva_task_start(&a.task, NULL);
+    eva_loop_run(loop, EVA_RUN_NOWAIT);
+    FILE *ro = fopen("/dev/null", "r"); /* writes to it fail */
+    assert_non_null(ro);
+    assert_int_equal(eva_loop_dump_tasks(loop, ro), -EIO);
+    fclose(ro);
+    test_loop_destroy(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocking_task_is_named_during_and_after),
@@ -381,6 +409,8 @@ int main(void) {
         cmocka_unit_test(metrics_count_iterations_idle_time_and_lag),
         cmocka_unit_test(dump_lists_parked_tasks_with_their_lines),
         cmocka_unit_test(invalid_arguments),
+        cmocka_unit_test(detector_start_out_of_memory_leaves_the_loop_usable),
+        cmocka_unit_test(dump_reports_a_failed_write),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
