@@ -88,6 +88,9 @@ static void describe(eva_block_report *r, char *buf, size_t size) {
             snprintf(buf, size, "callback at %p", addr);
     } else
         snprintf(buf, size, "no evasync dispatch (libev or the daemon's own callbacks)");
+    size_t len = strlen(buf);
+    if (r->nested && len < size) /* a batch: many short steps, none slow alone */
+        snprintf(buf + len, size - len, ", through %u shorter dispatches it ran", r->nested);
     r->culprit = buf;
 }
 
@@ -142,6 +145,9 @@ void eva__span_enter(eva_loop *loop, eva__span *s) {
     eva__detector *d = loop->detector;
     s->outer = loop->span;
     s->reported = false;
+    s->nested = 0;
+    if (s->outer)
+        s->outer->nested++;
     s->start_ns = clock_ns(d);
     loop->span = s;
     publish(d, s);
@@ -170,6 +176,7 @@ void eva__span_leave(eva_loop *loop, eva__span *s) {
         .line = s->site ? s->site->line : 0,
         .expr = s->site ? s->site->expr : NULL,
         .callback = s->task ? NULL : s->fn,
+        .nested = s->nested,
     };
     report(d, &r, now);
 }

@@ -131,6 +131,7 @@ typedef struct eva__span {
     const char *task;       /* the task's name, or NULL */
     const eva_site *site;   /* the AWAIT the task resumed from */
     uint64_t start_ns;
+    unsigned nested;        /* dispatches run inside this one */
     bool timed, reported;
 } eva__span;
 

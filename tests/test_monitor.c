@@ -201,6 +201,38 @@ static void work_under_the_threshold_is_not_reported(void **state) {
     test_loop_destroy(loop);
 }
 
+/* ---- a batch of short steps: named as a batch ----------------------------- */
+
+typedef struct short_step {
+    eva_task task;
+} short_step;
+
+static eva_step short_step_run(void *frame) {
+    short_step *s = frame;
+    ASYNC_BEGIN(s);
+    busy_ms(5);
+    ASYNC_END(s);
+}
+
+static void a_batch_of_short_steps_is_reported_as_a_batch(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    reports rs;
+    watch(loop, &rs, 0);
+    short_step steps[30];
+    for (int i = 0; i < 30; i++) { /* all first steps run in one deferred batch */
+        eva_task_init(loop, &steps[i].task, short_step_run, "short");
+        eva_task_start(&steps[i].task, NULL);
+    }
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
+    assert_int_equal(eva_detector_stop(loop), 0);
+    assert_int_equal(count_kind(&rs, EVA_BLOCK_DISPATCH), 1);
+    const seen *after = first_of(&rs, EVA_BLOCK_DISPATCH);
+    assert_string_equal(after->task, ""); /* no single task is to blame */
+    assert_non_null(strstr(after->culprit, "through 30 shorter dispatches"));
+    test_loop_destroy(loop);
+}
+
 /* ---- the rate limit: one report per interval, the rest counted -------------- */
 
 static void reports_are_rate_limited(void **state) {
@@ -404,6 +436,7 @@ int main(void) {
         cmocka_unit_test(blocking_task_is_named_during_and_after),
         cmocka_unit_test(blocking_callback_is_named),
         cmocka_unit_test(work_under_the_threshold_is_not_reported),
+        cmocka_unit_test(a_batch_of_short_steps_is_reported_as_a_batch),
         cmocka_unit_test(reports_are_rate_limited),
         cmocka_unit_test(detector_works_on_an_attached_loop),
         cmocka_unit_test(metrics_count_iterations_idle_time_and_lag),

@@ -53,6 +53,9 @@ typedef struct eva_block_report {
     const char *expr;       /* the awaited expression, as written */
     void (*callback)(void); /* the callback's function, or NULL */
     const char *symbol;     /* its name (dladdr), or NULL if not exported */
+    unsigned nested;        /* EVA_BLOCK_DISPATCH: dispatches that ran inside
+                               this one (a batch of tasks or reactions, each
+                               shorter than the threshold) */
     const char *culprit;    /* all of the above, as one readable phrase */
     uint64_t suppressed;    /* reports of this kind dropped by the rate limit
                                since the previous one */
