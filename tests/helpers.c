@@ -55,6 +55,8 @@ static void *counting(void *ud, void *ptr, size_t size) {
     }
     if (a->fail_after == 0) {
         a->failed++;
+        if (a->once)
+            a->fail_after = -1;
         return NULL;
     }
     if (a->fail_after > 0)

@@ -28,10 +28,12 @@ typedef struct test_log {
 void test_capture_log(eva_loop *loop, test_log *log);
 
 /* A counting allocator for allocation-failure tests: the next fail_after
- * allocations succeed, then every one fails (-1: none fails).  It counts the
- * blocks alive, all allocations made, and the failures it injected. */
+ * allocations succeed, then every one fails (-1: none fails), or with once
+ * set only that one fails.  It counts the blocks alive, all allocations
+ * made, and the failures it injected. */
 typedef struct test_alloc {
     int fail_after;
+    bool once;
     long live, total, failed;
 } test_alloc;
 
