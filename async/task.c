@@ -287,6 +287,8 @@ const eva_site *eva_task_site(const eva_task *t) { return t ? t->site : NULL; }
 
 const char *eva_task_name(const eva_task *t) { return t && t->name ? t->name : "task"; }
 
+eva_loop *eva_task_loop(const eva_task *t) { return t ? t->loop : NULL; }
+
 void eva_task_park(eva_task *t, const eva_wait_ops *ops, void *obj) {
     t->wait = ops;
     t->u.wait_obj = obj;

@@ -92,7 +92,7 @@ static eva_step echo_server_run(void *frame) {
     echo_server *e = frame;
     ASYNC_BEGIN(e);
     AWAIT(e, eva_tcp_accept_op(e->srv, &e->fd));
-    if (eva_tcp_open(e->task.loop, &e->conn, e->fd) < 0)
+    if (eva_tcp_open(eva_task_loop(&e->task), &e->conn, e->fd) < 0)
         ASYNC_FAIL(e, -EBADF, "cannot open");
     AWAIT(e, eva_tcp_read_until_op(&e->conn, e->buf, sizeof e->buf, "\n", 1, &e->n));
     if (eva_tcp_write_copy(&e->conn, e->buf, (size_t)e->n) < 0)

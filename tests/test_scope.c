@@ -52,7 +52,7 @@ static eva_step owner_run(void *frame) {
     assert_int_equal(eva_scope_init(&o->scope, &o->task), 0);
     for (o->i = 0; o->i < o->n; o->i++) {
         o->kids[o->i].clock = &o->clock;
-        eva_task_init(o->task.loop, &o->kids[o->i].task, child_run, "kid");
+        eva_task_init(eva_task_loop(&o->task), &o->kids[o->i].task, child_run, "kid");
         assert_int_equal(eva_scope_start(&o->scope, &o->kids[o->i].task), 0);
     }
     if (o->mode == FAIL_BEFORE_JOIN) {

@@ -70,9 +70,9 @@ static eva_step echo_server_run(void *frame) {
     for (;;) {
         AWAIT(s, eva_tcp_accept_op(&s->srv, &s->fd));
         echo_conn *c = NULL;
-        assert_int_equal(eva_task_spawn(s->task.loop, sizeof *c, echo_conn_run, "echo", NULL,
+        assert_int_equal(eva_task_spawn(eva_task_loop(&s->task), sizeof *c, echo_conn_run, "echo", NULL,
                                         (void **)&c), 0);
-        assert_int_equal(eva_tcp_open(s->task.loop, &c->tcp, s->fd), 0);
+        assert_int_equal(eva_tcp_open(eva_task_loop(&s->task), &c->tcp, s->fd), 0);
         s->served++;
     }
     ASYNC_END(s);

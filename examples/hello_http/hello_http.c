@@ -99,8 +99,8 @@ static eva_step server_run(void *frame) {
         /* the loop owns each connection's frame and frees it when the task
          * ends; a task whose socket could not be opened fails at its first
          * read and ends at once */
-        if (eva_task_spawn(s->task.loop, sizeof *c, conn_run, "http-conn", NULL, (void **)&c) < 0 ||
-            eva_tcp_open(s->task.loop, &c->tcp, s->fd) < 0) {
+        if (eva_task_spawn(eva_task_loop(&s->task), sizeof *c, conn_run, "http-conn", NULL, (void **)&c) < 0 ||
+            eva_tcp_open(eva_task_loop(&s->task), &c->tcp, s->fd) < 0) {
             fprintf(stderr, "hello_http: out of memory: dropping a connection\n");
             close(s->fd);
         }

@@ -17,7 +17,7 @@
  *     ASYNC_BEGIN(f);
  *     eva_scope_init(&f->scope, &f->task);
  *     for (f->i = 0; f->i < 3; f->i++) {
- *         eva_task_init(f->task.loop, &f->one[f->i].task, fetch_run, "fetch");
+ *         eva_task_init(eva_task_loop(&f->task), &f->one[f->i].task, fetch_run, "fetch");
  *         eva_scope_start(&f->scope, &f->one[f->i].task);
  *     }
  *     AWAIT(f, eva_scope_join_op(&f->scope));   // fails like the first failing child

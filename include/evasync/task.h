@@ -193,6 +193,9 @@ eva_task_state eva_task_get_state(const eva_task *task);
 const eva_site *eva_task_site(const eva_task *task);
 const char *eva_task_name(const eva_task *task);
 
+/* The loop the task belongs to (NULL for NULL or a task never initialised). */
+eva_loop *eva_task_loop(const eva_task *task);
+
 /* ---- awaitables -------------------------------------------------------- */
 
 /* Sleep for ms milliseconds (from the loop's cached time, like eva_timer).
