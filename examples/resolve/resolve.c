@@ -168,6 +168,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "resolve: %s\n", eva_strerror(rc));
         return 1;
     }
+    eva_detector_start(loop, NULL); /* warns if anything blocks the loop (none should) */
     if (configure && (rc = eva_dns_configure(loop, &opts)) < 0) {
         fprintf(stderr, "resolve: bad resolver options: %s\n", eva_strerror(rc));
         eva_loop_destroy(loop);

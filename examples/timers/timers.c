@@ -61,6 +61,7 @@ static void on_tick(eva_timer *t) {
 int main(void) {
     struct demo d = {0};
     CHECK(eva_loop_new(&d.loop));
+    CHECK(eva_detector_start(d.loop, NULL)); /* warns if a callback blocks the loop */
     d.start = eva_now(d.loop);
 
     CHECK(eva_timer_init(d.loop, &d.first));
