@@ -119,6 +119,47 @@ static void hello_http_answers(void **state) {
     stop(s);
 }
 
+/* Hostile and odd peers: each one alone, then a plain request must still be
+ * answered (the server neither died nor got stuck). */
+static void hello_http_survives_hostile_peers(void **state) {
+    (void)state;
+    server s = start();
+    char buf[4096];
+    bool eof;
+    size_t hl = sizeof HELLO - 1;
+
+    int fd = dial(s.port); /* a reset in the middle of a request */
+    assert_int_equal(send(fd, "GET / HT", 8, 0), 8);
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    close(fd);
+
+    fd = dial(s.port); /* a header that never ends: 100 KB, no CRLF */
+    static char big[100 * 1024];
+    memset(big, 'a', sizeof big);
+    send(fd, "GET / HTTP/1.1\r\nX: ", 20, MSG_NOSIGNAL);
+    send(fd, big, sizeof big, MSG_NOSIGNAL); /* the server may close before it is all sent */
+    read_reply(fd, buf, sizeof buf, &eof); /* a 400, or a reset: either way it ends */
+    assert_true(eof);
+    close(fd);
+
+    fd = dial(s.port); /* a request, then the client's half-close: answer, then close */
+    const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    shutdown(fd, SHUT_WR);
+    assert_int_equal(read_reply(fd, buf, sizeof buf, &eof), hl);
+    assert_memory_equal(buf, HELLO, hl);
+    assert_true(eof);
+    close(fd);
+
+    fd = dial(s.port); /* and the server still serves */
+    assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    assert_int_equal(read_reply(fd, buf, hl, &eof), hl);
+    assert_memory_equal(buf, HELLO, hl);
+    close(fd);
+    stop(s);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_examples PATH/TO/hello_http\n");
@@ -127,6 +168,7 @@ int main(int argc, char **argv) {
     hello_http_path = argv[1];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hello_http_answers),
+        cmocka_unit_test(hello_http_survives_hostile_peers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
