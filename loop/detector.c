@@ -68,29 +68,32 @@ static uint64_t clock_ns(const eva__detector *d) {
 
 /* ---- reports ---------------------------------------------------------------- */
 
-/* The culprit as one phrase, into buf. */
+/* The culprit as one phrase, into buf; a phrase too long ends in "...". */
 static void describe(eva_block_report *r, char *buf, size_t size) {
+    int n;
     if (r->task && r->file)
-        snprintf(buf, size, "task '%s' resumed at %s:%d (AWAIT %s)", r->task, r->file, r->line,
-                 r->expr);
+        n = snprintf(buf, size, "task '%s' resumed at %s:%d (AWAIT %s)", r->task, r->file,
+                     r->line, r->expr);
     else if (r->task)
-        snprintf(buf, size, "task '%s' (its first step)", r->task);
+        n = snprintf(buf, size, "task '%s' (its first step)", r->task);
     else if (r->symbol)
-        snprintf(buf, size, "callback %s()", r->symbol);
+        n = snprintf(buf, size, "callback %s()", r->symbol);
     else if (r->callback) {
         Dl_info info;
         void *addr;
         memcpy(&addr, &r->callback, sizeof addr); /* POSIX: a function pointer fits */
         if (dladdr(addr, &info) && info.dli_fname)
-            snprintf(buf, size, "callback at %s+%#lx (not exported: link with -rdynamic)",
-                     info.dli_fname, (unsigned long)((char *)addr - (char *)info.dli_fbase));
+            n = snprintf(buf, size, "callback at %s+%#lx (not exported: link with -rdynamic)",
+                         info.dli_fname, (unsigned long)((char *)addr - (char *)info.dli_fbase));
         else
-            snprintf(buf, size, "callback at %p", addr);
+            n = snprintf(buf, size, "callback at %p", addr);
     } else
-        snprintf(buf, size, "no evasync dispatch (libev or the daemon's own callbacks)");
-    size_t len = strlen(buf);
-    if (r->nested && len < size) /* a batch: many short steps, none slow alone */
-        snprintf(buf + len, size - len, ", through %u shorter dispatches it ran", r->nested);
+        n = snprintf(buf, size, "no evasync dispatch (libev or the daemon's own callbacks)");
+    if (n >= 0 && (size_t)n < size && r->nested) /* a batch: many steps, none slow alone */
+        n += snprintf(buf + n, size - (size_t)n, ", through %u shorter dispatches it ran",
+                      r->nested);
+    if (n < 0 || (size_t)n >= size)
+        memcpy(buf + size - 4, "...", 4);
     r->culprit = buf;
 }
 
@@ -206,9 +209,10 @@ static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t s
     bool stable = !(q & 1) && q == atomic_load_explicit(&d->seq, memory_order_relaxed);
     if (stable && task) {
         /* a young dispatch may end and free its task's name under us */
-        if (start && now - start >= d->threshold_ns / 2)
-            snprintf(name, size, "%s", (const char *)task);
-        else
+        if (start && now - start >= d->threshold_ns / 2) {
+            if ((size_t)snprintf(name, size, "%s", (const char *)task) >= size)
+                memcpy(name + size - 4, "...", 4); /* cut, and say so */
+        } else
             snprintf(name, size, "(a task that just started a step)");
     }
     atomic_store_explicit(&d->reading, 0, memory_order_release);

@@ -141,6 +141,24 @@ static void blocking_task_is_named_during_and_after(void **state) {
     test_loop_destroy(loop);
 }
 
+static void long_names_are_cut_visibly(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    reports rs;
+    watch(loop, &rs, 0);
+    static char name[700];
+    memset(name, 'n', sizeof name - 1);
+    blocker b = {.ms = 250};
+    assert_int_equal(eva_task_init(loop, &b.task, blocker_run, name), 0);
+    assert_int_equal(eva_task_start(&b.task, NULL), 0);
+    test_run_until(loop, &b.done, 10000);
+    assert_int_equal(eva_detector_stop(loop), 0);
+    for (int i = 0; i < rs.n; i++) /* both kinds: the name is cut, and says so */
+        assert_non_null(strstr(rs.r[i].culprit, "nnn..."));
+    assert_int_equal(rs.n, 2);
+    test_loop_destroy(loop);
+}
+
 /* ---- a callback that blocks: named by function (exported: -rdynamic) -------- */
 
 void blocking_timer_cb(eva_timer *t);
@@ -435,6 +453,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocking_task_is_named_during_and_after),
         cmocka_unit_test(blocking_callback_is_named),
+        cmocka_unit_test(long_names_are_cut_visibly),
         cmocka_unit_test(work_under_the_threshold_is_not_reported),
         cmocka_unit_test(a_batch_of_short_steps_is_reported_as_a_batch),
         cmocka_unit_test(reports_are_rate_limited),
