@@ -374,15 +374,12 @@ int eva_dns_resolve_cb(eva_loop *loop, eva_dns_query *q, const char *host, int f
         return -EINVAL;
     if (q->state != EVA__DNS_IDLE)
         return -EBUSY; /* before touching anything of a pending query */
-    eva_dns_resolve_fn saved_cb = q->on_resolve;
-    void *saved_data = q->data;
-    q->on_resolve = cb;
-    q->data = data;
-    q->waiter = NULL;
     int rc = resolve_start(loop, q, host, family);
-    if (rc < 0) {
-        q->on_resolve = saved_cb;
-        q->data = saved_data;
+    if (rc == 0) { /* the answer comes later, never inside this call; a failed
+                      start leaves q as it was */
+        q->on_resolve = cb;
+        q->data = data;
+        q->waiter = NULL;
     }
     return rc;
 }
@@ -393,15 +390,11 @@ int eva_dns_reverse_cb(eva_loop *loop, eva_dns_query *q, const struct sockaddr *
         return -EINVAL;
     if (q->state != EVA__DNS_IDLE)
         return -EBUSY;
-    eva_dns_reverse_fn saved_cb = q->on_reverse;
-    void *saved_data = q->data;
-    q->on_reverse = cb;
-    q->data = data;
-    q->waiter = NULL;
     int rc = reverse_start(loop, q, sa, salen);
-    if (rc < 0) {
-        q->on_reverse = saved_cb;
-        q->data = saved_data;
+    if (rc == 0) { /* as in eva_dns_resolve_cb */
+        q->on_reverse = cb;
+        q->data = data;
+        q->waiter = NULL;
     }
     return rc;
 }
