@@ -43,6 +43,9 @@ int eva__task_start_child(eva_task *t, eva_scope *scope);
 /* task.c: a zeroed, initialised frame the loop will own (EVA__TASK_SPAWNED). */
 eva_task *eva__task_alloc(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name);
 
+/* task.c: the EVA_ASYNC child a task is parked on, or NULL. */
+const eva_task *eva__task_nested_child(const eva_task *t);
+
 /* task.c: a task held at its exit by scope children may go on. */
 void eva__task_exit_resume(eva_task *t);
 

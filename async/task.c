@@ -378,6 +378,10 @@ static int call_start(eva_task *parent, const eva_op *op) {
     return EVA_PARKED;
 }
 
+const eva_task *eva__task_nested_child(const eva_task *t) {
+    return t->state == EVA_TASK_SUSPENDED && t->wait == &call_wait ? t->u.wait_obj : NULL;
+}
+
 eva_op eva_task_call_op(eva_task *child, eva_task_fn fn) {
     child->fn = fn;
     return (eva_op){.start = call_start, .ptr = child};

@@ -2,15 +2,13 @@
  * live task is doing, for a human (SIGUSR1) or for a daemon's status page. */
 #include <errno.h>
 #include <limits.h>
-#include <string.h>
 
 #include "async_internal.h"
 
 static void describe(const eva_task *t, eva_loop *loop, eva_task_info *info) {
     const eva_task *in = t; /* a task parked in an EVA_ASYNC call: look inside */
-    while (in->state == EVA_TASK_SUSPENDED && in->wait && eva_task_wait_obj(in) &&
-           strcmp(in->wait->kind, "task") == 0)
-        in = eva_task_wait_obj(in);
+    for (const eva_task *child; (child = eva__task_nested_child(in));)
+        in = child;
     bool parked = in->state == EVA_TASK_SUSPENDED && !(in->flags & EVA__TASK_EXIT_HELD);
     *info = (eva_task_info){
         .task = t,
