@@ -22,19 +22,9 @@
 
 #include <evasync.h>
 
-enum { MSG = 16, CONNECTS_IN_FLIGHT = 512 };
+#include "bench_util.h"
 
-static long rss_bytes(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb * 1024;
-}
+enum { MSG = 16, CONNECTS_IN_FLIGHT = 512 };
 
 static int raise_fd_limit(long need) {
     struct rlimit rl;
@@ -85,7 +75,7 @@ static void on_accept(eva_tcp_server *srv, int fd) {
         eva_loop_metrics m;
         eva_loop_get_metrics(loop, &m);
         tasks_peak = m.tasks;
-        rss_peak = rss_bytes();
+        rss_peak = bench_proc_status_bytes("VmRSS");
     }
 }
 
@@ -195,7 +185,7 @@ int main(int argc, char **argv) {
     pid_t pid = fork();
     if (pid == 0) /* the clients: a fresh loop; the parent's is never touched here */
         _exit(run_clients(target, port));
-    rss_before = rss_bytes();
+    rss_before = bench_proc_status_bytes("VmRSS");
     srv.data = loop;
     eva_tcp_accept_start(&srv, on_accept);
     /* Serve until the client process is done. */

@@ -11,6 +11,8 @@
 
 #include <evasync.h>
 
+#include "bench_util.h"
+
 enum { IN_FLIGHT = 1024, RTT_N = 10000 };
 
 typedef struct job {
@@ -59,11 +61,6 @@ static void rtt_after(eva_pool_job *pj, int status) {
     }
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
     n_jobs = argc > 1 ? atol(argv[1]) : 1000000;
     unsigned threads = argc > 2 ? (unsigned)atoi(argv[2]) : 4;
@@ -90,7 +87,7 @@ int main(int argc, char **argv) {
     rtt_t0 = eva_hrtime(); /* the workers are idle now */
     submit(&jobs[0], rtt_after);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
-    qsort(rtt_ns, RTT_N, sizeof rtt_ns[0], cmp_u64);
+    bench_sort_u64(rtt_ns, RTT_N);
     printf("pool_rtt_us_p50=%.2f pool_rtt_us_p99=%.2f\n", (double)rtt_ns[RTT_N / 2] / 1e3,
            (double)rtt_ns[RTT_N * 99 / 100] / 1e3);
     eva_pool_destroy(pool);

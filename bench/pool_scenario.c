@@ -11,6 +11,8 @@
 
 #include <evasync.h>
 
+#include "bench_util.h"
+
 enum { MAX_TICKS = 1 << 16 };
 
 typedef struct handler {
@@ -62,11 +64,6 @@ static eva_step handler_run(void *frame) {
     ASYNC_END(h);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return (x > y) - (x < y);
-}
-
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
 
 static double run(const char *mode, handler *h, int n) {
@@ -91,7 +88,7 @@ static double run(const char *mode, handler *h, int n) {
             fprintf(stderr, "pool_scenario: handler %d: %s\n", i, eva_task_message(&h[i].task));
             exit(1);
         }
-    qsort(lag_ns, ticks, sizeof lag_ns[0], cmp_u64);
+    bench_sort_u64(lag_ns, ticks);
     printf("mode=%s handlers=%d cpu_ms=%d wall_ms=%.1f lag_ms_p50=%.3f lag_ms_p99=%.3f "
            "lag_ms_max=%.3f ticks=%zu\n",
            mode, n, cpu_ms, ms(wall), ms(lag_ns[ticks / 2]), ms(lag_ns[ticks * 99 / 100]),

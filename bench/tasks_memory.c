@@ -15,6 +15,8 @@
 
 #include <evasync.h>
 
+#include "bench_util.h"
+
 typedef struct frame {
     eva_task task;
 } frame;
@@ -31,18 +33,6 @@ static eva_step sleep_run(void *f) {
     ASYNC_END(fr);
 }
 
-static long vmhwm_kib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kib = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0)
-            kib = atol(line + 6);
-    if (f)
-        fclose(f);
-    return kib;
-}
-
 int main(int argc, char **argv) {
     long n = 1000000;
     int spawn = 0;
@@ -55,7 +45,7 @@ int main(int argc, char **argv) {
     eva_loop *loop;
     if (n <= 0 || eva_loop_new(&loop) < 0)
         return 2;
-    long before = vmhwm_kib();
+    long before = bench_proc_status_bytes("VmHWM");
     uint64_t t0 = eva_hrtime();
     frame *frames = spawn ? NULL : calloc((size_t)n, sizeof *frames);
     for (long i = 0; i < n; i++) {
@@ -70,10 +60,10 @@ int main(int argc, char **argv) {
     while (started < n)
         eva_loop_run(loop, EVA_RUN_NOWAIT);
     double spawn_ns = (double)(eva_hrtime() - t0) / (double)n;
-    long after = vmhwm_kib();
+    long after = bench_proc_status_bytes("VmHWM");
     printf("impl=evasync%s tasks=%ld rss_bytes_per_task=%.1f task_header_bytes=%zu "
            "user_frame_bytes=0 spawn_ns=%.1f\n",
-           spawn ? "_spawn" : "", n, (double)(after - before) * 1024.0 / (double)n, sizeof(eva_task),
+           spawn ? "_spawn" : "", n, (double)(after - before) / (double)n, sizeof(eva_task),
            spawn_ns);
     t0 = eva_hrtime();
     eva_loop_destroy(loop); /* cancels every task: each timer is stopped, each frame released */

@@ -1,0 +1,15 @@
+/* bench/bench_util.h — what several benchmarks need and no library user does. */
+#ifndef EVA_BENCH_UTIL_H
+#define EVA_BENCH_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A "<field>: N kB" line of /proc/self/status (e.g. "VmRSS", "VmHWM"), in
+ * bytes; -1 if it cannot be read. */
+long bench_proc_status_bytes(const char *field);
+
+/* Sort n values in place, smallest first (for percentiles). */
+void bench_sort_u64(uint64_t *v, size_t n);
+
+#endif
