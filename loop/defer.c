@@ -2,17 +2,20 @@
  *
  * While the queue is non-empty an idle watcher is active, which makes libev
  * poll without blocking, and a check watcher (run right after the poll)
- * drains the calls queued before it started. */
+ * drains the calls queued before it started.
+ *
+ * A batch is moved onto a queue of its own and run by always taking its
+ * first node: a call may free the memory of, or withdraw, a later call of the
+ * same batch, so nothing is read from a node after its neighbour has run. */
 #include <errno.h>
 
 #include "internal.h"
 
-void eva__run_calls(eva_loop *loop, eva_call *call, int status) {
-    while (call) {
-        eva_call *next = call->next; /* fn may free or re-queue call */
-        call->next = NULL;
+void eva__run_calls(eva_loop *loop, eva_queue *batch, int status) {
+    eva_queue *node;
+    while ((node = eva__queue_pop(batch))) {
+        eva_call *call = EVA__QUEUE_DATA(node, eva_call, node);
         EVA__CALL_USER(loop, call->fn, call->fn(loop, status, call->arg));
-        call = next;
     }
 }
 
@@ -21,14 +24,21 @@ static void defer_stop_watchers(eva_loop *loop) {
     ev_check_stop(loop->ev, &loop->defer_check);
 }
 
+/* Detach the queued calls into batch; false when there were none. */
+static bool take_all(eva_loop *loop, eva_queue *batch) {
+    eva__queue_init(batch);
+    eva__queue_move(&loop->defer_queue, batch);
+    return !eva__queue_empty(batch);
+}
+
 static void on_check(struct ev_loop *ev, ev_check *w, int revents) {
     (void)ev;
     (void)revents;
     eva_loop *loop = w->data;
-    eva_call *batch = loop->defer_head;
-    loop->defer_head = loop->defer_tail = NULL;
-    eva__run_calls(loop, batch, 0);
-    if (!loop->defer_head)
+    eva_queue batch;
+    if (take_all(loop, &batch))
+        eva__run_calls(loop, &batch, 0);
+    if (eva__queue_empty(&loop->defer_queue))
         defer_stop_watchers(loop);
 }
 
@@ -39,6 +49,7 @@ static void on_idle(struct ev_loop *ev, ev_idle *w, int revents) {
 }
 
 void eva__defer_init(eva_loop *loop) {
+    eva__queue_init(&loop->defer_queue);
     ev_idle_init(&loop->defer_idle, on_idle);
     ev_check_init(&loop->defer_check, on_check);
     loop->defer_check.data = loop;
@@ -47,26 +58,28 @@ void eva__defer_init(eva_loop *loop) {
 int eva_loop_defer(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
     if (!loop || !call || !fn)
         return -EINVAL;
-    call->next = NULL;
     call->fn = fn;
     call->arg = arg;
-    if (loop->defer_tail) {
-        loop->defer_tail->next = call;
-    } else {
-        loop->defer_head = call;
+    if (eva__queue_empty(&loop->defer_queue)) {
         ev_idle_start(loop->ev, &loop->defer_idle);
         ev_check_start(loop->ev, &loop->defer_check);
     }
-    loop->defer_tail = call;
+    eva__queue_insert_tail(&loop->defer_queue, &call->node);
     return 0;
 }
 
-bool eva__defer_cancel_pending(eva_loop *loop) {
-    eva_call *batch = loop->defer_head;
-    if (!batch)
+bool eva__defer_withdraw(eva_call *call) {
+    if (!eva__queue_linked(&call->node))
         return false;
-    loop->defer_head = loop->defer_tail = NULL;
-    eva__run_calls(loop, batch, -ECANCELED);
+    eva__queue_remove(&call->node); /* from the loop's queue or a running batch */
+    return true;
+}
+
+bool eva__defer_cancel_pending(eva_loop *loop) {
+    eva_queue batch;
+    if (!take_all(loop, &batch))
+        return false;
+    eva__run_calls(loop, &batch, -ECANCELED);
     return true;
 }
 

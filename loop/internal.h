@@ -9,6 +9,7 @@
 
 #include "evasync.h"
 #include "histogram.h"
+#include "queue.h"
 
 #if defined(__GNUC__)
 #define EVA__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -90,13 +91,13 @@ struct eva_loop {
 
     /* deferred calls: an idle watcher keeps the poll from blocking while the
      * queue is non-empty; the check watcher (run right after the poll) drains it */
-    eva_call *defer_head, *defer_tail;
+    eva_queue defer_queue;
     ev_idle defer_idle;
     ev_check defer_check;
 
     /* posted calls: any thread appends under the mutex and wakes the loop */
     pthread_mutex_t post_mutex;
-    eva_call *post_head, *post_tail;
+    eva_queue post_queue;
     ev_async post_async;
 
     eva__owned owned; /* sentinel of the circular list of owned objects */
@@ -172,9 +173,15 @@ static inline void eva__dispatch_end(eva_loop *loop, eva__span *s) {
 
 /* defer.c / post.c: set up, and at destroy cancel what is queued.
  * The *_cancel_pending functions return true if they ran anything. */
-/* Run a detached list of calls with status; each node is unlinked first. */
-void eva__run_calls(eva_loop *loop, eva_call *call, int status);
+/* Run the calls of batch (a queue detached from the loop's) with status,
+ * taking the first one each time, so a call may withdraw later ones. */
+void eva__run_calls(eva_loop *loop, eva_queue *batch, int status);
 void eva__defer_init(eva_loop *loop);
+/* Withdraw a deferred call that has not run yet: its function will not run.
+ * For an operation whose owner is about to free the memory the call lives in
+ * (the operation then reports its completion some other way).  Returns true
+ * if the call was queued. */
+bool eva__defer_withdraw(eva_call *call);
 bool eva__defer_cancel_pending(eva_loop *loop);
 void eva__defer_close(eva_loop *loop);
 int  eva__post_init(eva_loop *loop);

@@ -8,25 +8,29 @@
 
 #include "internal.h"
 
-static eva_call *post_take_all(eva_loop *loop) {
+/* Detach the posted calls into batch; false when there were none. */
+static bool post_take_all(eva_loop *loop, eva_queue *batch) {
+    eva__queue_init(batch);
     pthread_mutex_lock(&loop->post_mutex);
-    eva_call *batch = loop->post_head;
-    loop->post_head = loop->post_tail = NULL;
+    eva__queue_move(&loop->post_queue, batch);
     pthread_mutex_unlock(&loop->post_mutex);
-    return batch;
+    return !eva__queue_empty(batch);
 }
 
 static void on_async(struct ev_loop *ev, ev_async *w, int revents) {
     (void)ev;
     (void)revents;
     eva_loop *loop = w->data;
-    eva__run_calls(loop, post_take_all(loop), 0);
+    eva_queue batch;
+    if (post_take_all(loop, &batch))
+        eva__run_calls(loop, &batch, 0);
 }
 
 int eva__post_init(eva_loop *loop) {
     int rc = pthread_mutex_init(&loop->post_mutex, NULL);
     if (rc != 0)
         return -rc;
+    eva__queue_init(&loop->post_queue);
     ev_async_init(&loop->post_async, on_async);
     loop->post_async.data = loop;
     ev_async_start(loop->ev, &loop->post_async);
@@ -37,16 +41,11 @@ int eva__post_init(eva_loop *loop) {
 int eva_loop_post(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
     if (!loop || !call || !fn)
         return -EINVAL;
-    call->next = NULL;
     call->fn = fn;
     call->arg = arg;
     pthread_mutex_lock(&loop->post_mutex);
-    bool was_empty = loop->post_head == NULL;
-    if (was_empty)
-        loop->post_head = call;
-    else
-        loop->post_tail->next = call;
-    loop->post_tail = call;
+    bool was_empty = eva__queue_empty(&loop->post_queue);
+    eva__queue_insert_tail(&loop->post_queue, &call->node);
     /* Wake under the lock: once a poster unlocks, it never touches the loop
      * again, so the loop may run the call and be destroyed right away. */
     if (was_empty)
@@ -56,9 +55,11 @@ int eva_loop_post(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
 }
 
 bool eva__post_cancel_pending(eva_loop *loop) {
-    eva_call *batch = post_take_all(loop);
-    eva__run_calls(loop, batch, -ECANCELED);
-    return batch != NULL;
+    eva_queue batch;
+    if (!post_take_all(loop, &batch))
+        return false;
+    eva__run_calls(loop, &batch, -ECANCELED);
+    return true;
 }
 
 void eva__post_close(eva_loop *loop) {

@@ -16,9 +16,16 @@ static void wake_slot(eva_task **slot, int status) {
 
 static void connect_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->cn.waiter, status); }
 
+/* Every cancel here leaves the operation to complete once, through its own
+ * deferred completion, which wakes the task: a task woken separately could
+ * finish, and its frame (holding the eva_tcp) be freed, while that
+ * completion is still queued. */
 static void connect_cancel(eva_task *t) {
-    /* closing completes the connect with -ECANCELED, which wakes the task */
-    eva__tcp_close_now(eva_task_wait_obj(t), false, -ECANCELED);
+    eva_tcp *tcp = eva_task_wait_obj(t);
+    if (eva__queue_linked(&tcp->cn.call.node))
+        return; /* over already: the task gets the connect's own status */
+    /* closing completes the connect with -ECANCELED */
+    eva__tcp_close_now(tcp, false, -ECANCELED);
 }
 
 static const eva_wait_ops connect_wait = {"connect", connect_cancel};
@@ -52,11 +59,16 @@ static void shut_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->shut_waiter, 
 
 static void shut_cancel(eva_task *t) {
     eva_tcp *tcp = eva_task_wait_obj(t);
-    tcp->shut_waiter = NULL; /* the half-close still happens once the queue drains */
+    if (eva__queue_linked(&tcp->shut_call.node))
+        return; /* done already: the task gets the half-close's own status */
+    /* nothing is queued yet: the half-close still happens once the queue
+     * drains, reported to nobody */
+    tcp->shut_waiter = NULL;
+    tcp->shut_cb = NULL;
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva_wait_ops shut_wait = {"write", shut_cancel};
+static const eva_wait_ops shut_wait = {"shutdown", shut_cancel};
 
 static int shut_start(eva_task *t, const eva_op *op) {
     eva_tcp *tcp = op->ptr;
@@ -76,11 +88,11 @@ static void close_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->close_waiter
 
 static void close_cancel(eva_task *t) {
     eva_tcp *tcp = eva_task_wait_obj(t);
-    tcp->close_waiter = NULL;
-    tcp->close_cb = NULL;
-    if (eva_tcp_is_open(tcp)) /* stop flushing: close now */
+    /* still flushing: stop and close now; the close reports -ECANCELED after
+     * the aborted writes' completions, so the task (and its frame) outlives
+     * them.  Otherwise the close's report is queued already. */
+    if (eva_tcp_is_open(tcp))
         eva__tcp_close_now(tcp, false, -ECANCELED);
-    eva_task_wake_later(t, -ECANCELED);
 }
 
 static const eva_wait_ops close_wait = {"close", close_cancel};

@@ -11,19 +11,20 @@ enum { GATHER = 64 }; /* iovecs per sendmsg */
 /* ---- completing ---------------------------------------------------------------- */
 
 static void on_write_done(eva_loop *loop, int status, void *arg) {
-    (void)loop;
     (void)status; /* ours is req->status; at loop destroy it still runs once */
     eva_tcp_write_req *req = arg;
+    /* whoever is told may free the request (a task's frame, the callback's
+     * owner): nothing of it is read after the wake or the callback */
+    void *owned = req->owned;
     req->queued = false;
     if (req->waiter) {
         eva_task *t = req->waiter;
         req->waiter = NULL;
         eva_task_wake(t, req->status, NULL);
     } else if (req->cb) {
-        EVA__CALL_USER(req->tcp->loop, req->cb, req->cb(req, req->status));
+        EVA__CALL_USER(loop, req->cb, req->cb(req, req->status));
     }
-    if (req->owned)
-        eva__free(req->owned); /* eva_tcp_write_copy: the request and the copy */
+    eva__free(owned); /* eva_tcp_write_copy: the request and the copy */
 }
 
 static void write_complete(eva_tcp *tcp, eva_tcp_write_req *req, int status) {
@@ -209,27 +210,34 @@ int eva_tcp_write_copy(eva_tcp *tcp, const void *data, size_t len) {
 
 /* ---- AWAIT ---------------------------------------------------------------------------- */
 
+/* Cancelling an awaited write: the request completes exactly once, through
+ * its own deferred completion, which is what wakes the task.  (Waking the
+ * task separately would let it finish, and its frame be freed, while that
+ * completion is still queued.) */
 static void write_await_cancel(eva_task *t) {
     eva_tcp_write_req *req = eva_task_wait_obj(t);
     eva_tcp *tcp = req->tcp;
-    req->waiter = NULL;
+    if (eva__queue_linked(&req->call.node))
+        return; /* written (or failed) already: the task gets that status */
     if (req->remaining < req->total) {
-        /* part of it is on the wire: the stream cannot be resynchronised */
+        /* part of it is on the wire: the stream cannot be resynchronised, so
+         * the requests behind it fail too */
         tcp->broken = 1;
         eva__tcp_write_abort(tcp, -EPIPE);
-    } else {
-        eva_tcp_write_req **pp = &tcp->wq_head, *prev = NULL;
-        while (*pp != req)
-            prev = *pp, pp = &(*pp)->next;
-        *pp = req->next;
-        if (tcp->wq_tail == req)
-            tcp->wq_tail = prev;
-        tcp->queued -= req->remaining;
-        req->queued = false;
-        if (!tcp->wq_head)
-            ev_io_stop(eva_loop_ev(tcp->loop), &tcp->wio);
+        req->status = -ECANCELED; /* read by its completion, queued just now */
+        return;
     }
-    eva_task_wake_later(t, -ECANCELED);
+    eva_tcp_write_req **pp = &tcp->wq_head, *prev = NULL;
+    while (*pp != req)
+        prev = *pp, pp = &(*pp)->next;
+    *pp = req->next;
+    if (tcp->wq_tail == req)
+        tcp->wq_tail = prev;
+    req->next = NULL;
+    tcp->queued -= req->remaining;
+    if (!tcp->wq_head)
+        ev_io_stop(eva_loop_ev(tcp->loop), &tcp->wio);
+    write_complete(tcp, req, -ECANCELED);
 }
 
 static const eva_wait_ops write_wait = {"write", write_await_cancel};
@@ -288,7 +296,7 @@ static void drain_cancel(eva_task *t) {
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva_wait_ops drain_wait = {"write", drain_cancel};
+static const eva_wait_ops drain_wait = {"drain", drain_cancel};
 
 static int drain_start(eva_task *t, const eva_op *op) {
     eva_tcp *tcp = op->ptr;

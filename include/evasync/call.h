@@ -11,6 +11,8 @@
 #ifndef EVASYNC_CALL_H
 #define EVASYNC_CALL_H
 
+#include "queue.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -20,7 +22,7 @@ typedef struct eva_loop eva_loop;
 typedef void (*eva_call_fn)(eva_loop *loop, int status, void *arg);
 
 typedef struct eva_call {
-    struct eva_call *next; /* private: the queue's link */
+    eva_queue node;        /* private: the queue's link */
     eva_call_fn fn;        /* private: set by eva_loop_defer/eva_loop_post */
     void *arg;             /* private */
 } eva_call;

@@ -73,9 +73,17 @@ typedef struct eva_site {
 } eva_site;
 
 /* What a parked task waits on: a kind for diagnostics, and how to cancel it.
- * cancel() must withdraw the operation and arrange for the task to be woken
- * with -ECANCELED: later (eva_task_wake_later), or by letting the operation
- * complete on its own with -ECANCELED.  It must never run the task itself. */
+ * The task is woken exactly once, by whichever path owns the operation's end:
+ *  - if the operation's completion is already queued (it finished, or failed,
+ *    and will wake the task on a later callback), cancel() leaves it alone:
+ *    the task gets that result, and its next AWAIT fails with -ECANCELED;
+ *  - if the operation will report through a completion of its own (a read,
+ *    a pool job, a close), cancel() makes it complete with -ECANCELED;
+ *  - otherwise cancel() withdraws it entirely, so nothing of it can run
+ *    later, and wakes the task with eva_task_wake_later(task, -ECANCELED).
+ * Never both: a task woken while its operation's completion is still queued
+ * may finish, and its frame be freed, before that completion runs.
+ * cancel() never runs the task itself. */
 typedef struct eva_wait_ops {
     const char *kind; /* "timer", "yield", "task", "promise", "read", ... */
     void (*cancel)(eva_task *task);
