@@ -5,8 +5,9 @@
  * drains the calls queued before it started.
  *
  * A batch is moved onto a queue of its own and run by always taking its
- * first node: a call may free the memory of, or withdraw, a later call of the
- * same batch, so nothing is read from a node after its neighbour has run. */
+ * first node: no "next" pointer is saved across a call, so a call may free
+ * or re-queue its own node, and calls queued meanwhile wait for the next
+ * batch (a call that re-defers itself never starves IO). */
 #include <errno.h>
 
 #include "internal.h"
@@ -66,13 +67,6 @@ int eva_loop_defer(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
     }
     eva__queue_insert_tail(&loop->defer_queue, &call->node);
     return 0;
-}
-
-bool eva__defer_withdraw(eva_call *call) {
-    if (!eva__queue_linked(&call->node))
-        return false;
-    eva__queue_remove(&call->node); /* from the loop's queue or a running batch */
-    return true;
 }
 
 bool eva__defer_cancel_pending(eva_loop *loop) {

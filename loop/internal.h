@@ -174,14 +174,11 @@ static inline void eva__dispatch_end(eva_loop *loop, eva__span *s) {
 /* defer.c / post.c: set up, and at destroy cancel what is queued.
  * The *_cancel_pending functions return true if they ran anything. */
 /* Run the calls of batch (a queue detached from the loop's) with status,
- * taking the first one each time, so a call may withdraw later ones. */
+ * each unlinked before its function runs and never read again after, so the
+ * function may free or re-queue its node. */
 void eva__run_calls(eva_loop *loop, eva_queue *batch, int status);
 void eva__defer_init(eva_loop *loop);
-/* Withdraw a deferred call that has not run yet: its function will not run.
- * For an operation whose owner is about to free the memory the call lives in
- * (the operation then reports its completion some other way).  Returns true
- * if the call was queued. */
-bool eva__defer_withdraw(eva_call *call);
+
 bool eva__defer_cancel_pending(eva_loop *loop);
 void eva__defer_close(eva_loop *loop);
 int  eva__post_init(eva_loop *loop);

@@ -2,9 +2,9 @@
  * with a sentinel (as libuv's QUEUE and the Linux kernel's list_head).
  *
  * Why circular with a sentinel: a node can be unlinked in O(1) without
- * knowing which queue holds it, and it stays safe while that queue is being
- * drained — the drainer always takes the sentinel's current first node, never
- * a saved "next" that the callback it is about to run may free or withdraw.
+ * knowing which queue holds it, and a queue being drained stays consistent —
+ * the drainer always takes the sentinel's current first node, never a saved
+ * "next" that the callback it is about to run may have changed.
  * A node on no queue has next == NULL (eva__queue_linked says which). */
 #ifndef EVASYNC_LOOP_QUEUE_H
 #define EVASYNC_LOOP_QUEUE_H
