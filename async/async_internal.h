@@ -29,6 +29,12 @@ typedef struct eva__async_loop {
     eva_task *ready_head, *ready_tail; /* to run on the next iteration */
     eva_call ready_call;       /* the deferred call that drains them */
     bool ready_call_queued;
+    /* the cooperative budget (task.c): operations the running dispatch may
+     * still complete at once before its task is made to yield */
+    unsigned budget;           /* per dispatch; UINT_MAX: unlimited */
+    unsigned budget_left;
+    unsigned depth;            /* task steps on the stack (nested EVA_ASYNC) */
+    uint64_t budget_yields;    /* how often the budget ran out */
     bool closing;              /* the loop is being destroyed */
     eva_promise *promises_head; /* live promises (promise.c) */
     eva_scope *scopes_head;    /* scopes not yet joined (scope.c) */

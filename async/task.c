@@ -7,10 +7,12 @@
  * YIELD, cancellation), which is drained by one deferred call per batch.
  */
 #include <errno.h>
+#include <limits.h>
 
 #include "async_internal.h"
 
 static void run_ready(eva__async_loop *al);
+static void task_run(eva_task *t);
 
 static void on_ready(eva_loop *loop, int status, void *arg) {
     (void)loop;
@@ -78,7 +80,7 @@ static void task_complete(eva_task *t) {
         eva__free(t); /* the frame starts with the task */
 }
 
-static void task_run(eva_task *t) {
+static void task_steps(eva_task *t) {
     if (!(t->flags & EVA__TASK_STARTED)) {
         t->flags |= EVA__TASK_STARTED;
         if (t->flags & EVA__TASK_CANCEL) { /* cancelled before its first step */
@@ -107,6 +109,16 @@ static void task_run(eva_task *t) {
         task_complete(t);
         return;
     }
+}
+
+/* Run t until it parks or finishes.  The outermost step on the stack (not a
+ * nested EVA_ASYNC child run inside its parent's) starts a fresh budget. */
+static void task_run(eva_task *t) {
+    eva__async_loop *al = t->loop->layers[EVA__LAYER_ASYNC]; /* exists: t was started */
+    if (al->depth++ == 0)
+        al->budget_left = al->budget;
+    task_steps(t); /* may free t */
+    al->depth--;
 }
 
 void eva__task_exit_resume(eva_task *t) {
@@ -171,6 +183,7 @@ eva__async_loop *eva__async_loop_get(eva_loop *loop) {
     if (!al)
         return NULL;
     al->loop = loop;
+    al->budget = EVA_TASK_BUDGET_DEFAULT;
     al->own.cancel = async_loop_cancel;
     al->own.close = async_loop_close;
     eva__loop_own(loop, &al->own);
@@ -316,12 +329,46 @@ void *eva_task_wait_obj(const eva_task *t) {
 
 /* ---- behind the macros ---------------------------------------------------- */
 
+/* The budget ran out on an operation that completed at once with rc: keep
+ * rc for eva__await_end and resume on the next iteration.  Unlike YIELD, a
+ * cancel meanwhile does not replace rc (the operation did happen); the next
+ * AWAIT fails instead. */
+static int budget_yield(eva__async_loop *al, eva_task *t, int rc) {
+    al->budget_yields++;
+    al->budget_left = al->budget; /* for the dispatch that runs next */
+    eva_task_wake_later(t, rc);
+    return EVA_PARKED;
+}
+
 int eva__await_begin(eva_task *t, const eva_site *site, eva_op op) {
     t->site = site;
     t->u.message = NULL;
     if (t->flags & (EVA__TASK_CANCEL | EVA__TASK_UNWINDING))
         return -ECANCELED;
-    return op.start(t, &op);
+    int rc = op.start(t, &op);
+    if (rc == EVA_PARKED)
+        return rc;
+    eva__async_loop *al = t->loop->layers[EVA__LAYER_ASYNC];
+    /* a failure carrying a message is not deferred: the ready list's link
+     * shares the message's slot, and the task is about to unwind anyway */
+    if (--al->budget_left > 0 || t->u.message)
+        return rc;
+    return budget_yield(al, t, rc);
+}
+
+int eva_task_set_budget(eva_loop *loop, unsigned ops) {
+    if (!loop)
+        return -EINVAL;
+    eva__async_loop *al = eva__async_loop_get(loop);
+    if (!al)
+        return -ENOMEM;
+    al->budget = ops ? ops : UINT_MAX;
+    return 0;
+}
+
+uint64_t eva_task_budget_yields(eva_loop *loop) {
+    eva__async_loop *al = loop ? loop->layers[EVA__LAYER_ASYNC] : NULL;
+    return al ? al->budget_yields : 0;
 }
 
 int eva__await_end(eva_task *t) { return t->status; }

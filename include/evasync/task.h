@@ -204,6 +204,27 @@ const char *eva_task_name(const eva_task *task);
 /* The loop the task belongs to (NULL for NULL or a task never initialised). */
 eva_loop *eva_task_loop(const eva_task *task);
 
+/* ---- fairness: the cooperative budget ----------------------------------- */
+
+/* An AWAIT whose operation can complete at once (the bytes are already in
+ * the socket, the promise is settled, the lock is free) does not return to
+ * the loop: that is what makes it cheap.  So that one task whose operations
+ * keep completing at once (a client pipelining requests flat out) cannot
+ * hold the loop, each dispatch of a task may complete at most `ops`
+ * operations at once; the AWAIT that uses up the budget keeps its result,
+ * but the task yields to the loop there (it resumes on the next iteration,
+ * after IO and the other ready tasks), as tokio's coop budget does.  A task
+ * that suspends for real gets a fresh budget when it is woken.  The budget
+ * is shared by nested (EVA_ASYNC) tasks running in one dispatch.
+ *
+ * Default: EVA_TASK_BUDGET_DEFAULT operations.  ops == 0 means unlimited.
+ * Returns 0, -EINVAL (NULL loop) or -ENOMEM. */
+enum { EVA_TASK_BUDGET_DEFAULT = 128 };
+int eva_task_set_budget(eva_loop *loop, unsigned ops);
+
+/* How many times a task on this loop was made to yield by the budget. */
+uint64_t eva_task_budget_yields(eva_loop *loop);
+
 /* ---- awaitables -------------------------------------------------------- */
 
 /* Sleep for ms milliseconds (from the loop's cached time, like eva_timer).
