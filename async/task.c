@@ -349,10 +349,14 @@ int eva__await_begin(eva_task *t, const eva_site *site, eva_op op) {
     if (rc == EVA_PARKED)
         return rc;
     eva__async_loop *al = t->loop->layers[EVA__LAYER_ASYNC];
-    /* a failure carrying a message is not deferred: the ready list's link
-     * shares the message's slot, and the task is about to unwind anyway */
-    if (--al->budget_left > 0 || t->u.message)
+    if (--al->budget_left > 0)
         return rc;
+    if (t->u.message) {
+        /* a failure carrying a message is not deferred (the ready list's
+         * link shares the message's slot): the next operation yields */
+        al->budget_left = 1;
+        return rc;
+    }
     return budget_yield(al, t, rc);
 }
 
