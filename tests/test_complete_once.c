@@ -176,11 +176,8 @@ static void cancel_a_write_that_completed(void **state) {
     poll_cancel p = {.ready = write_went_out, .task = &k->task, .obj = &k->w};
     eva_loop_defer(loop, &p.call, on_poll, &p);
     char sink[65536];
-    size_t got = 0;
     while (finished < 1) {
-        ssize_t n = recv(peer, sink, sizeof sink, MSG_DONTWAIT);
-        if (n > 0)
-            got += (size_t)n;
+        (void)recv(peer, sink, sizeof sink, MSG_DONTWAIT); /* the peer reads now */
         assert_true(eva_loop_run(loop, EVA_RUN_NOWAIT) >= 0);
     }
     assert_true(p.fired);
