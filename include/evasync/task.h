@@ -286,7 +286,7 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
     typedef __typeof__(f) eva__frame_type;
 #define EVA__SAME_FRAME_TYPE(f)                                               \
     _Static_assert(__builtin_types_compatible_p(__typeof__(f), eva__frame_type), \
-                   "this macro's frame is not the one given to ASYNC_BEGIN");
+                   "the frame given to this macro is not the one given to ASYNC_BEGIN");
 #else
 #define EVA__CHECK_FRAME(f)
 #define EVA__SAME_FRAME_TYPE(f) (void)sizeof(&(f)->task == eva__t);
