@@ -19,9 +19,11 @@
  *
  * The mechanism is protothreads': ASYNC_BEGIN jumps to the resume point stored
  * in the frame, AWAIT stores its own resume point and returns, ASYNC_END marks
- * the task done.  Resume points are labels-as-values on GCC/Clang, or
- * switch/case labels when EVA_AWAIT_SWITCH is defined (standard C; then an
- * AWAIT must not sit inside a switch statement of your own).
+ * the task done.  Resume points are labels-as-values on GCC/Clang (no switch:
+ * like protothreads' lc-addrlabels), or switch/case labels when
+ * EVA_AWAIT_SWITCH is defined or the compiler is not GNU (standard C).  The
+ * rules that follow from it, and what checks them, are listed with the macros
+ * below ("the macros").
  *
  * A task has one result: status 0, or a negative error code plus a message.
  * Values live in the frame, where whoever awaited the task can read them.
