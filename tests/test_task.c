@@ -724,26 +724,26 @@ static eva_step await_in_own_switch_run(void *frame) {
     ASYNC_END(m);
 }
 
-static void stray_break_fails_the_task(void **state) {
-    (void)state;
-    misuser m = {.which = 1};
+/* The body ran into fn's misuse: it failed with -EFAULT, skipped the rest,
+ * ran its finally section, and the log names *line (set while it ran). */
+static void assert_misuse_fails(eva_task_fn fn, int which, const int *line) {
+    misuser m = {.which = which};
     test_log log = {.count = 0};
-    run_logged(&m.task, stray_break_run, &log);
+    run_logged(&m.task, fn, &log);
     assert_int_equal(eva_task_status(&m.task), -EFAULT);
     assert_int_equal(m.reached, 0);
     assert_int_equal(m.finally_runs, 1);
-    assert_logged_at(&log, body_end_line);
+    assert_logged_at(&log, *line);
+}
+
+static void stray_break_fails_the_task(void **state) {
+    (void)state;
+    assert_misuse_fails(stray_break_run, 1, &body_end_line);
 }
 
 static void await_in_own_switch_fails_the_task(void **state) {
     (void)state;
-    misuser m = {.which = 'a'};
-    test_log log = {.count = 0};
-    run_logged(&m.task, await_in_own_switch_run, &log);
-    assert_int_equal(eva_task_status(&m.task), -EFAULT);
-    assert_int_equal(m.reached, 0);
-    assert_int_equal(m.finally_runs, 1);
-    assert_logged_at(&log, switch_await_line);
+    assert_misuse_fails(await_in_own_switch_run, 'a', &switch_await_line);
 }
 #endif
 
