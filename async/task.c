@@ -340,10 +340,26 @@ static int budget_yield(eva__async_loop *al, eva_task *t, int rc) {
     return EVA_PARKED;
 }
 
+/* The finally section must not AWAIT: say where, and fail it at once.  The
+ * task's result stands: an error it is unwinding from keeps its code and
+ * message; a success becomes -ECANCELED, so the misuse cannot pass as one. */
+static int await_in_finally(eva_task *t) {
+    eva__log(t->loop, EVA_LOG_ERROR,
+             "task '%s': AWAIT in the finally section at %s:%d (not allowed: it fails with -ECANCELED)",
+             eva_task_name(t), t->site->file, t->site->line);
+    if (t->status >= 0) {
+        t->status = -ECANCELED;
+        t->u.message = "AWAIT in the finally section";
+    }
+    return -ECANCELED;
+}
+
 int eva__await_begin(eva_task *t, const eva_site *site, eva_op op) {
     t->site = site;
+    if (t->flags & EVA__TASK_UNWINDING)
+        return await_in_finally(t);
     t->u.message = NULL;
-    if (t->flags & (EVA__TASK_CANCEL | EVA__TASK_UNWINDING))
+    if (t->flags & EVA__TASK_CANCEL)
         return -ECANCELED;
     int rc = op.start(t, &op);
     if (rc == EVA_PARKED)
@@ -379,23 +395,28 @@ int eva__await_end(eva_task *t) { return t->status; }
 
 bool eva__task_unwinding(const eva_task *t) { return t->flags & EVA__TASK_UNWINDING; }
 
-static eva_step unwind(eva_task *t, int status) {
-    if (t->flags & EVA__TASK_UNWINDING) {
-        /* an AWAIT inside the finally section failed: stop the cleanup here */
-        eva__log(t->loop, EVA_LOG_WARN, "task '%s': AWAIT in the finally section at %s:%d",
-                 eva_task_name(t), t->site->file, t->site->line);
-        return EVA_STEP_DONE;
-    }
-    t->status = status;
-    return EVA_STEP_UNWIND;
+/* The normal path enters the finally section: from here on the task is
+ * finishing with success, exactly as if it had unwound with status 0. */
+void eva__task_finally(eva_task *t) {
+    t->status = 0;
+    t->u.message = NULL;
+    t->flags |= EVA__TASK_UNWINDING;
 }
 
 eva_step eva__task_fail(eva_task *t, int status, const char *message) {
+    if ((t->flags & EVA__TASK_UNWINDING) && t->status < 0)
+        return EVA_STEP_DONE; /* returning from the cleanup of a failure: it stands */
+    t->status = status;
     t->u.message = status < 0 ? message : NULL;
-    return unwind(t, status);
+    return t->flags & EVA__TASK_UNWINDING ? EVA_STEP_DONE : EVA_STEP_UNWIND;
 }
 
-eva_step eva__task_propagate(eva_task *t) { return unwind(t, t->status); }
+eva_step eva__task_propagate(eva_task *t, int status) {
+    if (t->flags & EVA__TASK_UNWINDING)
+        return EVA_STEP_DONE; /* an AWAIT in the finally section: see await_in_finally */
+    t->status = status; /* the message is the operation's, set when it finished */
+    return EVA_STEP_UNWIND;
+}
 
 eva_step eva__task_end(eva_task *t) {
     if (!(t->flags & EVA__TASK_UNWINDING)) {
@@ -403,6 +424,32 @@ eva_step eva__task_end(eva_task *t) {
         t->u.message = NULL;
     }
     return EVA_STEP_DONE;
+}
+
+/* A task body broke a macro rule (evasync/task.h): log where, and fail the
+ * task with -EFAULT through its finally section. */
+static eva_step misused(eva_task *t, const char *file, int line, const char *what) {
+    eva__log(t->loop, EVA_LOG_ERROR, "task '%s': %s at %s:%d", eva_task_name(t), what, file, line);
+    return eva__task_fail(t, -EFAULT, what);
+}
+
+eva_step eva__task_wrong_frame(eva_task *t, const char *file, int line) {
+    return misused(t, file, line, "a task macro was given another frame than ASYNC_BEGIN's");
+}
+
+/* Switch fallback: the switch found no case for the entry point. */
+eva_step eva__task_no_resume_point(eva_task *t) {
+    if (t->flags & EVA__TASK_UNWINDING)
+        return eva__task_end(t); /* unwinding into a body without a finally section */
+    return misused(t, t->site->file, t->site->line,
+                   "resumed at an AWAIT inside a switch statement of the task's own "
+                   "(not allowed with EVA_AWAIT_SWITCH)");
+}
+
+/* Switch fallback: control fell out of the body's switch. */
+eva_step eva__task_left_body(eva_task *t, const char *file, int line) {
+    return misused(t, file, line,
+                   "a break outside any loop or switch left the task body; caught by ASYNC_END");
 }
 
 /* ---- EVA_ASYNC: a nested task in the caller's frame ------------------------ */

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -562,6 +563,190 @@ static void spawn_and_start_report_enomem(void **state) {
     test_alloc_install(NULL);
 }
 
+/* ---- macro misuse fails loudly ------------------------------------------ */
+
+/* The last log line is an error naming this file and line. */
+static void assert_logged_at(const test_log *log, int line) {
+    char where[64];
+    snprintf(where, sizeof where, "test_task.c:%d", line);
+    assert_int_equal(log->level, EVA_LOG_ERROR);
+    assert_non_null(strstr(log->last, where));
+}
+
+static int finally_await_line;
+
+typedef struct cleanup_awaiter {
+    eva_task task;
+    bool fail;
+    int rc;
+    int finally_runs;
+    int after_finally_await;
+} cleanup_awaiter;
+
+static eva_step failing_cleanup_awaiter_run(void *frame) {
+    cleanup_awaiter *c = frame;
+    ASYNC_BEGIN(c);
+    AWAIT(c, eva_sleep_op(1));
+    ASYNC_FAIL(c, -EIO, "boom");
+    ASYNC_FINALLY(c);
+    c->finally_runs++;
+    finally_await_line = __LINE__ + 1;
+    AWAIT(c, eva_sleep_op(1));
+    c->after_finally_await++;
+    ASYNC_END(c);
+}
+
+static eva_step cleanup_awaiter_rc_run(void *frame) {
+    cleanup_awaiter *c = frame;
+    ASYNC_BEGIN(c);
+    AWAIT(c, eva_sleep_op(1));
+    if (c->fail)
+        ASYNC_FAIL(c, -EIO, "boom");
+    ASYNC_FINALLY(c);
+    c->finally_runs++;
+    finally_await_line = __LINE__ + 1;
+    AWAIT_RC(c, c->rc, eva_sleep_op(1));
+    c->after_finally_await++;
+    ASYNC_END(c);
+}
+
+static void run_logged(eva_task *task, eva_task_fn fn, test_log *log) {
+    eva_loop *loop = test_loop_new();
+    test_capture_log(loop, log);
+    eva_task_init(loop, task, fn, "misuse");
+    eva_task_start(task, NULL);
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
+    test_loop_destroy(loop);
+}
+
+static void await_in_finally_keeps_the_original_error(void **state) {
+    (void)state;
+    cleanup_awaiter c = {.rc = 1};
+    test_log log = {.count = 0};
+    run_logged(&c.task, failing_cleanup_awaiter_run, &log);
+    assert_int_equal(eva_task_status(&c.task), -EIO);
+    assert_string_equal(eva_task_message(&c.task), "boom");
+    assert_int_equal(c.finally_runs, 1);
+    assert_int_equal(c.after_finally_await, 0); /* AWAIT failing ends the cleanup */
+    assert_int_equal(log.count, 1);
+    assert_logged_at(&log, finally_await_line);
+}
+
+static void await_rc_in_finally_fails_at_once(void **state) {
+    (void)state;
+    for (int fail = 0; fail <= 1; fail++) {
+        cleanup_awaiter c = {.fail = fail, .rc = 1};
+        test_log log = {.count = 0};
+        run_logged(&c.task, cleanup_awaiter_rc_run, &log);
+        assert_int_equal(c.rc, -ECANCELED);
+        assert_int_equal(c.after_finally_await, 1); /* AWAIT_RC hands the code over */
+        assert_int_equal(c.finally_runs, 1);
+        /* the same on both paths: a failure stands, a success is not reported */
+        assert_int_equal(eva_task_status(&c.task), fail ? -EIO : -ECANCELED);
+        assert_string_equal(eva_task_message(&c.task), fail ? "boom" : "AWAIT in the finally section");
+        assert_int_equal(log.count, 1);
+        assert_logged_at(&log, finally_await_line);
+    }
+}
+
+static int wrong_frame_line;
+
+typedef struct linked {
+    eva_task task;
+    struct linked *other; /* a frame of the same type: only the address differs */
+    int reached;
+    int finally_runs;
+} linked;
+
+static eva_step wrong_frame_run(void *frame) {
+    linked *l = frame;
+    ASYNC_BEGIN(l);
+    wrong_frame_line = __LINE__ + 1;
+    AWAIT(l->other, eva_sleep_op(1));
+    l->reached++;
+    ASYNC_FINALLY(l);
+    l->finally_runs++;
+    ASYNC_END(l);
+}
+
+static void await_on_another_frame_fails(void **state) {
+    (void)state;
+    linked other = {.reached = 0};
+    linked l = {.other = &other};
+    test_log log = {.count = 0};
+    run_logged(&l.task, wrong_frame_run, &log);
+    assert_int_equal(eva_task_status(&l.task), -EFAULT);
+    assert_int_equal(l.reached, 0);
+    assert_int_equal(l.finally_runs, 1);
+    assert_logged_at(&log, wrong_frame_line);
+}
+
+#ifdef EVA_AWAIT_SWITCH
+/* Only the switch fallback compiles these; with label resume points a stray
+ * break is a compile error (tests/compile_fail/break_at_top_level.c). */
+static int body_end_line, switch_await_line;
+
+typedef struct misuser {
+    eva_task task;
+    int which;
+    int reached;
+    int finally_runs;
+} misuser;
+
+static eva_step stray_break_run(void *frame) {
+    misuser *m = frame;
+    ASYNC_BEGIN(m);
+    AWAIT(m, eva_sleep_op(0));
+    if (m->which == 1)
+        break; /* leaves the body's own switch */
+    m->reached++;
+    ASYNC_FINALLY(m);
+    m->finally_runs++;
+    body_end_line = __LINE__ + 1;
+    ASYNC_END(m);
+}
+
+static eva_step await_in_own_switch_run(void *frame) {
+    misuser *m = frame;
+    ASYNC_BEGIN(m);
+    switch (m->which) {
+    case 'a': /* not 1: the AWAIT's own case would collide (and not compile) */
+        switch_await_line = __LINE__ + 1;
+        AWAIT(m, eva_sleep_op(0));
+        m->reached++;
+        break;
+    default:
+        break;
+    }
+    m->reached++;
+    ASYNC_FINALLY(m);
+    m->finally_runs++;
+    ASYNC_END(m);
+}
+
+/* The body ran into fn's misuse: it failed with -EFAULT, skipped the rest,
+ * ran its finally section, and the log names *line (set while it ran). */
+static void assert_misuse_fails(eva_task_fn fn, int which, const int *line) {
+    misuser m = {.which = which};
+    test_log log = {.count = 0};
+    run_logged(&m.task, fn, &log);
+    assert_int_equal(eva_task_status(&m.task), -EFAULT);
+    assert_int_equal(m.reached, 0);
+    assert_int_equal(m.finally_runs, 1);
+    assert_logged_at(&log, *line);
+}
+
+static void stray_break_fails_the_task(void **state) {
+    (void)state;
+    assert_misuse_fails(stray_break_run, 1, &body_end_line);
+}
+
+static void await_in_own_switch_fails_the_task(void **state) {
+    (void)state;
+    assert_misuse_fails(await_in_own_switch_run, 'a', &switch_await_line);
+}
+#endif
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(task_runs_to_completion),
@@ -581,6 +766,13 @@ int main(void) {
         cmocka_unit_test(task_rejects_invalid_arguments),
         cmocka_unit_test(negative_sleep_is_einval),
         cmocka_unit_test(spawn_and_start_report_enomem),
+        cmocka_unit_test(await_in_finally_keeps_the_original_error),
+        cmocka_unit_test(await_rc_in_finally_fails_at_once),
+        cmocka_unit_test(await_on_another_frame_fails),
+#ifdef EVA_AWAIT_SWITCH
+        cmocka_unit_test(stray_break_fails_the_task),
+        cmocka_unit_test(await_in_own_switch_fails_the_task),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

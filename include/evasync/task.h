@@ -19,9 +19,11 @@
  *
  * The mechanism is protothreads': ASYNC_BEGIN jumps to the resume point stored
  * in the frame, AWAIT stores its own resume point and returns, ASYNC_END marks
- * the task done.  Resume points are labels-as-values on GCC/Clang, or
- * switch/case labels when EVA_AWAIT_SWITCH is defined (standard C; then an
- * AWAIT must not sit inside a switch statement of your own).
+ * the task done.  Resume points are labels-as-values on GCC/Clang (no switch:
+ * like protothreads' lc-addrlabels), or switch/case labels when
+ * EVA_AWAIT_SWITCH is defined or the compiler is not GNU (standard C).  The
+ * rules that follow from it, and what checks them, are listed with the macros
+ * below ("the macros").
  *
  * A task has one result: status 0, or a negative error code plus a message.
  * Values live in the frame, where whoever awaited the task can read them.
@@ -258,13 +260,35 @@ void *eva_task_wait_obj(const eva_task *task);
 
 /* ---- the macros -------------------------------------------------------- */
 
+/* The rules the macros enforce (docs/async.md, "Rules"):
+ *  - Every macro's f is the frame pointer given to ASYNC_BEGIN.  A frame of
+ *    another type does not compile (GCC/Clang; other compilers reject a
+ *    non-frame); another frame of the same type fails the task at run time
+ *    with -EFAULT, logged with the macro's file:line.
+ *  - No `break` or `continue` at the top level of the body.  With label
+ *    resume points (GCC/Clang) it does not compile: the body is no loop or
+ *    switch.  In the switch fallback it leaves the body; the task then fails
+ *    with -EFAULT, logged with ASYNC_END's file:line.
+ *  - Switch fallback only: no AWAIT inside a switch statement of your own
+ *    (its resume `case` would belong to your switch).  Resuming there fails
+ *    the task with -EFAULT, logged with the AWAIT's file:line.
+ *  - No AWAIT in the finally section: it fails at once with -ECANCELED and
+ *    is logged with its file:line; the task keeps its original result (a
+ *    success becomes -ECANCELED).
+ * Every such failure runs the finally section (unless it is the one that
+ * broke) and is reported through the loop's log hook at EVA_LOG_ERROR. */
+
 /* Private helpers behind the macros. */
 int eva__await_begin(eva_task *task, const eva_site *site, eva_op op);
 int eva__await_end(eva_task *task);
 eva_step eva__task_fail(eva_task *task, int status, const char *message);
-eva_step eva__task_propagate(eva_task *task);
+eva_step eva__task_propagate(eva_task *task, int status);
+void eva__task_finally(eva_task *task);
 eva_step eva__task_end(eva_task *task);
 bool eva__task_unwinding(const eva_task *task);
+eva_step eva__task_wrong_frame(eva_task *task, const char *file, int line);
+eva_step eva__task_no_resume_point(eva_task *task);
+eva_step eva__task_left_body(eva_task *task, const char *file, int line);
 eva_op eva__yield_op(void);
 
 static inline eva_op eva__op_self(eva_op op) { return op; }
@@ -283,26 +307,31 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
 #define EVA__CAT2(a, b) a##b
 #define EVA__CAT(a, b) EVA__CAT2(a, b)
 
-#if defined(EVA_AWAIT_SWITCH) || !defined(__GNUC__)
-/* Standard C: resume points are cases of one switch, numbered densely from
- * a __COUNTER__ base taken in ASYNC_BEGIN (so two AWAITs on a line are fine). */
-#define EVA__DISPATCH(t) ((t)->site ? (t)->site->index : 0)
-#define EVA__SITE_INIT(n) NULL, (n) - eva__base
-#define EVA__RESUME_POINT(n) case (n) - eva__base:
-#define EVA__BASE_DECL enum { eva__base = EVA__COUNTER };
-#define EVA__JUMP(t)
+/* The frame checks.  GNU C compares the frame's type with ASYNC_BEGIN's
+ * (remembered as a local typedef); standard C can only insist on a pointer
+ * to something whose `task` is an eva_task (a constraint violation, else). */
+#if defined(__GNUC__)
+#define EVA__CHECK_FRAME(f)                                                   \
+    _Static_assert(__builtin_offsetof(__typeof__(*(f)), task) == 0,           \
+                   "the eva_task must be the first member of the frame");     \
+    typedef __typeof__(f) eva__frame_type;
+#define EVA__SAME_FRAME_TYPE(f)                                               \
+    _Static_assert(__builtin_types_compatible_p(__typeof__(f), eva__frame_type), \
+                   "the frame given to this macro is not the one given to ASYNC_BEGIN");
 #else
-/* GCC/Clang: resume points are label addresses (the switch only dispatches
- * the finally section). */
-#define EVA__DISPATCH(t) 0
-#define EVA__SITE_INIT(n) &&EVA__CAT(eva__resume_, n), 0
-#define EVA__RESUME_POINT(n) EVA__CAT(eva__resume_, n):
-#define EVA__BASE_DECL
-#define EVA__JUMP(t)                                                          \
-    if ((t)->site)                                                            \
-        goto *(t)->site->label;                                               \
-    eva__top: (void)&&eva__top; /* clang wants one label address per function */
+#define EVA__CHECK_FRAME(f)
+#define EVA__SAME_FRAME_TYPE(f) (void)sizeof(&(f)->task == eva__t);
 #endif
+
+/* Every macro but ASYNC_BEGIN: the frame is ASYNC_BEGIN's, by type at
+ * compile time and by address at run time (which the compiler folds away
+ * when f is the pointer ASYNC_BEGIN got). */
+#define EVA__USE_FRAME(f)                                                     \
+    do {                                                                      \
+        EVA__SAME_FRAME_TYPE(f)                                               \
+        if (&(f)->task != eva__t)                                             \
+            return eva__task_wrong_frame(eva__t, __FILE__, __LINE__);         \
+    } while (0)
 
 #if defined(__GNUC__) && (__GNUC__ >= 7 || defined(__clang__))
 #define EVA__FALLTHROUGH __attribute__((fallthrough));
@@ -310,29 +339,84 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
 #define EVA__FALLTHROUGH
 #endif
 
-#if defined(__GNUC__)
-#define EVA__CHECK_FRAME(f) \
-    _Static_assert(__builtin_offsetof(__typeof__(*(f)), task) == 0, \
-                   "the eva_task must be the first member of the frame");
-#else
-#define EVA__CHECK_FRAME(f)
-#endif
+#if defined(EVA_AWAIT_SWITCH) || !defined(__GNUC__)
+/* Standard C: the body is one switch.  Resume points are its cases,
+ * numbered densely from a __COUNTER__ base taken in ASYNC_BEGIN (so two
+ * AWAITs on a line are fine); the finally section is case -1.  Whatever
+ * reaches `default` or falls out of the switch is a misuse (see above),
+ * except unwinding into a body that has no finally section. */
+#define EVA__SITE_INIT(n) NULL, (n) - eva__base
+#define EVA__RESUME_POINT(n) case (n) - eva__base:
 
-/* Open the task body.  f is the frame pointer (a struct with `eva_task task`
- * as its first member). */
 #define ASYNC_BEGIN(f)                                                        \
     EVA__CHECK_FRAME(f)                                                       \
-    EVA__BASE_DECL                                                            \
+    enum { eva__base = EVA__COUNTER };                                        \
     eva_task *const eva__t = &(f)->task;                                      \
-    switch (eva__task_unwinding(eva__t) ? -1 : EVA__DISPATCH(eva__t)) {      \
-    case 0:                                                                   \
-        EVA__JUMP(eva__t)
+    switch (eva__task_unwinding(eva__t) ? -1                                  \
+            : eva__t->site ? eva__t->site->index : 0) {                       \
+    case 0:
+
+#define EVA__FINALLY_ENTRY EVA__FALLTHROUGH case -1:
+
+#define EVA__END                                                              \
+    default:                                                                  \
+        return eva__task_no_resume_point(eva__t);                             \
+    }                                                                         \
+    return eva__task_left_body(eva__t, __FILE__, __LINE__)
+#else
+/* GCC/Clang: no switch at all (so a stray `break` cannot compile).  Resume
+ * points are label addresses stored in the sites.  The body is a block; so
+ * is the finally section, which declares its own local label eva__finally:
+ * the unwinding jump (eva__unwind, at the end of the last block) finds that
+ * one if ASYNC_FINALLY was used, else the function's, right before the end.
+ * The GNU syntax sits behind __extension__ or a pragma, so -pedantic
+ * consumers get no warnings. */
+#define EVA__SITE_INIT(n) __extension__ &&EVA__CAT(eva__resume_, n), 0
+#define EVA__RESUME_POINT(n) EVA__CAT(eva__resume_, n):
+
+#define ASYNC_BEGIN(f)                                                        \
+    EVA__CHECK_FRAME(f)                                                       \
+    eva_task *const eva__t = &(f)->task;                                      \
+    if (eva__task_unwinding(eva__t))                                          \
+        goto eva__unwind;                                                     \
+    if (eva__t->site)                                                         \
+        __extension__({                                                       \
+            (void)&&eva__unwind; /* clang: one label address per function */  \
+            goto *eva__t->site->label;                                        \
+        });                                                                   \
+    {
+
+#define EVA__PEDANTIC_OFF                                                     \
+    _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wpedantic\"")
+#define EVA__PEDANTIC_ON _Pragma("GCC diagnostic pop")
+
+/* eva__finally_once: a second ASYNC_FINALLY is a duplicate label. */
+#define EVA__FINALLY_ENTRY                                                    \
+    }                                                                         \
+    eva__finally_once: __attribute__((unused));                               \
+    EVA__PEDANTIC_OFF {                                                       \
+    __label__ eva__finally;                                                   \
+    EVA__PEDANTIC_ON                                                          \
+    eva__finally:
+
+#define EVA__END                                                              \
+    eva__unwind:                                                              \
+        goto eva__finally;                                                    \
+    }                                                                         \
+    eva__finally: __attribute__((unused));                                    \
+    return eva__task_end(eva__t)
+#endif
+
+/* ASYNC_BEGIN(f): open the task body.  f is the frame pointer (a struct
+ * with `eva_task task` as its first member); every other macro gets the
+ * same f.  (Defined above, once per resume-point mode.) */
 
 /* The core of every AWAIT: start op; if it parked, return to the loop and
  * come back here with its status in rc.  rc is not written while the task
  * is parked (the header's status slot then holds the parking time). */
 #define EVA__AWAIT(f, op, rc, n)                                              \
     do {                                                                      \
+        EVA__USE_FRAME(f);                                                    \
         static const eva_site EVA__CAT(eva__site_, n) = {                     \
             EVA__SITE_INIT(n), __LINE__, __FILE__, #op};                      \
         int eva__rc = eva__await_begin(eva__t, &EVA__CAT(eva__site_, n), EVA__AS_OP(op)); \
@@ -352,9 +436,10 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
 #define EVA__AWAIT_PROPAGATE(f, op, n) EVA__AWAIT_PROPAGATE2(f, op, n)
 #define EVA__AWAIT_PROPAGATE2(f, op, n)                                       \
     do {                                                                      \
-        EVA__AWAIT(f, op, eva__t->status, n);                                 \
-        if (eva__t->status < 0)                                               \
-            return eva__task_propagate(eva__t);                               \
+        int eva__status;                                                      \
+        EVA__AWAIT(f, op, eva__status, n);                                    \
+        if (eva__status < 0)                                                  \
+            return eva__task_propagate(eva__t, eva__status);                  \
     } while (0)
 
 /* AWAIT_RC(f, rc, op): wait for op and store its status (0 or a negative
@@ -373,22 +458,36 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
             YIELD(f);                                                         \
     } while (0)
 
-/* Finish now with status (0 or a negative code), through the finally section. */
-#define ASYNC_RETURN(f, status) return eva__task_fail(eva__t, (status), NULL)
+/* Finish now with status (0 or a negative code), through the finally
+ * section.  Inside the finally section: end the cleanup here; a failure the
+ * task is already unwinding from stays its result. */
+#define ASYNC_RETURN(f, status)                                               \
+    do {                                                                      \
+        EVA__USE_FRAME(f);                                                    \
+        return eva__task_fail(eva__t, (status), NULL);                        \
+    } while (0)
 
 /* Fail with code (negative) and message (a string that outlives the task,
- * e.g. a literal), through the finally section. */
-#define ASYNC_FAIL(f, code, message) return eva__task_fail(eva__t, (code), (message))
+ * e.g. a literal), through the finally section (inside it: as ASYNC_RETURN). */
+#define ASYNC_FAIL(f, code, message)                                          \
+    do {                                                                      \
+        EVA__USE_FRAME(f);                                                    \
+        return eva__task_fail(eva__t, (code), (message));                     \
+    } while (0)
 
-/* Optional: from here to ASYNC_END is the cleanup section, run exactly once
- * however the task ends (success, error, cancellation).  It must not AWAIT
- * (an AWAIT there fails at once with -ECANCELED when unwinding). */
-#define ASYNC_FINALLY(f) EVA__FALLTHROUGH case -1:
+/* Optional, at most once, at the top level of the body: from here to
+ * ASYNC_END is the cleanup section, run exactly once however the task ends
+ * (success, error, cancellation).  It must not AWAIT (see the rules above). */
+#define ASYNC_FINALLY(f)                                                      \
+    EVA__USE_FRAME(f);                                                        \
+    eva__task_finally(eva__t);                                                \
+    EVA__FINALLY_ENTRY
 
 /* Close the task body. */
 #define ASYNC_END(f)                                                          \
-    }                                                                         \
-    return eva__task_end(eva__t)
+    EVA__USE_FRAME(f);                                                        \
+    return eva__task_end(eva__t);                                             \
+    EVA__END
 
 #ifdef __cplusplus
 }
