@@ -13,8 +13,9 @@
  * flood read or write (microseconds) on our side.
  *
  * Prints, per phase, then the difference the issue's target is stated in:
- *   impl=NAME phase=unloaded probes=N probe_p50_ms=V probe_p99_ms=V probe_max_ms=V
- *   impl=NAME phase=flood probes=N probe_p50_ms=V probe_p99_ms=V probe_max_ms=V flood_responses_per_s=V
+ *   impl=NAME phase=unloaded probes=N probe_p50_ms=V probe_p99_ms=V probe_max_ms=V starved=0
+ *   impl=NAME phase=flood probes=N ... starved=0|1 flood_responses_per_s=V
+ * starved=1: a probe went unanswered for 10 s, which ended the phase.
  *   impl=NAME probe_p99_delta_ms=V          (flood p99 - unloaded p99)
  * flood_responses_per_s is flood bytes received / the probe's response size
  * (every response of these servers has the same size).
@@ -41,7 +42,7 @@
 
 static const char GET[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
 #define GET_LEN (sizeof GET - 1)
-enum { PROBE_TIMEOUT_MS = 30000, FLOOD_WARMUP_MS = 100, MAX_PROBES = 100000 };
+enum { PROBE_TIMEOUT_MS = 10000, FLOOD_WARMUP_MS = 100, MAX_PROBES = 100000 };
 
 static void die(const char *what) {
     fprintf(stderr, "fairness: %s: %s\n", what, errno ? strerror(errno) : "failed");
@@ -81,6 +82,7 @@ typedef struct probe {
     char in[4096];
     size_t in_len;
     size_t response_size;       /* of the last complete response */
+    bool starved;               /* a probe waited PROBE_TIMEOUT_MS: the phase ended */
     uint64_t lat_ns[MAX_PROBES];
     size_t n;
 } probe;
@@ -106,6 +108,11 @@ static void probe_send(probe *p) {
     p->in_len = 0;
 }
 
+static void probe_record(probe *p, uint64_t latency_ns) {
+    if (p->n < MAX_PROBES)
+        p->lat_ns[p->n++] = latency_ns;
+}
+
 static void probe_read(probe *p) {
     ssize_t n = read(p->fd, p->in + p->in_len, sizeof p->in - p->in_len);
     if (n < 0 && errno == EAGAIN)
@@ -119,9 +126,7 @@ static void probe_read(probe *p) {
             die("probe: response too large");
         return;
     }
-    uint64_t t = now_ns();
-    if (p->n < MAX_PROBES)
-        p->lat_ns[p->n++] = t - p->sent_ns;
+    probe_record(p, now_ns() - p->sent_ns);
     p->response_size = size;
     p->waiting = false;
 }
@@ -161,7 +166,9 @@ static int ms_until(uint64_t t_ns) {
     return t_ns > now ? (int)((t_ns - now + 999999) / 1000000) : 0;
 }
 
-/* Probe every interval until end_ns, serving the flood (if any) meanwhile. */
+/* Probe every interval until end_ns, serving the flood (if any) meanwhile.
+ * A probe unanswered for PROBE_TIMEOUT_MS ends the phase early: it counts
+ * as that long (a lower bound) and the phase's line says starved=1. */
 static void run_phase(probe *p, flood *f, uint64_t interval_ns, uint64_t end_ns) {
     while (p->waiting || now_ns() < end_ns) {
         if (!p->waiting && now_ns() >= p->next_ns && now_ns() < end_ns) {
@@ -169,8 +176,9 @@ static void run_phase(probe *p, flood *f, uint64_t interval_ns, uint64_t end_ns)
             p->next_ns = p->sent_ns + interval_ns;
         }
         if (p->waiting && now_ns() - p->sent_ns > (uint64_t)PROBE_TIMEOUT_MS * 1000000u) {
-            errno = ETIMEDOUT;
-            die("probe: no response");
+            probe_record(p, now_ns() - p->sent_ns);
+            p->starved = true;
+            return;
         }
         struct pollfd fds[2] = {{.fd = p->fd, .events = POLLIN},
                                 {.fd = f->fd, .events = POLLIN | POLLOUT}};
@@ -197,8 +205,9 @@ static uint64_t report(const char *impl, const char *phase, probe *p, const floo
     }
     bench_sort_u64(p->lat_ns, p->n);
     uint64_t p99 = p->lat_ns[(p->n - 1) * 99 / 100];
-    printf("impl=%s phase=%s probes=%zu probe_p50_ms=%.3f probe_p99_ms=%.3f probe_max_ms=%.3f",
-           impl, phase, p->n, ms(p->lat_ns[(p->n - 1) / 2]), ms(p99), ms(p->lat_ns[p->n - 1]));
+    printf("impl=%s phase=%s probes=%zu probe_p50_ms=%.3f probe_p99_ms=%.3f probe_max_ms=%.3f starved=%d",
+           impl, phase, p->n, ms(p->lat_ns[(p->n - 1) / 2]), ms(p99), ms(p->lat_ns[p->n - 1]),
+           p->starved);
     if (f)
         printf(" flood_responses_per_s=%.0f", (double)f->received / (double)p->response_size / secs);
     printf("\n");
@@ -236,6 +245,10 @@ int main(int argc, char **argv) {
     p.next_ns = now_ns();
     run_phase(&p, &idle, interval_ns, p.next_ns + phase_ns);
     uint64_t unloaded_p99 = report(impl, "unloaded", &p, NULL, 0);
+    if (p.starved) {
+        errno = ETIMEDOUT;
+        die("probe: no response without any load"); /* the rest would mean nothing */
+    }
 
     flood f = flood_new((uint16_t)port, pipeline);
     uint64_t start = now_ns();
