@@ -85,8 +85,11 @@ static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents) {
     (void)ev;
     (void)revents;
     eva__combinator *c = EVA__CONTAINER_OF(w, eva__combinator, timer);
+    /* A literal, not "after N ms": the message travels on to tasks and
+     * promises that may outlive this state. */
     if (!decided(c))
-        decide(c, EVA_PROMISE_REJECTED, -ETIMEDOUT, NULL);
+        decide(c, EVA_PROMISE_REJECTED, -ETIMEDOUT,
+               "eva_promise_timeout: time ran out before the promise settled");
 }
 
 static void on_result_cancel(eva_promise *result, void *arg) {

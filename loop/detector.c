@@ -198,14 +198,16 @@ void eva__detector_idle(eva_loop *loop) {
 /* Snapshot the innermost dispatch into r (false if it changed meanwhile). */
 static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t size,
                      uint64_t now, uint64_t *start_out) {
-    atomic_store_explicit(&d->reading, 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_seq_cst);
-    uint32_t q = atomic_load_explicit(&d->seq, memory_order_acquire);
-    uintptr_t fn = atomic_load_explicit(&d->fn, memory_order_relaxed);
-    uintptr_t task = atomic_load_explicit(&d->task, memory_order_relaxed);
-    const eva_site *site = (const eva_site *)atomic_load_explicit(&d->site, memory_order_relaxed);
-    uint64_t start = atomic_load_explicit(&d->start, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
+    /* Seq_cst store and load, not fences: ThreadSanitizer models these (gcc
+     * refuses atomic_thread_fence under -fsanitize=thread when optimising).
+     * They pair with eva__span_leave's fence; acquire loads of the fields keep
+     * the second read of seq after them. */
+    atomic_store_explicit(&d->reading, 1, memory_order_seq_cst);
+    uint32_t q = atomic_load_explicit(&d->seq, memory_order_seq_cst);
+    uintptr_t fn = atomic_load_explicit(&d->fn, memory_order_acquire);
+    uintptr_t task = atomic_load_explicit(&d->task, memory_order_acquire);
+    const eva_site *site = (const eva_site *)atomic_load_explicit(&d->site, memory_order_acquire);
+    uint64_t start = atomic_load_explicit(&d->start, memory_order_acquire);
     bool stable = !(q & 1) && q == atomic_load_explicit(&d->seq, memory_order_relaxed);
     if (stable && task) {
         /* a young dispatch may end and free its task's name under us */

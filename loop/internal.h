@@ -122,6 +122,8 @@ struct eva_loop {
 /* metrics.c: install the iteration hooks; remove them at destroy. */
 void eva__metrics_init(eva_loop *loop);
 void eva__metrics_close(eva_loop *loop);
+/* metrics.c: eva_loop_run returned; its last iteration's lag is sampled now. */
+void eva__metrics_run_ended(eva_loop *loop);
 
 /* A dispatch: evasync calling user code (a callback, a task step).  While
  * the detector runs, each is timed and published to its watchdog. */

@@ -55,6 +55,7 @@ int eva_loop_run(eva_loop *loop, eva_run_mode mode) {
     default: return -EINVAL;
     }
     int more = ev_run(loop->ev, flags) ? 1 : 0;
+    eva__metrics_run_ended(loop);
     if (loop->detecting)
         eva__detector_idle(loop); /* not running is not blocked */
     return more;

@@ -8,7 +8,8 @@
  * the poll, where ev_now() was updated a moment ago; in attach mode the
  * daemon may use that hook itself, so a prepare watcher reads the clock.
  * Idle time is poll end - poll start; lag is the busy time in between,
- * next poll start - poll end, one sample per iteration, blocked ones included.
+ * next poll start - poll end, one sample per iteration, blocked ones included;
+ * the last iteration of an eva_loop_run ends when the run returns.
  */
 #include <errno.h>
 
@@ -22,6 +23,16 @@ static void poll_starts(eva_loop *loop, double now) {
     loop->poll_started = now;
     if (loop->detecting)
         eva__detector_idle(loop);
+}
+
+/* eva_loop_run returned: the iteration in progress has no next poll to be
+ * sampled at, so close it now (one clock read per run, not per iteration:
+ * ev_now() is still the poll's end).  The time until the loop runs again is
+ * not lag, as the detector does not count it as blocked either. */
+void eva__metrics_run_ended(eva_loop *loop) {
+    if (loop->poll_ended > 0)
+        eva__hist_add(&loop->lag_ns, seconds_to_ns(ev_time() - loop->poll_ended));
+    loop->poll_ended = 0;
 }
 
 static void on_release(struct ev_loop *ev) { poll_starts(ev_userdata(ev), ev_now(ev)); }

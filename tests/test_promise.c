@@ -415,6 +415,7 @@ static void timeout_rejects_and_cancels(void **state) {
     assert_int_equal(eva_promise_timeout(slow, 1, &t), 0);
     run(loop);
     assert_int_equal(eva_promise_error(t), -ETIMEDOUT);
+    assert_string_equal(eva_promise_message(t), "eva_promise_timeout: time ran out before the promise settled");
     assert_int_equal(eva_promise_error(slow), -ECANCELED);
     eva_promise_unref(t);
     eva_promise_unref(slow);

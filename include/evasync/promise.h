@@ -174,7 +174,8 @@ int eva_promise_any(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_pr
 /* Settles like the first input to settle.  n == 0 is -EINVAL: it would never settle. */
 int eva_promise_race(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
 
-/* Settles like p, unless ms pass first: then rejected with -ETIMEDOUT and p
+/* Settles like p, unless ms pass first: then rejected with -ETIMEDOUT (message
+ * "eva_promise_timeout: time ran out before the promise settled") and p
  * cancelled. */
 int eva_promise_timeout(eva_promise *p, int64_t ms, eva_promise **out);
 
