@@ -67,11 +67,8 @@ static void decide_like(eva__combinator *c, eva_promise *input) {
     wind_up(c);
 }
 
-/* decided() already, from a timeout: the program settled the result itself
- * (it may, it is an ordinary promise); only the winding up is left. */
 static void decide(eva__combinator *c, eva_promise_state state, int code, const char *message) {
-    if (!decided(c))
-        eva__promise_settle(c->result, state, code, message, NULL, NULL);
+    eva__promise_settle(c->result, state, code, message, NULL, NULL);
     wind_up(c);
 }
 
@@ -118,13 +115,14 @@ static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents) {
     (void)revents;
     eva__combinator *c = EVA__CONTAINER_OF(w, eva__combinator, timer);
     eva_promise *result = eva_promise_ref(c->result); /* the input's node may hold the only one */
-    decide(c, EVA_PROMISE_REJECTED, -ETIMEDOUT, NULL);
+    if (!decided(c))
+        decide(c, EVA_PROMISE_REJECTED, -ETIMEDOUT, NULL);
     eva_promise_unref(result);
 }
 
 static void on_result_cancel(eva_promise *result, void *arg) {
     eva__combinator *c = arg;
-    eva_promise_ref(result);
+    eva_promise_ref(result); /* canceller: result is pending, its nodes may hold the only references */
     decide(c, EVA_PROMISE_REJECTED, -ECANCELED, NULL); /* inputs settle later, if at all */
     eva_promise_unref(result);
 }
