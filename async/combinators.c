@@ -4,6 +4,11 @@
  * reaction node per input (allocated with the state, not per event), and for
  * timeout a timer.  Once the result is decided, the inputs still pending are
  * cancelled (when they can be): their outcome can no longer matter.
+ *
+ * References: the result holds its inputs; each input, while pending, holds
+ * the result through its node (so dropping the result never stops it).  That
+ * cycle lasts only until the decision, which unlinks the nodes still waiting
+ * and drops their references.
  */
 #include <errno.h>
 
@@ -12,7 +17,7 @@
 typedef enum comb_kind { COMB_ALL, COMB_ALL_SETTLED, COMB_ANY, COMB_RACE, COMB_TIMEOUT } comb_kind;
 
 typedef struct comb_node {
-    eva_reaction r;
+    eva_reaction r; /* while linked, it holds a reference to the result */
     eva__combinator *c;
 } comb_node;
 
@@ -37,23 +42,46 @@ static void stop_timer(eva__combinator *c) {
         ev_timer_stop(eva_loop_ev(c->result->loop), &c->timer);
 }
 
-static void decide_like(eva__combinator *c, eva_promise *input) {
+static bool node_linked(const comb_node *n) { return n->r.next && n->r.next != &n->r; }
+
+/* The inputs still pending stop holding the result: it is decided. */
+static void release_nodes(eva__combinator *c) {
+    for (size_t i = 0; i < c->n; i++) {
+        if (node_linked(&c->nodes[i])) {
+            eva__reaction_unlink(&c->nodes[i].r);
+            eva_promise_unref(c->result);
+        }
+    }
+}
+
+/* The result is settled; what is left to do.  The caller holds a reference
+ * to the result across this: releasing the nodes may drop all the others. */
+static void wind_up(eva__combinator *c) {
     stop_timer(c);
-    eva__promise_settle_like(c->result, input);
+    release_nodes(c);
     cancel_inputs(c);
+}
+
+static void decide_like(eva__combinator *c, eva_promise *input) {
+    eva__promise_settle_like(c->result, input);
+    wind_up(c);
 }
 
 static void decide(eva__combinator *c, eva_promise_state state, int code, const char *message) {
-    stop_timer(c);
     eva__promise_settle(c->result, state, code, message, NULL, NULL);
-    cancel_inputs(c);
+    wind_up(c);
 }
 
+/* input is never NULL: the result holds its inputs, so none is released while pending. */
 static void on_input(eva_reaction *r, eva_promise *input) {
     eva__combinator *c = EVA__CONTAINER_OF(r, comb_node, r)->c;
-    if (!input || decided(c))
-        return; /* a loser settling after the decision (we hold its reference) */
+    eva_promise *result = c->result; /* our node's reference, dropped at the end */
     input->observed = true;
+    if (decided(c)) { /* the program settled the result itself */
+        wind_up(c);
+        eva_promise_unref(result);
+        return;
+    }
     bool ok = input->state == EVA_PROMISE_FULFILLED;
     c->fulfilled += ok;
     c->rejected += !ok;
@@ -79,33 +107,34 @@ static void on_input(eva_reaction *r, eva_promise *input) {
         decide_like(c, input);
         break;
     }
+    eva_promise_unref(result);
 }
 
 static void on_timeout(struct ev_loop *ev, ev_timer *w, int revents) {
     (void)ev;
     (void)revents;
     eva__combinator *c = EVA__CONTAINER_OF(w, eva__combinator, timer);
+    eva_promise *result = eva_promise_ref(c->result); /* the input's node may hold the only one */
     /* A literal, not "after N ms": the message travels on to tasks and
      * promises that may outlive this state. */
     if (!decided(c))
         decide(c, EVA_PROMISE_REJECTED, -ETIMEDOUT,
                "eva_promise_timeout: time ran out before the promise settled");
+    eva_promise_unref(result);
 }
 
 static void on_result_cancel(eva_promise *result, void *arg) {
     eva__combinator *c = arg;
-    cancel_inputs(c);
-    if (result->state == EVA_PROMISE_PENDING) /* inputs settle later, if at all */
-        decide(c, EVA_PROMISE_REJECTED, -ECANCELED, NULL);
+    eva_promise_ref(result); /* canceller: result is pending, its nodes may hold the only references */
+    decide(c, EVA_PROMISE_REJECTED, -ECANCELED, NULL); /* inputs settle later, if at all */
+    eva_promise_unref(result);
 }
 
+/* With the result: it was decided (a pending result is held by its nodes),
+ * so no node is linked and the timer is stopped. */
 void eva__combinator_free(eva__combinator *c) {
-    stop_timer(c);
-    for (size_t i = 0; i < c->n; i++) {
-        if (c->nodes[i].r.next)
-            eva__reaction_unlink(&c->nodes[i].r); /* self-linked once it ran */
+    for (size_t i = 0; i < c->n; i++)
         eva_promise_unref(c->inputs[i]);
-    }
     eva__free(c->inputs);
     eva__free(c->nodes);
     eva__free(c);
@@ -149,6 +178,7 @@ static int combine(comb_kind kind, eva_loop *loop, eva_promise *const *inputs, s
     for (size_t i = 0; i < n; i++) {
         c->nodes[i].c = c;
         c->nodes[i].r.run = on_input;
+        eva_promise_ref(result); /* the pending input keeps the result alive */
         eva__reaction_add(c->inputs[i], &c->nodes[i].r);
     }
     *out = result;

@@ -5,6 +5,10 @@
  * reactions in order on a later loop iteration, as JavaScript's microtasks
  * run after the current job.  A reaction added to a settled promise queues
  * the notify again.
+ *
+ * References point from a pending promise to what reacts to it (a reaction
+ * holds the promise it will settle), so dropping the program's reference to
+ * a derived promise never stops it; the lifetime rules are in promise.h.
  */
 #include <errno.h>
 
@@ -79,6 +83,22 @@ static void live_unlink(eva_promise *p) {
         EVA__LIST_REMOVE(al->promises_head, p);
 }
 
+/* Released while pending (its last holder dropped it without settling it):
+ * nobody can settle it any more, so what reacts to it runs as cancelled.
+ * Work the program asked for is lost here: say so. */
+static void release_pending(eva_promise *p) {
+    if (reactions_empty(p))
+        return;
+    eva__log(p->loop, EVA_LOG_WARN,
+             "a pending promise was released by its last holder: nobody can settle it, "
+             "its reactions run as cancelled");
+    while (!reactions_empty(p)) {
+        eva_reaction *r = p->reactions.next;
+        eva__reaction_unlink(r);
+        r->run(r, NULL);
+    }
+}
+
 void eva_promise_unref(eva_promise *p) {
     if (!p || --p->refs > 0)
         return;
@@ -87,12 +107,7 @@ void eva_promise_unref(eva_promise *p) {
     if (p->state == EVA_PROMISE_REJECTED && !p->observed && p->code != -ECANCELED)
         eva__log(p->loop, EVA_LOG_WARN, "unhandled promise rejection: %s (%d)",
                  eva_promise_message(p), p->code);
-    /* Unsettled and unreferenced: nobody can settle it any more. */
-    while (!reactions_empty(p)) {
-        eva_reaction *r = p->reactions.next;
-        eva__reaction_unlink(r);
-        r->run(r, NULL);
-    }
+    release_pending(p); /* a settled promise has none: its notify holds a reference */
     if (p->comb)
         eva__combinator_free(p->comb);
     if (p->dtor)
@@ -111,6 +126,7 @@ void eva__promise_settle(eva_promise *p, eva_promise_state state, int code, cons
     p->value = value;
     p->dtor = dtor;
     p->adopting = false;
+    p->reacted_to = false;
     p->canceller = NULL;
     queue_notify(p);
 }
@@ -142,10 +158,11 @@ int eva_promise_reject(eva_promise *p, int code, const char *message) {
     return 0;
 }
 
+/* src is never NULL: p holds src, so src cannot be released while pending. */
 static void adopt_run(eva_reaction *r, eva_promise *src) {
     eva_promise *p = EVA__CONTAINER_OF(r, eva_promise, adopt_node);
-    if (src)
-        eva__promise_settle_like(p, src); /* p->source keeps src and its value alive */
+    eva__promise_settle_like(p, src); /* p->source keeps src and its value alive */
+    eva_promise_unref(p);             /* the reference the pending src held */
 }
 
 int eva_promise_adopt(eva_promise *p, eva_promise *src) {
@@ -161,6 +178,7 @@ int eva_promise_adopt(eva_promise *p, eva_promise *src) {
     }
     p->adopting = true;
     p->adopt_node.run = adopt_run;
+    eva_promise_ref(p); /* src, while pending, keeps its follower alive */
     eva__reaction_add(src, &p->adopt_node);
     return 0;
 }
@@ -218,8 +236,10 @@ const char *eva_promise_message(const eva_promise *p) {
 /* ---- at loop destroy --------------------------------------------------- */
 
 static bool cancel_pending(eva_promise *p) {
-    if (p->state != EVA_PROMISE_PENDING || p->adopting)
-        return false; /* an adopting promise follows its source */
+    /* An adopting promise follows its source, a then/catch/finally result
+     * its reaction: cancelling them would withdraw reactions that must run. */
+    if (p->state != EVA_PROMISE_PENDING || p->adopting || p->reacted_to)
+        return false;
     if (p->canceller)
         eva_promise_cancel(p);
     if (p->state == EVA_PROMISE_PENDING)

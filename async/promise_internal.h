@@ -15,6 +15,7 @@ struct eva_promise {
     bool observed;              /* someone looked at the outcome */
     bool notify_queued;
     bool adopting;              /* waiting for source to settle */
+    bool reacted_to;            /* a then/catch/finally result whose reaction has not run */
     int code;
     const char *message;
     void *value;
@@ -28,6 +29,8 @@ struct eva_promise {
     eva__combinator *comb;      /* combinator state, freed with the promise */
 };
 
+/* Link r to p.  A reaction that settles another promise holds a reference
+ * to it while linked (see promise.h, "Lifetimes"). */
 void eva__reaction_add(eva_promise *p, eva_reaction *r);
 void eva__reaction_unlink(eva_reaction *r);
 

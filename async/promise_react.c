@@ -8,12 +8,21 @@ typedef struct then_reaction {
     eva_then_fn on_fulfilled, on_rejected;
     eva_finally_fn on_settled;
     void *arg;
-    eva_promise *next;
+    eva_promise *source; /* borrowed: alive while r is linked to it */
+    eva_promise *next;   /* a reference: the pending source keeps next alive */
 } then_reaction;
+
+/* The reaction runs (or is withdrawn) now: from here next is settled by it,
+ * or follows what it adopts, and cancelling next no longer withdraws it. */
+static void stop_following(eva_promise *next) {
+    next->reacted_to = false;
+    next->canceller = NULL;
+}
 
 static void then_run(eva_reaction *r, eva_promise *settled) {
     then_reaction *t = EVA__CONTAINER_OF(r, then_reaction, r);
     eva_promise *next = t->next;
+    stop_following(next);
     if (!settled) {
         eva_promise_reject(next, -ECANCELED, "the promise was released before it settled");
     } else if (t->on_settled) {
@@ -36,6 +45,18 @@ static void then_run(eva_reaction *r, eva_promise *settled) {
     eva__free(t);
 }
 
+/* eva_promise_cancel(next) before the reaction ran: withdraw it (it never
+ * runs), reject next, and cancel the work it was waiting for. */
+static void then_cancel(eva_promise *next, void *arg) {
+    then_reaction *t = arg;
+    eva__reaction_unlink(&t->r);
+    stop_following(next);
+    eva__promise_settle(next, EVA_PROMISE_REJECTED, -ECANCELED, NULL, NULL, NULL);
+    eva_promise_cancel(t->source); /* -ENOTSUP: nothing to stop, it finishes unheard */
+    eva_promise_unref(next);
+    eva__free(t);
+}
+
 static int add_then(eva_promise *p, eva_then_fn ok, eva_then_fn err, eva_finally_fn fin,
                     void *arg, eva_promise **next_out) {
     if (!p || !p->loop)
@@ -53,6 +74,9 @@ static int add_then(eva_promise *p, eva_then_fn ok, eva_then_fn err, eva_finally
     t->on_rejected = err;
     t->on_settled = fin;
     t->arg = arg;
+    t->source = p;
+    t->next->reacted_to = true;
+    eva_promise_set_canceller(t->next, then_cancel, t);
     p->observed = true;
     if (next_out)
         *next_out = eva_promise_ref(t->next);

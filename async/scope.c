@@ -18,15 +18,29 @@ static void scope_unlink(eva_scope *s) {
     s->prev = s->next = s; /* the "not linked" mark: NULL would be a list's last node */
 }
 
-int eva_scope_init(eva_scope *s, eva_task *owner) {
+int eva_scope_init_mode(eva_scope *s, eva_task *owner, eva_scope_mode mode) {
     if (!s || !owner || !owner->loop || owner->state == EVA_TASK_IDLE || owner->state == EVA_TASK_DONE)
+        return -EINVAL;
+    if (mode != EVA_SCOPE_FAIL_FAST && mode != EVA_SCOPE_SUPERVISE)
         return -EINVAL;
     eva__async_loop *al = eva__async_loop_get(owner->loop);
     if (!al)
         return -ENOMEM;
-    *s = (eva_scope){.owner = owner};
+    *s = (eva_scope){.owner = owner, .supervise = mode == EVA_SCOPE_SUPERVISE};
     EVA__LIST_PUSH(al->scopes_head, s);
     owner->flags |= EVA__TASK_SCOPES;
+    return 0;
+}
+
+int eva_scope_init(eva_scope *s, eva_task *owner) {
+    return eva_scope_init_mode(s, owner, EVA_SCOPE_FAIL_FAST);
+}
+
+int eva_scope_on_failure(eva_scope *s, eva_scope_failure_fn fn, void *arg) {
+    if (!s || !scope_linked(s))
+        return -EINVAL;
+    s->on_failure = fn;
+    s->failure_arg = arg;
     return 0;
 }
 
@@ -143,17 +157,32 @@ static void scope_settle(eva_scope *s) {
     }
 }
 
+/* A supervising scope with no callback: the failure must not go unseen. */
+static void log_failure(const eva_scope *s, eva_task *child) {
+    eva__log(child->loop, EVA_LOG_WARN, "task '%s' failed in the scope of '%s': %s (%d)",
+             eva_task_name(child), eva_task_name(s->owner), eva_task_message(child),
+             eva_task_status(child));
+}
+
+static void child_failed(eva_scope *s, eva_task *child) {
+    if (!s->supervise && s->status == 0) {
+        s->status = child->status; /* the first failure is the scope's error */
+        s->message = child->u.message;
+        eva_scope_cancel(s);
+    }
+    if (s->on_failure)
+        EVA__CALL_USER(child->loop, s->on_failure, s->on_failure(s->failure_arg, s, child));
+    else if (s->supervise)
+        log_failure(s, child);
+}
+
 void eva__scope_child_done(eva_task *child) {
     eva_scope *s = child->up.scope;
     EVA__LIST_REMOVE(s->children, child);
     s->live--;
-    int st = child->status;
-    if (st < 0 && st != -ECANCELED && s->status == 0) {
-        s->status = st; /* the first failure is the scope's error */
-        s->message = child->u.message;
-        eva_scope_cancel(s);
-    }
-    if (s->live == 0)
+    if (child->status < 0 && child->status != -ECANCELED)
+        child_failed(s, child);
+    if (s->live == 0) /* after the callback: it may have started another child */
         scope_settle(s);
 }
 

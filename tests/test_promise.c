@@ -449,6 +449,195 @@ static void cancelling_a_combinator_cancels_inputs(void **state) {
     test_loop_destroy(loop);
 }
 
+/* ---- lifetimes: dropping a reference never loses work ------------------------- */
+
+enum { HOUR_MS = 60 * 60 * 1000 };
+
+typedef struct job {
+    eva_loop *loop;
+    int steps, done, code;
+} job;
+
+static int count_step(void *arg, eva_promise *settled_p, eva_promise *next) {
+    (void)settled_p;
+    (void)next;
+    ((job *)arg)->steps++;
+    return 0;
+}
+
+/* Step one's reaction starts step two and hands its promise on (adopt). */
+static int start_step_two(void *arg, eva_promise *settled_p, eva_promise *next) {
+    job *j = arg;
+    count_step(j, settled_p, next);
+    eva_promise *two, *after;
+    assert_int_equal(eva_sleep(j->loop, 1, &two), 0);
+    assert_int_equal(eva_promise_then(two, count_step, NULL, j, &after), 0);
+    assert_int_equal(eva_promise_adopt(next, after), 0);
+    eva_promise_unref(two);
+    eva_promise_unref(after);
+    return 0;
+}
+
+static int job_done(void *arg, eva_promise *settled_p, eva_promise *next) {
+    (void)next;
+    job *j = arg;
+    j->done++;
+    j->code = eva_promise_error(settled_p);
+    return 0;
+}
+
+/* The job of issue 12: every reference dropped at once, as docs/async.md
+ * once suggested; the chain still runs to its end. */
+static void start_dropped_job(eva_loop *loop, job *j) {
+    *j = (job){.loop = loop};
+    eva_promise *one = sleeping(loop, 1), *chain;
+    assert_int_equal(eva_promise_then(one, start_step_two, NULL, j, &chain), 0);
+    assert_int_equal(eva_promise_then(chain, job_done, job_done, j, NULL), 0);
+    eva_promise_unref(one);
+    eva_promise_unref(chain);
+}
+
+static void dropped_then_chain_still_runs(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    job j;
+    start_dropped_job(loop, &j);
+    run(loop);
+    assert_int_equal(j.steps, 2);
+    assert_int_equal(j.done, 1);
+    assert_int_equal(j.code, 0);
+    test_loop_destroy(loop);
+}
+
+static void dropped_combinators_still_settle(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    seen s[5] = {{0}};
+    eva_promise *result[5];
+    eva_promise *all_in[2] = {sleeping(loop, 1), sleeping(loop, 2)};
+    assert_int_equal(eva_promise_all(loop, all_in, 2, &result[0]), 0);
+    eva_promise *settled_in[2] = {sleeping(loop, 1), settled(loop, -EIO)};
+    assert_int_equal(eva_promise_all_settled(loop, settled_in, 2, &result[1]), 0);
+    eva_promise *any_in[2] = {settled(loop, -EIO), sleeping(loop, 1)};
+    assert_int_equal(eva_promise_any(loop, any_in, 2, &result[2]), 0);
+    /* finite losers: a test of the old code, which dropped the combinators, still ends */
+    eva_promise *race_in[2] = {sleeping(loop, 100), sleeping(loop, 1)};
+    assert_int_equal(eva_promise_race(loop, race_in, 2, &result[3]), 0);
+    eva_promise *slow = sleeping(loop, 100); /* armed first, due later: the timeout wins */
+    assert_int_equal(eva_promise_timeout(slow, 1, &result[4]), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(eva_promise_then(result[i], record, record, &s[i], NULL), 0);
+        eva_promise_unref(result[i]); /* nobody holds a combinator's promise any more */
+    }
+    unref_all(all_in, 2);
+    unref_all(settled_in, 2);
+    unref_all(any_in, 2);
+    unref_all(race_in, 2);
+    eva_promise_unref(slow);
+    run(loop);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(s[i].calls, 1);
+        assert_int_equal(s[i].code, 0);
+    }
+    assert_int_equal(s[4].calls, 1);
+    assert_int_equal(s[4].code, -ETIMEDOUT);
+    test_loop_destroy(loop);
+}
+
+static void settled_unreferenced_chain_is_freed(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    eva_promise *warm_up; /* the loop's async state is made on first use */
+    eva_promise_new(loop, &warm_up);
+    eva_promise_unref(warm_up);
+    test_alloc a = {.fail_after = -1};
+    test_alloc_install(&a);
+    job j;
+    start_dropped_job(loop, &j);
+    eva_promise *in[2] = {sleeping(loop, 1), sleeping(loop, 100)}, *race;
+    eva_promise_race(loop, in, 2, &race);
+    eva_promise_then(race, count_step, NULL, &j, NULL);
+    eva_promise_unref(race);
+    unref_all(in, 2);
+    assert_true(a.live > 0);
+    run(loop);
+    assert_int_equal(j.done, 1);
+    assert_int_equal(j.steps, 3); /* the job's two, and the race's */
+    assert_int_equal(a.live, 0); /* every promise, reaction and combinator freed */
+    test_alloc_install(NULL);
+    test_loop_destroy(loop);
+}
+
+static void cancel_stops_a_dropped_chain(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    job j = {.loop = loop};
+    eva_promise *hour = sleeping(loop, HOUR_MS), *step, *last;
+    assert_int_equal(eva_promise_then(hour, count_step, NULL, &j, &step), 0);
+    assert_int_equal(eva_promise_then(step, count_step, job_done, &j, &last), 0);
+    eva_promise_unref(hour);
+    eva_promise_unref(step);
+    assert_int_equal(eva_promise_cancel(last), 0); /* the end of the chain stops all of it */
+    run(loop); /* returns at once: the hour-long timer is gone */
+    assert_int_equal(j.steps, 0);
+    assert_int_equal(j.done, 0); /* withdrawn, not run with the cancellation */
+    assert_int_equal(eva_promise_error(last), -ECANCELED);
+    assert_int_equal(eva_promise_cancel(last), 0); /* settled: nothing to do */
+    eva_promise_unref(last);
+
+    /* a combinator's promise: its reaction sees the cancellation */
+    eva_promise *in[2] = {sleeping(loop, HOUR_MS), sleeping(loop, HOUR_MS)}, *all;
+    eva_promise_all(loop, in, 2, &all);
+    eva_promise_then(all, count_step, job_done, &j, NULL);
+    unref_all(in, 2);
+    assert_int_equal(eva_promise_cancel(all), 0);
+    eva_promise_unref(all);
+    run(loop);
+    assert_int_equal(j.steps, 0);
+    assert_int_equal(j.done, 1);
+    assert_int_equal(j.code, -ECANCELED);
+    test_loop_destroy(loop);
+}
+
+static void dropped_rejection_is_still_reported(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    test_log log;
+    test_capture_log(loop, &log);
+    eva_promise *fails, *in[2], *all;
+    eva_promise_new(loop, &fails);
+    in[0] = sleeping(loop, 1);
+    in[1] = fails;
+    eva_promise_all(loop, in, 2, &all);
+    eva_promise_unref(all); /* nobody will look at its outcome */
+    unref_all(in, 1);
+    eva_promise_reject(fails, -ECONNREFUSED, "db refused");
+    eva_promise_unref(fails);
+    run(loop);
+    assert_int_equal(log.count, 1);
+    assert_int_equal(log.level, EVA_LOG_WARN);
+    assert_non_null(strstr(log.last, "unhandled promise rejection: db refused"));
+    test_loop_destroy(loop);
+}
+
+static void releasing_an_unsettleable_promise_is_reported(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    test_log log;
+    test_capture_log(loop, &log);
+    eva_promise *p, *next;
+    eva_promise_new(loop, &p);
+    seen s = {0};
+    eva_promise_then(p, record, record, &s, &next);
+    eva_promise_unref(p); /* only we could have settled it */
+    assert_int_equal(log.count, 1);
+    assert_non_null(strstr(log.last, "nobody can settle it"));
+    assert_int_equal(eva_promise_error(next), -ECANCELED);
+    assert_int_equal(s.calls, 0);
+    eva_promise_unref(next);
+    test_loop_destroy(loop);
+}
+
 /* ---- destroy and allocation failure ------------------------------------------ */
 
 static void destroy_settles_pending_promises(void **state) {
@@ -559,6 +748,12 @@ int main(void) {
         cmocka_unit_test(race_takes_the_first_to_settle),
         cmocka_unit_test(timeout_rejects_and_cancels),
         cmocka_unit_test(cancelling_a_combinator_cancels_inputs),
+        cmocka_unit_test(dropped_then_chain_still_runs),
+        cmocka_unit_test(dropped_combinators_still_settle),
+        cmocka_unit_test(settled_unreferenced_chain_is_freed),
+        cmocka_unit_test(cancel_stops_a_dropped_chain),
+        cmocka_unit_test(dropped_rejection_is_still_reported),
+        cmocka_unit_test(releasing_an_unsettleable_promise_is_reported),
         cmocka_unit_test(destroy_settles_pending_promises),
         cmocka_unit_test(allocation_failure_registers_nothing),
         cmocka_unit_test(promise_rejects_invalid_arguments),

@@ -1,8 +1,10 @@
 /* Scopes: the join waits for every child; the first failure cancels the
- * siblings; cancelling the owner cancels the scope; no child outlives it. */
+ * siblings (fail-fast) or is reported and spares them (supervising);
+ * cancelling the owner cancels the scope; no child outlives it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -156,6 +158,107 @@ static void owner_forgetting_to_join_is_reported(void **state) {
     test_loop_destroy(loop);
 }
 
+/* ---- supervising scopes --------------------------------------------------- */
+
+typedef struct supervisor {
+    eva_task task;
+    eva_scope scope;
+    child kids[3]; /* 0 fails at once, 1 sleeps an hour, 2 starts after the failure */
+    bool use_callback;
+    int failures;
+    int failed_status;
+    char failed_name[16], failed_message[32];
+    int late_rc;
+    eva_task_state sibling_state; /* kid 1, once kid 2 has finished */
+    int rc;                       /* the join's */
+    int finally_at, clock;
+} supervisor;
+
+static void on_child_failure(void *arg, eva_scope *scope, eva_task *failed) {
+    supervisor *s = arg;
+    assert_ptr_equal(scope, &s->scope);
+    s->failures++;
+    s->failed_status = eva_task_status(failed);
+    snprintf(s->failed_name, sizeof s->failed_name, "%s", eva_task_name(failed));
+    snprintf(s->failed_message, sizeof s->failed_message, "%s", eva_task_message(failed));
+}
+
+static int start_kid(supervisor *s, int i, const char *name) {
+    s->kids[i].clock = &s->clock;
+    eva_task_init(eva_task_loop(&s->task), &s->kids[i].task, child_run, name);
+    return eva_scope_start(&s->scope, &s->kids[i].task);
+}
+
+static bool kid_done(const supervisor *s, int i) {
+    return eva_task_get_state(&s->kids[i].task) == EVA_TASK_DONE;
+}
+
+static eva_step supervisor_run(void *frame) {
+    supervisor *s = frame;
+    ASYNC_BEGIN(s);
+    assert_int_equal(eva_scope_init_mode(&s->scope, &s->task, EVA_SCOPE_SUPERVISE), 0);
+    if (s->use_callback)
+        assert_int_equal(eva_scope_on_failure(&s->scope, on_child_failure, s), 0);
+    assert_int_equal(start_kid(s, 0, "failing"), 0);
+    assert_int_equal(start_kid(s, 1, "sibling"), 0);
+    AWAIT_UNTIL(s, kid_done(s, 0));
+    s->late_rc = start_kid(s, 2, "late");
+    if (s->late_rc == 0)
+        AWAIT_UNTIL(s, kid_done(s, 2));
+    s->sibling_state = eva_task_get_state(&s->kids[1].task);
+    eva_scope_cancel(&s->scope); /* still stops every child */
+    AWAIT_RC(s, s->rc, eva_scope_join_op(&s->scope));
+    ASYNC_FINALLY(s);
+    s->finally_at = ++s->clock;
+    ASYNC_END(s);
+}
+
+static void run_supervisor(eva_loop *loop, supervisor *s) {
+    s->kids[0] = (child){.ms = 0, .fail = 1};
+    s->kids[1] = (child){.ms = HOUR};
+    s->kids[2] = (child){.ms = 0};
+    eva_task_init(loop, &s->task, supervisor_run, "supervisor");
+    assert_int_equal(eva_task_start(&s->task, NULL), 0);
+    assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0); /* the hour-long kid was cancelled */
+    assert_int_equal(eva_task_status(&s->kids[0].task), -EIO);
+    assert_int_equal(s->late_rc, 0);                 /* new children still accepted */
+    assert_int_equal(s->kids[2].done_steps, 1);
+    assert_int_equal(s->sibling_state, EVA_TASK_SUSPENDED); /* the sibling was left alone */
+    assert_int_equal(eva_task_status(&s->kids[1].task), -ECANCELED); /* by the scope's cancel */
+    assert_int_equal(s->rc, -ECANCELED);
+    assert_int_equal(eva_task_status(&s->task), 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(s->kids[i].finally_at < s->finally_at); /* none outlived the scope */
+}
+
+static void supervised_failure_spares_siblings(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    test_log log;
+    test_capture_log(loop, &log);
+    supervisor s = {.use_callback = true};
+    run_supervisor(loop, &s);
+    assert_int_equal(s.failures, 1);
+    assert_int_equal(s.failed_status, -EIO);
+    assert_string_equal(s.failed_name, "failing");
+    assert_string_equal(s.failed_message, "child: boom");
+    assert_int_equal(log.count, 0); /* the callback took it */
+    test_loop_destroy(loop);
+}
+
+static void supervised_failure_without_callback_is_logged(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    test_log log;
+    test_capture_log(loop, &log);
+    supervisor s = {.use_callback = false};
+    run_supervisor(loop, &s);
+    assert_int_equal(log.count, 1);
+    assert_int_equal(log.level, EVA_LOG_WARN);
+    assert_non_null(strstr(log.last, "task 'failing' failed in the scope of 'supervisor': child: boom"));
+    test_loop_destroy(loop);
+}
+
 /* ---- spawned children, empty scopes, errors ------------------------------ */
 
 typedef struct spawner {
@@ -213,6 +316,8 @@ static void scope_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_scope_start(NULL, &idle), -EINVAL);
     assert_int_equal(eva_scope_spawn(NULL, sizeof(child), child_run, "x", &frame), -EINVAL);
     assert_int_equal(eva_scope_cancel(NULL), -EINVAL);
+    assert_int_equal(eva_scope_init_mode(&scope, &idle, EVA_SCOPE_SUPERVISE), -EINVAL);
+    assert_int_equal(eva_scope_on_failure(NULL, on_child_failure, NULL), -EINVAL);
     assert_int_equal(eva_scope_live(NULL), 0);
     test_loop_destroy(loop);
 }
@@ -238,6 +343,8 @@ int main(void) {
         cmocka_unit_test(cancelling_owner_cancels_scope),
         cmocka_unit_test(owner_failing_early_waits_for_children),
         cmocka_unit_test(owner_forgetting_to_join_is_reported),
+        cmocka_unit_test(supervised_failure_spares_siblings),
+        cmocka_unit_test(supervised_failure_without_callback_is_logged),
         cmocka_unit_test(spawned_children_and_empty_scopes),
         cmocka_unit_test(scope_rejects_invalid_arguments),
         cmocka_unit_test(destroy_cancels_running_scopes),

@@ -11,16 +11,46 @@
  * promise: borrow it with eva_promise_value() while you hold a reference; its
  * destructor runs when the last reference goes.
  *
+ * Lifetimes (the rules, in one place; docs/async.md "Promise lifetimes").
+ *  1. Releasing a reference never cancels anything: only eva_promise_cancel()
+ *     stops work.  Your reference is only for reading the promise.
+ *  2. A pending promise is held by what will settle it: the operation behind
+ *     it (eva_sleep's timer, a spawned task, a pool job, eva_promise_from_op's
+ *     task) until it settles it, or you, for an eva_promise_new() promise.
+ *  3. A pending promise holds what reacts to it, as in JavaScript: the promise
+ *     a then/catch/finally returned, a combinator's promise it is an input of,
+ *     a promise adopting it.  So a whole chain or combination lives until it
+ *     has settled, even when the program holds none of it: every reaction
+ *     runs once.  An AWAIT holds the promise it waits for.
+ *  4. Once settled, a promise lets go of what reacts to it; a settled promise
+ *     nobody holds is freed with its value, and so, link by link, is a chain.
+ *     (A combinator's promise holds its inputs, for eva_promise_inputs().)
+ *  5. Cancelling a then/catch/finally result before its reaction ran
+ *     withdraws the reaction (it never runs), rejects the result with
+ *     -ECANCELED and cancels the promise it reacts to, so cancelling the end
+ *     of a chain stops the chain; once the reaction has run, the result
+ *     follows what the reaction gave it.  Cancelling an adopting promise
+ *     cancels its source, a combinator's promise its pending inputs.
+ *  6. If you release the last reference to a pending promise only you could
+ *     settle (eva_promise_new) while something reacts to it, it can never
+ *     settle: this is logged as a warning and its reactions run as cancelled.
+ *     One that is only held by what reacts to it (an input nobody else holds)
+ *     stays pending until the loop is destroyed.
+ *  7. When the loop is destroyed every pending promise is cancelled (rejected
+ *     with -ECANCELED), so every reaction still runs once; the promises you
+ *     still hold survive, detached from the loop, until you release them.
+ *
  * Unhandled rejections.  A rejected promise that nobody observed (no then,
  * catch, finally, combinator or AWAIT, and no eva_promise_error() call) is
  * reported through the loop's log hook when its last reference is released,
- * as JavaScript and asyncio report theirs.
+ * as JavaScript and asyncio report theirs: for a chain or combination the
+ * program let go of, that is when it settles.
  *
  * Cancellation.  Promises made by evasync operations (eva_sleep, spawned
- * tasks, combinators) are cancellable: eva_promise_cancel() stops the work and
- * the promise rejects with -ECANCELED.  A plain eva_promise_new() promise is
- * cancellable only if you give it a canceller.  When the loop is destroyed,
- * every pending promise is cancelled, so every reaction still runs once.
+ * tasks, pool jobs, eva_promise_from_op, combinators, then/catch/finally) are
+ * cancellable: eva_promise_cancel() stops the work and the promise rejects
+ * with -ECANCELED.  A plain eva_promise_new() promise is cancellable only if
+ * you give it a canceller.
  */
 #ifndef EVASYNC_PROMISE_H
 #define EVASYNC_PROMISE_H
@@ -76,15 +106,17 @@ int eva_promise_reject(eva_promise *p, int code, const char *message);
 
 /* Settle p the way src settles (now if src is settled, else when it does):
  * JavaScript's resolve(otherPromise).  p keeps a reference to src, and p's
- * value is src's value.  Cancelling p cancels src.
+ * value is src's value; src, while pending, keeps p alive.  Cancelling p
+ * cancels src.
  * Returns 0; -EINVAL (NULL, same promise, different loops); -EALREADY. */
 int eva_promise_adopt(eva_promise *p, eva_promise *src);
 
 /* Install the function eva_promise_cancel() calls while p is pending. */
 int eva_promise_set_canceller(eva_promise *p, eva_promise_canceller fn, void *arg);
 
-/* Ask the work behind a pending promise to stop.  Returns 0 (requested, or p
- * already settled); -ENOTSUP (no canceller); -EINVAL. */
+/* Ask the work behind a pending promise to stop (rule 5 above for derived
+ * promises).  Returns 0 (requested, or p already settled); -ENOTSUP (no
+ * canceller); -EINVAL. */
 int eva_promise_cancel(eva_promise *p);
 
 /* ---- references and state ----------------------------------------------- */
@@ -109,7 +141,9 @@ const char *eva_promise_message(const eva_promise *p);
 
 /* When p settles, run on_fulfilled or on_rejected (either may be NULL: then
  * next settles like p).  *next_out (may be NULL if you do not want it)
- * receives a reference to the derived promise.
+ * receives a reference to the derived promise; p keeps it (and so the
+ * reaction) alive while pending, whether you keep yours or not.  Cancelling
+ * next before the reaction ran withdraws it and cancels p.
  * Returns 0, -EINVAL, -ENOMEM (nothing registered). */
 int eva_promise_then(eva_promise *p, eva_then_fn on_fulfilled, eva_then_fn on_rejected,
                      void *arg, eva_promise **next_out);
@@ -154,7 +188,8 @@ int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out);
 
 /* Each takes its own references to the n inputs (the caller keeps its own)
  * and returns a new cancellable promise; cancelling it cancels the inputs
- * still pending.  Unlike JavaScript, the inputs that can no longer matter are
+ * still pending.  The pending inputs keep it alive: releasing it does not
+ * stop it (see Lifetimes).  Unlike JavaScript, the inputs that can no longer matter are
  * cancelled: the losers of race/any/timeout and the rest of a failed all.
  * eva_promise_inputs() lists a combinator's inputs, in order, to read their
  * values or errors.  Errors: -EINVAL (NULL, n > 0 with NULL inputs, an input

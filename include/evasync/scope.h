@@ -1,10 +1,23 @@
 /* evasync/scope.h — scopes (task groups, Trio's nurseries).
  *
  * A scope lives in a task's frame and runs child tasks for it.  Awaiting
- * eva_scope_join_op() resumes the owner once every child has finished.  The
- * first child that fails (any error but -ECANCELED) cancels its siblings and
- * its error becomes the scope's; cancelling the owner while it joins cancels
- * the children, and the join still waits for all of them.
+ * eva_scope_join_op() resumes the owner once every child has finished;
+ * cancelling the owner while it joins cancels the children, and the join
+ * still waits for all of them.  A scope has one of two modes:
+ *
+ *  - EVA_SCOPE_FAIL_FAST (eva_scope_init): the first child that fails (any
+ *    error but -ECANCELED) cancels its siblings, its error becomes the
+ *    scope's, and the scope accepts no new children.  For work that is one
+ *    job split in parts.
+ *  - EVA_SCOPE_SUPERVISE (eva_scope_init_mode): a failing child is reported —
+ *    to the callback set with eva_scope_on_failure(), or without one through
+ *    the loop's log hook (a warning naming the child, its message and code) —
+ *    and nothing else happens: its siblings go on and new children are
+ *    accepted.  For independent work, such as a server's connections.  The
+ *    join returns 0, or -ECANCELED if the scope was cancelled.
+ *
+ * In both modes eva_scope_cancel() cancels every child and closes the scope
+ * to new ones, and the join waits for all of them.
  *
  * No child outlives its scope: if the owner fails or is cancelled before it
  * joins, the runtime cancels the scope's children and waits for them before
@@ -37,28 +50,53 @@ extern "C" {
 
 typedef struct eva_scope eva_scope;
 
+typedef enum eva_scope_mode {
+    EVA_SCOPE_FAIL_FAST, /* the first failure cancels the siblings and is the scope's */
+    EVA_SCOPE_SUPERVISE  /* failures are reported; siblings and new children go on */
+} eva_scope_mode;
+
+/* A child of the scope failed (status < 0, not -ECANCELED).  child is
+ * borrowed for the call: read eva_task_status(), eva_task_message() and
+ * eva_task_name() here (a spawned child's frame is freed after it returns).
+ * Runs on the loop as the child finishes; it may start children or cancel the
+ * scope. */
+typedef void (*eva_scope_failure_fn)(void *arg, eva_scope *scope, eva_task *child);
+
 struct eva_scope {              /* all private */
     eva_scope *prev, *next;     /* the loop's scopes that are not yet joined */
     eva_task *owner;
     eva_task *children;         /* running children, linked through their prev/next */
     size_t live;
-    int status;                 /* the first failure, 0 if none */
+    int status;                 /* fail-fast: the first failure, 0 if none */
     const char *message;
     eva_task *joiner;           /* the owner, while parked in the join */
+    eva_scope_failure_fn on_failure;
+    void *failure_arg;
+    bool supervise;             /* EVA_SCOPE_SUPERVISE */
     bool cancelled;
     bool exit_hold;             /* the owner is finishing and waits for the children */
 };
 
 /* Bind a scope (caller-owned memory, typically in owner's frame) to owner, a
- * started task.  Init it again only after its join returned.
- * Returns 0; -EINVAL (NULL, or owner not started); -ENOMEM. */
+ * started task, in EVA_SCOPE_FAIL_FAST mode.  Init it again only after its
+ * join returned.  Returns 0; -EINVAL (NULL, or owner not started); -ENOMEM. */
 int eva_scope_init(eva_scope *scope, eva_task *owner);
+
+/* eva_scope_init with a mode.  Returns as eva_scope_init; -EINVAL for an
+ * unknown mode. */
+int eva_scope_init_mode(eva_scope *scope, eva_task *owner, eva_scope_mode mode);
+
+/* Call fn(arg, scope, child) for every child that fails, in either mode (in
+ * fail-fast mode the first one is also the scope's error); NULL fn: none (a
+ * supervising scope then logs).  Set it after init, before children fail.
+ * Returns 0 or -EINVAL. */
+int eva_scope_on_failure(eva_scope *scope, eva_scope_failure_fn fn, void *arg);
 
 /* Start an initialised task as a child of the scope (instead of
  * eva_task_start): it runs from the next loop iteration.  The child's frame
  * must stay valid until the join returns.
  * Returns 0; -EINVAL; -EBUSY (the child is running); -ECANCELED (the scope
- * was cancelled or has failed: the child is not started). */
+ * was cancelled, or a fail-fast scope has failed: the child is not started). */
 int eva_scope_start(eva_scope *scope, eva_task *child);
 
 /* eva_task_spawn into the scope: the loop owns the frame and frees it when
@@ -71,8 +109,8 @@ int eva_scope_spawn(eva_scope *scope, size_t frame_size, eva_task_fn fn, const c
 int eva_scope_cancel(eva_scope *scope);
 
 /* AWAIT(f, eva_scope_join_op(&f->scope)): resume when no child is left, with
- * the scope's status: 0, the first child's failure (and message), or
- * -ECANCELED.  Only the owner joins. */
+ * the scope's status: 0, the first child's failure (and message; fail-fast
+ * mode only), or -ECANCELED.  Only the owner joins. */
 eva_op eva_scope_join_op(eva_scope *scope);
 
 /* Children still running. */
