@@ -39,7 +39,7 @@ int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out) {
     if (!loop || !out || !op.start)
         return -EINVAL;
     eva_promise *p;
-    int rc = eva_promise_new(loop, &p);
+    int rc = eva__promise_new_for_op(loop, &p);
     if (rc < 0)
         return rc;
     op_frame *f;

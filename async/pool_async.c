@@ -47,14 +47,10 @@ typedef struct promise_job {
 static void on_promise_job_done(eva_pool_job *job, int status) {
     promise_job *pj = EVA__CONTAINER_OF(job, promise_job, job);
     eva_promise *p = pj->p;
-    if (p->state == EVA_PROMISE_PENDING) {
-        if (status == 0)
-            eva__promise_settle(p, EVA_PROMISE_FULFILLED, 0, NULL, job->result, job->result_dtor);
-        else
-            eva__promise_settle(p, EVA_PROMISE_REJECTED, status, NULL, NULL, NULL);
-    } else if (job->result && job->result_dtor) {
-        job->result_dtor(job->result); /* settled by the loop's destroy meanwhile */
-    }
+    if (status == 0)
+        eva__promise_settle(p, EVA_PROMISE_FULFILLED, 0, NULL, job->result, job->result_dtor);
+    else
+        eva__promise_settle(p, EVA_PROMISE_REJECTED, status, NULL, NULL, NULL);
     eva__free(pj);
     eva_promise_unref(p);
 }
@@ -71,7 +67,7 @@ int eva_pool_submit_promise(eva_pool *pool, eva_loop *loop, eva_work_fn work, vo
     promise_job *pj = eva__calloc(1, sizeof *pj);
     if (!pj)
         return -ENOMEM;
-    int rc = eva_promise_new(loop, &pj->p);
+    int rc = eva__promise_new_for_op(loop, &pj->p);
     if (rc == 0) {
         pj->job.result_dtor = dtor;
         rc = eva_pool_submit(pool, loop, &pj->job, work, on_promise_job_done, arg);

@@ -120,6 +120,13 @@ void eva_promise_unref(eva_promise *p) {
 
 void eva__promise_settle(eva_promise *p, eva_promise_state state, int code, const char *message,
                          void *value, eva_value_dtor dtor) {
+    if (p->state != EVA_PROMISE_PENDING) {
+        /* settled first by the loop's destroy: a promise settles once; the
+         * late outcome's value is disposed of, not leaked */
+        if (value && dtor)
+            dtor(value);
+        return;
+    }
     p->state = (uint8_t)state;
     p->code = code;
     p->message = message;
@@ -136,15 +143,26 @@ void eva__promise_settle_like(eva_promise *p, eva_promise *src) {
     eva__promise_settle(p, src->state, src->code, src->message, src->value, NULL);
 }
 
-static bool settleable(const eva_promise *p) {
-    return p->state == EVA_PROMISE_PENDING && !p->adopting && p->loop;
+int eva__promise_new_for_op(eva_loop *loop, eva_promise **out) {
+    int rc = eva_promise_new(loop, out);
+    if (rc == 0)
+        (*out)->by_operation = true;
+    return rc;
+}
+
+/* 0 when the program may settle p now, else why not. */
+static int settleable(const eva_promise *p) {
+    if (p->by_operation)
+        return -EPERM;
+    return p->state == EVA_PROMISE_PENDING && !p->adopting && p->loop ? 0 : -EALREADY;
 }
 
 int eva_promise_resolve(eva_promise *p, void *value, eva_value_dtor dtor) {
     if (!p)
         return -EINVAL;
-    if (!settleable(p))
-        return -EALREADY;
+    int rc = settleable(p);
+    if (rc < 0)
+        return rc;
     eva__promise_settle(p, EVA_PROMISE_FULFILLED, 0, NULL, value, dtor);
     return 0;
 }
@@ -152,8 +170,9 @@ int eva_promise_resolve(eva_promise *p, void *value, eva_value_dtor dtor) {
 int eva_promise_reject(eva_promise *p, int code, const char *message) {
     if (!p || code >= 0)
         return -EINVAL;
-    if (!settleable(p))
-        return -EALREADY;
+    int rc = settleable(p);
+    if (rc < 0)
+        return rc;
     eva__promise_settle(p, EVA_PROMISE_REJECTED, code, message, NULL, NULL);
     return 0;
 }
@@ -168,8 +187,9 @@ static void adopt_run(eva_reaction *r, eva_promise *src) {
 int eva_promise_adopt(eva_promise *p, eva_promise *src) {
     if (!p || !src || p == src || p->loop != src->loop || !p->loop)
         return -EINVAL;
-    if (!settleable(p))
-        return -EALREADY;
+    int rc = settleable(p);
+    if (rc < 0)
+        return rc;
     p->source = eva_promise_ref(src);
     src->observed = true;
     if (src->state != EVA_PROMISE_PENDING) {
@@ -186,8 +206,11 @@ int eva_promise_adopt(eva_promise *p, eva_promise *src) {
 int eva_promise_set_canceller(eva_promise *p, eva_promise_canceller fn, void *arg) {
     if (!p)
         return -EINVAL;
-    if (!settleable(p))
-        return -EALREADY;
+    int rc = settleable(p);
+    if (rc == -EPERM && !p->canceller)
+        rc = 0; /* the operation installing its own, right after making p */
+    if (rc < 0)
+        return rc;
     p->canceller = fn;
     p->cancel_arg = arg;
     return 0;

@@ -16,6 +16,7 @@ struct eva_promise {
     bool notify_queued;
     bool adopting;              /* waiting for source to settle */
     bool reacted_to;            /* a then/catch/finally result whose reaction has not run */
+    bool by_operation;          /* settled only by the operation that made it */
     int code;
     const char *message;
     void *value;
@@ -34,12 +35,20 @@ struct eva_promise {
 void eva__reaction_add(eva_promise *p, eva_reaction *r);
 void eva__reaction_unlink(eva_reaction *r);
 
-/* Settle unconditionally (the caller checked it is pending). */
+/* Settle p.  An operation's late outcome for a promise the loop's destroy
+ * settled first is dropped (its value disposed of with dtor): a promise
+ * settles once. */
 void eva__promise_settle(eva_promise *p, eva_promise_state state, int code, const char *message,
                          void *value, eva_value_dtor dtor);
 
 /* Settle p with src's outcome; src's value is borrowed: keep src alive. */
 void eva__promise_settle_like(eva_promise *p, eva_promise *src);
+
+/* eva_promise_new for a promise an operation settles (sleep, a spawned task,
+ * a pool job, a DNS query, any op): the program may react to it and cancel
+ * it, but resolve/reject/adopt refuse it with -EPERM, so the operation's own
+ * settling is the only one. */
+int eva__promise_new_for_op(eva_loop *loop, eva_promise **out);
 
 void eva__combinator_free(eva__combinator *c);
 

@@ -39,7 +39,7 @@ int eva_sleep(eva_loop *loop, int64_t ms, eva_promise **out) {
     sleep_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    int rc = eva_promise_new(loop, &req->p);
+    int rc = eva__promise_new_for_op(loop, &req->p);
     if (rc < 0) {
         eva__free(req);
         return rc;
@@ -86,7 +86,7 @@ int eva_task_spawn_promise(eva_loop *loop, size_t frame_size, eva_task_fn fn, co
     spawn_block *b = eva__calloc(1, SPAWN_OFFSET + frame_size);
     if (!b)
         return -ENOMEM;
-    int rc = eva_promise_new(loop, &b->p);
+    int rc = eva__promise_new_for_op(loop, &b->p);
     if (rc < 0) {
         eva__free(b);
         return rc;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dns_internal.h"
+#include "promise_internal.h"
 
 static const char cancelled_message[] = "DNS: query cancelled";
 
@@ -476,12 +477,10 @@ static void promise_cancel(eva_promise *p, void *arg) {
 
 /* Settle (unless loop destroy got there first), drop our reference. */
 static void promise_settle(dns_promise *dp, int status, void *value, eva_value_dtor dtor) {
-    if (status == 0) {
-        if (eva_promise_resolve(dp->p, value, dtor) < 0)
-            dtor(value);
-    } else {
-        eva_promise_reject(dp->p, status, dp->q.message);
-    }
+    if (status == 0)
+        eva__promise_settle(dp->p, EVA_PROMISE_FULFILLED, 0, NULL, value, dtor);
+    else
+        eva__promise_settle(dp->p, EVA_PROMISE_REJECTED, status, dp->q.message, NULL, NULL);
     eva_promise_unref(dp->p);
     eva__free(dp);
 }
@@ -509,7 +508,7 @@ static int promise_begin(eva_loop *loop, dns_promise **out) {
     dns_promise *dp = eva__calloc(1, sizeof *dp);
     if (!dp)
         return -ENOMEM;
-    int rc = eva_promise_new(loop, &dp->p);
+    int rc = eva__promise_new_for_op(loop, &dp->p);
     if (rc < 0) {
         eva__free(dp);
         return rc;

@@ -348,6 +348,31 @@ static void cancel_a_connect_that_completed(void **state) {
     test_loop_destroy(loop);
 }
 
+/* ---- promises of operations ------------------------------------------------------- */
+
+/* An operation's promise settles once, by its operation: the program can
+ * react to it and cancel it, not resolve, reject or adopt it (the op would
+ * settle it a second time later). */
+static void an_operations_promise_is_settled_only_by_it(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    eva_promise *sleep, *other;
+    assert_int_equal(eva_sleep(loop, 0, &sleep), 0);
+    assert_int_equal(eva_promise_new(loop, &other), 0);
+    int v;
+    assert_int_equal(eva_promise_resolve(sleep, &v, NULL), -EPERM);
+    assert_int_equal(eva_promise_reject(sleep, -EIO, NULL), -EPERM);
+    assert_int_equal(eva_promise_adopt(sleep, other), -EPERM);
+    assert_int_equal(eva_promise_set_canceller(sleep, NULL, NULL), -EPERM);
+    while (eva_promise_get_state(sleep) == EVA_PROMISE_PENDING)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    assert_int_equal(eva_promise_get_state(sleep), EVA_PROMISE_FULFILLED);
+    assert_null(eva_promise_value(sleep));
+    eva_promise_unref(sleep);
+    eva_promise_unref(other);
+    test_loop_destroy(loop);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1)
         cmocka_set_test_filter(argv[1]); /* run one test: `test_complete_once NAME` */
@@ -359,6 +384,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(cancel_shutdown_after_its_report_was_queued),
         cmocka_unit_test(cancel_a_flushing_close),
         cmocka_unit_test(cancel_a_connect_that_completed),
+        cmocka_unit_test(an_operations_promise_is_settled_only_by_it),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(big_buffer());

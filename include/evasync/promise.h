@@ -96,22 +96,28 @@ int eva_promise_new(eva_loop *loop, eva_promise **out);
 
 /* Fulfil with value; the promise owns it from now on and calls dtor (may be
  * NULL) on it when freed.  On error nothing is taken: the value is still yours.
- * Returns 0; -EINVAL (NULL p); -EALREADY (already settled or adopting). */
+ * Returns 0; -EINVAL (NULL p); -EALREADY (already settled or adopting);
+ * -EPERM (an operation's promise — eva_sleep, eva_task_spawn_promise, the
+ * pool, DNS, eva_promise_from_op — which only its operation settles: cancel
+ * it instead). */
 int eva_promise_resolve(eva_promise *p, void *value, eva_value_dtor dtor);
 
 /* Reject with code (< 0) and message (NULL: eva_strerror(code); otherwise a
  * string that outlives the promise, e.g. a literal).
- * Returns 0; -EINVAL (NULL p, code >= 0); -EALREADY. */
+ * Returns 0; -EINVAL (NULL p, code >= 0); -EALREADY; -EPERM (as resolve). */
 int eva_promise_reject(eva_promise *p, int code, const char *message);
 
 /* Settle p the way src settles (now if src is settled, else when it does):
  * JavaScript's resolve(otherPromise).  p keeps a reference to src, and p's
  * value is src's value; src, while pending, keeps p alive.  Cancelling p
  * cancels src.
- * Returns 0; -EINVAL (NULL, same promise, different loops); -EALREADY. */
+ * Returns 0; -EINVAL (NULL, same promise, different loops); -EALREADY;
+ * -EPERM (p is an operation's promise, as resolve). */
 int eva_promise_adopt(eva_promise *p, eva_promise *src);
 
-/* Install the function eva_promise_cancel() calls while p is pending. */
+/* Install the function eva_promise_cancel() calls while p is pending.
+ * Returns 0; -EINVAL; -EALREADY (settled, or adopting); -EPERM (an
+ * operation's promise: its operation's canceller stays). */
 int eva_promise_set_canceller(eva_promise *p, eva_promise_canceller fn, void *arg);
 
 /* Ask the work behind a pending promise to stop (rule 5 above for derived
