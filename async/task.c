@@ -461,8 +461,16 @@ static void call_cancel(eva_task *parent) {
 
 static const eva_wait_ops call_wait = {"task", call_cancel};
 
+static bool task_in_flight(const eva_task *t) {
+    return t->state != EVA_TASK_IDLE && t->state != EVA_TASK_DONE;
+}
+
 static int call_start(eva_task *parent, const eva_op *op) {
     eva_task *child = op->ptr;
+    if (!child || !child->fn)
+        return -EINVAL;
+    if (task_in_flight(child))
+        return -EBUSY; /* awaited by someone else right now */
     eva_task_fn fn = child->fn;
     *child = (eva_task){.loop = parent->loop, .fn = fn, .name = parent->name,
                         .flags = EVA__TASK_NESTED | EVA__TASK_STARTED};
@@ -481,6 +489,7 @@ const eva_task *eva__task_nested_child(const eva_task *t) {
 }
 
 eva_op eva_task_call_op(eva_task *child, eva_task_fn fn) {
-    child->fn = fn;
+    if (child && !task_in_flight(child)) /* never touch a running child */
+        child->fn = fn;
     return (eva_op){.start = call_start, .ptr = child};
 }

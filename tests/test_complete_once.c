@@ -373,6 +373,62 @@ static void an_operations_promise_is_settled_only_by_it(void **state) {
     test_loop_destroy(loop);
 }
 
+/* ---- building an op touches nothing in flight -------------------------------------- */
+
+typedef struct napper {
+    eva_task task;
+    int naps;
+} napper;
+
+static eva_step napper_run(void *frame) {
+    napper *n = frame;
+    ASYNC_BEGIN(n);
+    AWAIT(n, eva_sleep_op(1));
+    n->naps++;
+    ASYNC_END(n);
+}
+
+static eva_step other_child_run(void *frame) {
+    napper *n = frame;
+    ASYNC_BEGIN(n);
+    n->naps += 100;
+    ASYNC_END(n);
+}
+
+typedef struct caller {
+    eva_task task;
+    napper *child;  /* shared by two callers */
+    eva_task_fn fn;
+    int rc;
+} caller;
+
+static eva_step caller_run(void *frame) {
+    caller *c = frame;
+    ASYNC_BEGIN(c);
+    AWAIT_RC(c, c->rc, eva_task_call_op(&c->child->task, c->fn));
+    ASYNC_END(c);
+}
+
+/* A nested task's frame awaited while it runs: the second AWAIT fails with
+ * -EBUSY and leaves the running child (its function, its state) alone. */
+static void a_running_child_cannot_be_awaited_again(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    napper child = {0};
+    caller first = {.child = &child, .fn = napper_run, .rc = 1};
+    caller second = {.child = &child, .fn = other_child_run, .rc = 1};
+    eva_task_init(loop, &first.task, caller_run, "first");
+    eva_task_init(loop, &second.task, caller_run, "second");
+    eva_task_start(&first.task, NULL);
+    eva_task_start(&second.task, NULL);
+    while (eva_task_get_state(&first.task) != EVA_TASK_DONE || eva_task_get_state(&second.task) != EVA_TASK_DONE)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    assert_int_equal(second.rc, -EBUSY);
+    assert_int_equal(first.rc, 0);
+    assert_int_equal(child.naps, 1);
+    test_loop_destroy(loop);
+}
+
 int main(int argc, char **argv) {
     if (argc > 1)
         cmocka_set_test_filter(argv[1]); /* run one test: `test_complete_once NAME` */
@@ -385,6 +441,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(cancel_a_flushing_close),
         cmocka_unit_test(cancel_a_connect_that_completed),
         cmocka_unit_test(an_operations_promise_is_settled_only_by_it),
+        cmocka_unit_test(a_running_child_cannot_be_awaited_again),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     free(big_buffer());

@@ -364,7 +364,7 @@ static void dump_lists_parked_tasks_with_their_lines(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
     sleeper a, b;
-    outer o;
+    outer o = {0};
     eva_task_init(loop, &a.task, sleeper_run, "sleeper-a");
     eva_task_init(loop, &b.task, sleeper_run, "sleeper-b");
     eva_task_init(loop, &o.task, outer_run, "nested");

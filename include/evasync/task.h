@@ -235,7 +235,11 @@ eva_op eva_sleep_op(int64_t ms);
 
 /* Run a nested async function whose frame is a member of the caller's frame;
  * its status (and message) become the AWAIT's.  The child's task header is
- * (re)initialised by the AWAIT; set the child's inputs in its frame first. */
+ * (re)initialised by the AWAIT; set the child's inputs in its frame first.
+ * The child's header must be zeroed (as every frame from eva_task_spawn is;
+ * zero your own frames: `= {0}`, calloc) or finished, because a child that
+ * is running (awaited by another task) is left untouched: the AWAIT fails
+ * with -EBUSY.  -EINVAL for a NULL child or fn. */
 eva_op eva_task_call_op(eva_task *child, eva_task_fn fn);
 #define EVA_ASYNC(fn, child_frame) eva_task_call_op(&(child_frame)->task, (fn))
 
