@@ -3,9 +3,12 @@
 #define EVASYNC_ASYNC_INTERNAL_H
 
 #include "internal.h"
-#include "evasync/task.h"
+#include "evasync/pool_async.h"
 #include "evasync/promise.h"
 #include "evasync/scope.h"
+#include "evasync/sync.h"
+#include "evasync/task.h"
+#include "evasync/task_monitor.h"
 
 /* eva_task.flags */
 enum {
@@ -22,10 +25,11 @@ enum {
 };
 
 typedef struct eva__async_loop {
-    eva__owned own;            /* the loop cancels our tasks at destroy */
+    eva__layer layer;          /* first (EVA__LAYER_FIRST): the loop cancels our tasks at destroy */
     eva_loop *loop;
     eva_task *live_head;       /* started, unfinished top-level tasks */
     size_t live_count;
+    size_t tasks;              /* live tasks, top-level and scope children */
     eva_task *ready_head, *ready_tail; /* to run on the next iteration */
     eva_call ready_call;       /* the deferred call that drains them */
     bool ready_call_queued;
@@ -39,9 +43,17 @@ typedef struct eva__async_loop {
     eva_promise *promises_head; /* live promises (promise.c) */
     eva_scope *scopes_head;    /* scopes not yet joined (scope.c) */
 } eva__async_loop;
+EVA__LAYER_FIRST(eva__async_loop, layer);
 
 /* The loop's async state, created on first use; NULL when out of memory. */
 eva__async_loop *eva__async_loop_get(eva_loop *loop);
+
+/* The loop's async state if it has been created, else NULL.  The hot path
+ * (every AWAIT): two loads, the layer being the struct's first member. */
+extern eva__layer_key eva__async_key;
+static inline eva__async_loop *eva__async_loop_find(const eva_loop *loop) {
+    return eva__layer_get(loop, &eva__async_key);
+}
 
 /* task.c: start t as a scope's child (scope.c links it). */
 int eva__task_start_child(eva_task *t, eva_scope *scope);

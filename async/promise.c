@@ -74,7 +74,7 @@ eva_promise *eva_promise_ref(eva_promise *p) {
 }
 
 static void live_unlink(eva_promise *p) {
-    eva__async_loop *al = p->loop ? p->loop->layers[EVA__LAYER_ASYNC] : NULL;
+    eva__async_loop *al = p->loop ? eva__async_loop_find(p->loop) : NULL;
     if (al) /* an orphan (its loop is gone) is on no list */
         EVA__LIST_REMOVE(al->promises_head, p);
 }

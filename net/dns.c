@@ -139,7 +139,7 @@ static void attach(eva__dns_loop *dl, eva_dns_query *q, eva__dns_ctx *c) {
 }
 
 static void detach(eva_dns_query *q) {
-    eva__dns_loop *dl = q->loop->layers[EVA__LAYER_DNS];
+    eva__dns_loop *dl = eva__dns_loop_find(q->loop);
     EVA__LIST_REMOVE(dl->pending_head, q);
     if (--dl->pending == 0)
         ev_unref(dl->loop->ev);

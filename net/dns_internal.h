@@ -49,7 +49,7 @@ typedef struct eva__dns_sock {
 } eva__dns_sock;
 
 struct eva__dns_loop {
-    eva__owned own;
+    eva__layer layer; /* first: see EVA__LAYER_FIRST */
     eva_loop *loop;
     ares_channel channel;          /* NULL until first use or eva_dns_configure */
     double first_try;              /* the channel's per-try timeout, seconds (0: unknown) */
@@ -71,6 +71,9 @@ struct eva__dns_loop {
 
 /* The loop's DNS state, created on first use; NULL when out of memory. */
 eva__dns_loop *eva__dns_loop_get(eva_loop *loop);
+
+/* The loop's DNS state if it has been created, else NULL. */
+eva__dns_loop *eva__dns_loop_find(const eva_loop *loop);
 
 /* The loop's channel, made with the system's configuration if there is none
  * yet.  0 or a negative code. */

@@ -5,8 +5,14 @@
 
 #include "net_internal.h"
 
-static bool net_cancel(eva__owned *own) {
-    eva__net_loop *nl = EVA__CONTAINER_OF(own, eva__net_loop, own);
+static eva__layer_key net_key;
+
+static eva__net_loop *net_loop_find(const eva_loop *loop) {
+    return eva__layer_get(loop, &net_key);
+}
+
+static bool net_cancel(eva__layer *layer) {
+    eva__net_loop *nl = EVA__CONTAINER_OF(layer, eva__net_loop, layer);
     bool closed = nl->conns || nl->servers;
     while (nl->servers)
         eva_tcp_server_close(nl->servers);
@@ -15,38 +21,38 @@ static bool net_cancel(eva__owned *own) {
     return closed;
 }
 
-static void net_close(eva__owned *own) {
-    eva__net_loop *nl = EVA__CONTAINER_OF(own, eva__net_loop, own);
-    nl->loop->layers[EVA__LAYER_NET] = NULL;
-    eva__free(nl);
+static void net_close(eva__layer *layer) {
+    eva__free(EVA__CONTAINER_OF(layer, eva__net_loop, layer));
 }
 
 eva__net_loop *eva__net_loop_get(eva_loop *loop) {
-    eva__net_loop *nl = loop->layers[EVA__LAYER_NET];
+    eva__net_loop *nl = net_loop_find(loop);
     if (nl)
         return nl;
     nl = eva__calloc(1, sizeof *nl);
     if (!nl)
         return NULL;
     nl->loop = loop;
-    nl->own.cancel = net_cancel;
-    nl->own.close = net_close;
-    eva__loop_own(loop, &nl->own);
-    loop->layers[EVA__LAYER_NET] = nl;
+    nl->layer.cancel = net_cancel;
+    nl->layer.close = net_close;
+    if (eva__layer_attach(loop, &net_key, &nl->layer) < 0) {
+        eva__free(nl);
+        return NULL;
+    }
     return nl;
 }
 
 void eva__net_link_conn(eva__net_loop *nl, eva_tcp *tcp) { EVA__LIST_PUSH(nl->conns, tcp); }
 
 void eva__net_unlink_conn(eva_tcp *tcp) {
-    eva__net_loop *nl = tcp->loop->layers[EVA__LAYER_NET];
+    eva__net_loop *nl = net_loop_find(tcp->loop);
     EVA__LIST_REMOVE(nl->conns, tcp);
 }
 
 void eva__net_link_server(eva__net_loop *nl, eva_tcp_server *srv) { EVA__LIST_PUSH(nl->servers, srv); }
 
 void eva__net_unlink_server(eva_tcp_server *srv) {
-    eva__net_loop *nl = srv->loop->layers[EVA__LAYER_NET];
+    eva__net_loop *nl = net_loop_find(srv->loop);
     EVA__LIST_REMOVE(nl->servers, srv);
 }
 

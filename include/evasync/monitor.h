@@ -1,5 +1,6 @@
-/* evasync/monitor.h — watching the loop: the blocked-loop detector, loop
- * metrics, and the list of live tasks.
+/* evasync/monitor.h — watching the loop: the blocked-loop detector and loop
+ * metrics.  (The list of live tasks is in evasync/task_monitor.h: this
+ * header is loop-level and knows nothing of tasks.)
  *
  * The iron rule of an event loop is "never block it".  The detector tells
  * you, while the loop is still blocked, what is blocking it and where:
@@ -25,9 +26,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
-
-#include "task.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -89,37 +87,13 @@ typedef struct eva_loop_metrics {
     uint64_t lag_ns_p50, lag_ns_p99, lag_ns_max; /* busy time per iteration:
                                 how long an event that arrived during it
                                 waited, at worst; every iteration counts */
-    size_t tasks;            /* live tasks (top-level and scope children) */
+    size_t tasks;            /* live tasks (top-level and scope children),
+                                counted by the task layer */
     int pool_jobs;           /* offload jobs in flight from this loop */
 } eva_loop_metrics;
 
 /* Fill *out.  Loop thread only.  Returns 0 or -EINVAL. */
 int eva_loop_get_metrics(eva_loop *loop, eva_loop_metrics *out);
-
-/* ---- task introspection ------------------------------------------------- */
-
-typedef struct eva_task_info {
-    const eva_task *task;
-    const char *name;
-    eva_task_state state;
-    bool cancelling;         /* cancellation requested, not finished yet */
-    const eva_site *site;    /* where it is parked (the innermost nested
-                                EVA_ASYNC call): NULL before its first AWAIT */
-    const char *awaiting;    /* "timer", "read", "dns", "pool", "promise",
-                                "task", ...; NULL when not parked */
-    uint64_t parked_ms;      /* how long it has been parked (loop time) */
-} eva_task_info;
-
-/* Describe up to max live tasks into out[] (out may be NULL if max is 0).
- * Returns the number of live tasks, which may exceed max, or -EINVAL.
- * The pointers are valid until the loop next runs.  Loop thread only. */
-int eva_loop_list_tasks(eva_loop *loop, eva_task_info *out, size_t max);
-
-/* Print one line per live task to out:
- *   task 'checkout' suspended 1520 ms at handlers.c:42 awaiting read: eva_tcp_read_op(...)
- * Returns the number of tasks, or -EINVAL, or -EIO if writing failed.
- * Loop thread only (from a signal watcher, not a signal handler). */
-int eva_loop_dump_tasks(eva_loop *loop, FILE *out);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,9 @@
  * backpressure: the pool is full, shed or delay load instead of queuing
  * without bound.
  *
+ * This header is the callback form (loop-level); the AWAIT and promise
+ * forms are in evasync/pool_async.h.
+ *
  * Thread safety.  eva_pool_new/destroy/stats may be called from any thread
  * (but destroy not concurrently with submits).  Submitting and cancelling
  * happen on the thread of the job's loop.  A pool may serve several loops.
@@ -26,8 +29,6 @@
 #include <stdint.h>
 
 #include "call.h"
-#include "promise.h"
-#include "task.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -106,19 +107,6 @@ int eva_pool_cancel(eva_pool_job *job);
 typedef void (*eva_pool_cb_fn)(void *arg, void *result, int status);
 int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
                        eva_pool_cb_fn done, void *arg);
-
-/* AWAIT(f, eva_pool_op(pool, &f->job, work, arg)): run work(arg) on the
- * pool and resume with 0 (the result is f->job.result) or an error: -EAGAIN
- * (queue full), -ESHUTDOWN, or -ECANCELED.  No allocation: the job is in the
- * frame.  Cancelling the task cancels the job; a running job is waited for
- * (the frame holds it), then its result goes to job->result_dtor. */
-eva_op eva_pool_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *arg);
-
-/* The promise form: fulfilled with work's result (owned by the promise,
- * freed with dtor), or rejected (-ECANCELED).  Cancelling the promise cancels
- * the job.  Returns 0, the errors of eva_pool_submit, or -ENOMEM. */
-int eva_pool_submit_promise(eva_pool *pool, eva_loop *loop, eva_work_fn work, void *arg,
-                            eva_result_dtor dtor, eva_promise **out);
 
 /* Counters and latency percentiles (ns) since the pool was created.  The
  * counters are exact; the latencies come from one job in 16 on each worker
