@@ -27,10 +27,13 @@ enum {
 typedef struct eva__async_loop {
     eva__layer layer;          /* first (EVA__LAYER_FIRST): the loop cancels our tasks at destroy */
     eva_loop *loop;
-    eva_task *live_head;       /* started, unfinished top-level tasks */
+    eva_queue live;            /* started, unfinished top-level tasks */
     size_t live_count;
     size_t tasks;              /* live tasks, top-level and scope children */
-    eva_task *ready_head, *ready_tail; /* to run on the next iteration */
+    /* to run on the next iteration: singly linked through u.next_ready, a
+     * word the task header has free while queued (an eva_queue node would
+     * cost the header 8 bytes more than its 128) */
+    eva_task *ready_head, *ready_tail;
     eva_call ready_call;       /* the deferred call that drains them */
     bool ready_call_queued;
     /* the cooperative budget (task.c): operations the running dispatch may
@@ -40,8 +43,8 @@ typedef struct eva__async_loop {
     unsigned depth;            /* task steps on the stack (nested EVA_ASYNC) */
     uint64_t budget_yields;    /* how often the budget ran out */
     bool closing;              /* the loop is being destroyed */
-    eva_promise *promises_head; /* live promises (promise.c) */
-    eva_scope *scopes_head;    /* scopes not yet joined (scope.c) */
+    eva_queue promises;        /* live promises (promise.c) */
+    eva_queue scopes;          /* scopes not yet joined (scope.c) */
 } eva__async_loop;
 EVA__LAYER_FIRST(eva__async_loop, layer);
 

@@ -99,8 +99,7 @@ static void on_result_cancel(eva_promise *result, void *arg) {
 void eva__combinator_free(eva__combinator *c) {
     stop_timer(c);
     for (size_t i = 0; i < c->n; i++) {
-        if (c->nodes[i].r.next)
-            eva__reaction_unlink(&c->nodes[i].r); /* self-linked once it ran */
+        eva__reaction_unlink(&c->nodes[i].r); /* unless never added, or it ran */
         eva_promise_unref(c->inputs[i]);
     }
     eva__free(c->inputs);

@@ -8,7 +8,7 @@
 typedef struct eva__combinator eva__combinator;
 
 struct eva_promise {
-    eva_promise *prev, *next;   /* the loop's live promises */
+    eva_queue node;             /* the loop's live promises */
     eva_loop *loop;             /* NULL once the loop is destroyed */
     unsigned refs;
     uint8_t state;              /* eva_promise_state */
@@ -20,7 +20,7 @@ struct eva_promise {
     void *value;
     eva_value_dtor dtor;        /* NULL: value is borrowed (adopted) */
     eva_promise *source;        /* adopted promise (a reference) */
-    eva_reaction reactions;     /* sentinel of the reaction list */
+    eva_queue reactions;        /* the reactions to run once it settles */
     eva_reaction adopt_node;    /* our reaction on source */
     eva_call notify;
     eva_promise_canceller canceller;
@@ -29,7 +29,7 @@ struct eva_promise {
 };
 
 void eva__reaction_add(eva_promise *p, eva_reaction *r);
-void eva__reaction_unlink(eva_reaction *r);
+void eva__reaction_unlink(eva_reaction *r); /* a no-op if r is on no list */
 
 /* Settle unconditionally (the caller checked it is pending). */
 void eva__promise_settle(eva_promise *p, eva_promise_state state, int code, const char *message,

@@ -37,22 +37,12 @@ static void ready_push(eva__async_loop *al, eva_task *t) {
 }
 
 static void live_link(eva__async_loop *al, eva_task *t) {
-    t->prev = NULL;
-    t->next = al->live_head;
-    if (al->live_head)
-        al->live_head->prev = t;
-    al->live_head = t;
+    eva__queue_insert_tail(&al->live, &t->node);
     al->live_count++;
 }
 
 static void live_unlink(eva__async_loop *al, eva_task *t) {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        al->live_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    t->prev = t->next = NULL;
+    eva__queue_remove(&t->node);
     al->live_count--;
 }
 
@@ -164,7 +154,8 @@ static bool async_loop_cancel(eva__layer *layer) {
     eva__async_loop *al = EVA__CONTAINER_OF(layer, eva__async_loop, layer);
     bool cancelled = false;
     al->closing = true;
-    for (eva_task *t = al->live_head; t; t = t->next) {
+    EVA__QUEUE_FOREACH(n, &al->live) { /* cancelling runs no task code: the list stays */
+        eva_task *t = EVA__QUEUE_DATA(n, eva_task, node);
         if (!(t->flags & EVA__TASK_CANCEL)) {
             eva_task_cancel(t);
             cancelled = true;
@@ -181,7 +172,7 @@ static bool async_loop_cancel(eva__layer *layer) {
 /* The loop is quiescent and about to be freed. */
 static void async_loop_close(eva__layer *layer) {
     eva__async_loop *al = EVA__CONTAINER_OF(layer, eva__async_loop, layer);
-    if (al->live_head)
+    if (!eva__queue_empty(&al->live))
         eva__log(al->loop, EVA_LOG_ERROR, "%zu task(s) did not finish when cancelled at loop destroy",
                  al->live_count);
     eva__promise_orphan_all(al);
@@ -202,6 +193,9 @@ eva__async_loop *eva__async_loop_get(eva_loop *loop) {
     if (!al)
         return NULL;
     al->loop = loop;
+    eva__queue_init(&al->live);
+    eva__queue_init(&al->promises);
+    eva__queue_init(&al->scopes);
     al->budget = EVA_TASK_BUDGET_DEFAULT;
     al->layer.cancel = async_loop_cancel;
     al->layer.close = async_loop_close;

@@ -47,28 +47,6 @@
  * then must still cancel that pending callback. */
 #define EVA__WATCHER_LIVE(w) (ev_is_active(w) || ev_is_pending(w))
 
-/* Intrusive doubly linked lists, NULL-terminated, with a head pointer: any
- * struct with `prev` and `next` pointers to its own type can be a node. */
-#define EVA__LIST_PUSH(head, node)                                            \
-    do {                                                                      \
-        (node)->prev = NULL;                                                  \
-        (node)->next = (head);                                                \
-        if (head)                                                             \
-            (head)->prev = (node);                                            \
-        (head) = (node);                                                      \
-    } while (0)
-
-#define EVA__LIST_REMOVE(head, node)                                          \
-    do {                                                                      \
-        if ((node)->prev)                                                     \
-            (node)->prev->next = (node)->next;                                \
-        else                                                                  \
-            (head) = (node)->next;                                            \
-        if ((node)->next)                                                     \
-            (node)->next->prev = (node)->prev;                                \
-        (node)->prev = (node)->next = NULL;                                   \
-    } while (0)
-
 /* The one allocation path (alloc.c): NULL means out of memory. */
 void *eva__alloc(size_t size);
 void *eva__calloc(size_t n, size_t size);

@@ -422,9 +422,10 @@ int eva_dns_configure(eva_loop *loop, const eva_dns_options *opts) {
 static bool dns_cancel(eva__layer *layer) {
     eva__dns_loop *dl = EVA__CONTAINER_OF(layer, eva__dns_loop, layer);
     dl->closing = true;
-    bool any = dl->pending_head != NULL;
-    while (dl->pending_head)
-        eva_dns_cancel(dl->pending_head);
+    bool any = !eva__queue_empty(&dl->pending_list);
+    eva_queue *n;
+    while ((n = eva__queue_first(&dl->pending_list))) /* cancelling detaches it */
+        eva_dns_cancel(EVA__QUEUE_DATA(n, eva_dns_query, node));
     return any;
 }
 
@@ -465,6 +466,7 @@ eva__dns_loop *eva__dns_loop_get(eva_loop *loop) {
     if (!dl)
         return NULL;
     dl->loop = loop;
+    eva__queue_init(&dl->pending_list);
     ev_init(&dl->timer, on_timer);
     dl->layer.cancel = dns_cancel;
     dl->layer.close = dns_close;

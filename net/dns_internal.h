@@ -57,7 +57,7 @@ struct eva__dns_loop {
     ev_timer timer;                /* c-ares's next timeout, re-armed after every call */
     double timer_at;               /* when it fires (ev_now clock) */
     bool timer_active;
-    eva_dns_query *pending_head;   /* queries started and not yet completed */
+    eva_queue pending_list;        /* queries started and not yet completed */
     int pending;                   /* their number: 0 -> 1 refs the loop, 1 -> 0 unrefs it */
     eva__dns_ctx *done_head, *done_tail;
     eva_call drain_call;           /* a deferred eva__dns_drain */

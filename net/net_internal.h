@@ -9,8 +9,8 @@
 typedef struct eva__net_loop {
     eva__layer layer;
     eva_loop *loop;
-    eva_tcp *conns;
-    eva_tcp_server *servers;
+    eva_queue conns;           /* eva_tcp */
+    eva_queue servers;         /* eva_tcp_server */
 } eva__net_loop;
 EVA__LAYER_FIRST(eva__net_loop, layer);
 

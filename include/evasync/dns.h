@@ -125,7 +125,7 @@ typedef void (*eva_dns_reverse_fn)(eva_dns_query *q, int status, const char *hos
 struct eva_dns_query {
     void *data;                   /* public: the caller's (the _cb functions set it) */
     /* private */
-    eva_dns_query *prev, *next;   /* the loop's pending queries */
+    eva_queue node;               /* the loop's pending queries */
     eva_loop *loop;
     struct eva__dns_ctx *ctx;     /* c-ares's side while the query is pending */
     eva_dns_resolve_fn on_resolve;

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "call.h"
+#include "queue.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -59,7 +60,7 @@ struct eva_pool_job {
     eva_result_dtor result_dtor; /* public: set before submitting, may be NULL */
     /* private */
     eva_call call;             /* the completion, posted to the loop */
-    eva_pool_job *prev, *next; /* the pool's queue */
+    eva_queue node;            /* the pool's queue */
     eva_pool *pool;
     eva_loop *loop;
     eva_work_fn work;

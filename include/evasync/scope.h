@@ -38,9 +38,9 @@ extern "C" {
 typedef struct eva_scope eva_scope;
 
 struct eva_scope {              /* all private */
-    eva_scope *prev, *next;     /* the loop's scopes that are not yet joined */
+    eva_queue node;             /* the loop's scopes that are not yet joined */
     eva_task *owner;
-    eva_task *children;         /* running children, linked through their prev/next */
+    eva_queue children;         /* running children, linked through their node */
     size_t live;
     int status;                 /* the first failure, 0 if none */
     const char *message;

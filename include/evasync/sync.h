@@ -28,9 +28,11 @@ extern "C" {
 
 typedef struct eva_loop eva_loop;
 
-/* A FIFO of parked tasks (private). */
+/* A FIFO of parked tasks (private), linked through their headers.  It
+ * points at itself once initialised: an initialised primitive must not be
+ * moved or copied. */
 typedef struct eva_waitq {
-    eva_task *head, *tail;
+    eva_queue tasks;
 } eva_waitq;
 
 /* ---- mutex ----------------------------------------------------------------- */

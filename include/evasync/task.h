@@ -40,6 +40,8 @@
 #include <stdint.h>
 #include <ev.h>
 
+#include "queue.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -115,13 +117,13 @@ typedef enum eva_task_state {
  * list of what to run once it settles.  An awaiting task's node lives in its
  * header; settled == NULL means the promise was released unsettled. */
 typedef struct eva_reaction {
-    struct eva_reaction *next, *prev;
+    eva_queue node;            /* the promise's reactions */
     void (*run)(struct eva_reaction *r, eva_promise *settled);
 } eva_reaction;
 
 /* The task header.  Everything is private; read it through the functions. */
 struct eva_task {
-    eva_task *prev, *next;     /* the loop's top-level tasks, or a scope's children */
+    eva_queue node;            /* the loop's top-level tasks, or a scope's children */
     eva_loop *loop;
     eva_task_fn fn;
     const char *name;
@@ -148,7 +150,7 @@ struct eva_task {
         ev_timer timer;        /* eva_sleep_op */
         eva_reaction reaction; /* eva_promise_op */
         struct {               /* evasync/sync.h: a wait-queue node */
-            eva_task *next, *prev;
+            eva_queue node;
             void *item;        /* channel send: the item to hand over */
             void **out;        /* channel receive: where it goes */
         } waiter;

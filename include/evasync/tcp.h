@@ -80,7 +80,7 @@ typedef enum eva_tcp_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTI
 struct eva_tcp {
     void *data;                    /* public: the caller's */
     /* private */
-    eva_tcp *prev, *next;          /* the loop's open connections */
+    eva_queue node;                /* the loop's open connections */
     eva_loop *loop;
     int fd;
     uint8_t connecting, write_shut, broken, eof;
@@ -130,7 +130,7 @@ struct eva_tcp {
 struct eva_tcp_server {
     void *data;                    /* public: the caller's */
     /* private */
-    eva_tcp_server *prev, *next;   /* the loop's open servers */
+    eva_queue node;                /* the loop's open servers */
     eva_loop *loop;
     int fd, spare_fd;
     ev_io io;
