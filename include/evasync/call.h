@@ -21,10 +21,13 @@ typedef struct eva_loop eva_loop;
 
 typedef void (*eva_call_fn)(eva_loop *loop, int status, void *arg);
 
+/* eva_call: 32 bytes on x86_64 (ABI: tests/test_struct_sizes.c).
+ * Caller-owned; every field is private. */
 typedef struct eva_call {
-    eva_queue node;        /* private: the queue's link */
-    eva_call_fn fn;        /* private: set by eva_loop_defer/eva_loop_post */
-    void *arg;             /* private */
+    /* private: */
+    eva_queue node;        /* the queue's link */
+    eva_call_fn fn;        /* set by eva_loop_defer/eva_loop_post */
+    void *arg;
 } eva_call;
 
 /* Run fn(loop, 0, arg) on the next loop iteration (after the loop polls for

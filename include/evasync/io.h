@@ -27,11 +27,15 @@ enum {
 /* events: the ready subset of EVA_READ | EVA_WRITE, or EVA_ERROR. */
 typedef void (*eva_io_fn)(eva_io *io, int events);
 
+/* eva_io: 72 bytes on x86_64 (ABI: tests/test_struct_sizes.c).  Caller-owned;
+ * read only the public fields, never the private ones. */
 struct eva_io {
-    void *data;     /* public: the caller's */
-    ev_io w;        /* private */
-    eva_loop *loop; /* private */
-    eva_io_fn cb;   /* private */
+    /* public: */
+    void *data;     /* the caller's */
+    /* private: */
+    ev_io w;
+    eva_loop *loop;
+    eva_io_fn cb;
 };
 
 /* Bind io to loop; it starts inactive.  Returns 0, or -EINVAL. */

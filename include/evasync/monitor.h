@@ -41,6 +41,7 @@ typedef enum eva_block_kind {
 } eva_block_kind;
 
 /* One report.  Every pointer is valid only during the callback. */
+/* eva_block_report: 96 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_block_report {
     eva_block_kind kind;
     uint64_t duration_ms;   /* the dispatch's duration, or the block's so far */
@@ -61,6 +62,7 @@ typedef struct eva_block_report {
 
 typedef void (*eva_block_fn)(void *arg, const eva_block_report *report);
 
+/* eva_detector_options: 32 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_detector_options {
     uint64_t threshold_ms;  /* report dispatches and blocks longer; 0: 100 */
     uint64_t interval_ms;   /* at most one report of each kind per interval;
@@ -80,6 +82,7 @@ int eva_detector_stop(eva_loop *loop);
 
 /* ---- metrics ------------------------------------------------------------ */
 
+/* eva_loop_metrics: 56 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_loop_metrics {
     uint64_t iterations;     /* loop iterations seen (polls) */
     uint64_t idle_ns;        /* time spent waiting in the poller, like

@@ -68,6 +68,7 @@ typedef eva_step (*eva_task_fn)(void *frame);
 typedef void (*eva_task_done_fn)(eva_task *task);
 
 /* Where an AWAIT sits: one static, read-only record per AWAIT in the program. */
+/* eva_site: 32 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_site {
     void *label;      /* resume address (labels-as-values build) */
     int index;        /* resume case (switch build) */
@@ -88,6 +89,7 @@ typedef struct eva_site {
  * Never both: a task woken while its operation's completion is still queued
  * may finish, and its frame be freed, before that completion runs.
  * cancel() never runs the task itself. */
+/* eva_wait_ops: 16 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_wait_ops {
     const char *kind; /* "timer", "yield", "task", "promise", "read", ... */
     void (*cancel)(eva_task *task);
@@ -97,6 +99,7 @@ typedef struct eva_wait_ops {
  * returns the status (0 or a negative code), or parks the task with
  * eva_task_park() and returns EVA_PARKED; the operation then calls
  * eva_task_wake() exactly once, from a later loop callback. */
+/* eva_op: 24 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_op {
     int (*start)(eva_task *task, const struct eva_op *op);
     void *ptr;
@@ -116,13 +119,17 @@ typedef enum eva_task_state {
 /* A promise reaction (private to the promise code): a node in a promise's
  * list of what to run once it settles.  An awaiting task's node lives in its
  * header; settled == NULL means the promise was released unsettled. */
-typedef struct eva_reaction {
+typedef struct eva_reaction { /* 24 bytes on x86_64 */
+    /* private: */
     eva_queue node;            /* the promise's reactions */
     void (*run)(struct eva_reaction *r, eva_promise *settled);
 } eva_reaction;
 
-/* The task header.  Everything is private; read it through the functions. */
+/* The task header: 128 bytes on x86_64, and it must stay <= 128 (ABI and
+ * cache footprint: tests/test_struct_sizes.c, bench/await_cost prints it).
+ * Every field is private; read it through the functions below. */
 struct eva_task {
+    /* private: */
     eva_queue node;            /* the loop's top-level tasks, or a scope's children */
     eva_loop *loop;
     eva_task_fn fn;

@@ -18,6 +18,7 @@ extern "C" {
 
 /* ---- task introspection ------------------------------------------------- */
 
+/* eva_task_info: 48 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_task_info {
     const eva_task *task;
     const char *name;

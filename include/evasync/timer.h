@@ -28,11 +28,15 @@ typedef struct eva_timer eva_timer;
  * timer is already inactive, so the callback may restart or free it. */
 typedef void (*eva_timer_fn)(eva_timer *timer);
 
+/* eva_timer: 72 bytes on x86_64 (ABI: tests/test_struct_sizes.c).  Caller-owned;
+ * read only the public fields, never the private ones. */
 struct eva_timer {
-    void *data;       /* public: the caller's; evasync never touches it after start */
-    ev_timer w;       /* private */
-    eva_loop *loop;   /* private */
-    eva_timer_fn cb;  /* private */
+    /* public: */
+    void *data;       /* the caller's; evasync never touches it after start */
+    /* private: */
+    ev_timer w;
+    eva_loop *loop;
+    eva_timer_fn cb;
 };
 
 /* Bind timer to loop; it starts inactive.  Returns 0, or -EINVAL (NULL loop
