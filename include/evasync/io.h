@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <ev.h>
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -39,18 +41,18 @@ struct eva_io {
 };
 
 /* Bind io to loop; it starts inactive.  Returns 0, or -EINVAL. */
-int eva_io_init(eva_loop *loop, eva_io *io);
+EVA_API int eva_io_init(eva_loop *loop, eva_io *io);
 
 /* (Re)start watching fd for events (EVA_READ, EVA_WRITE or both).  Starting an
  * active watcher changes its fd and events.  data is stored in io->data.
  * Returns 0; -EINVAL (NULL io or cb, uninitialised io, fd < 0, events empty
  * or with other bits); -EBADF (fd is not an open descriptor). */
-int eva_io_start(eva_io *io, int fd, int events, eva_io_fn cb, void *data);
+EVA_API int eva_io_start(eva_io *io, int fd, int events, eva_io_fn cb, void *data);
 
 /* Stop watching.  Stopping an inactive watcher does nothing.  Returns 0 or -EINVAL. */
-int eva_io_stop(eva_io *io);
+EVA_API int eva_io_stop(eva_io *io);
 
-bool eva_io_is_active(const eva_io *io);
+EVA_API bool eva_io_is_active(const eva_io *io);
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -74,11 +76,11 @@ typedef struct eva_detector_options {
 /* Start the detector on loop (opts NULL: the defaults), or restart it with
  * new options.  Starts the watchdog thread.  Loop thread only.  Returns 0;
  * -EINVAL (NULL loop); -ENOMEM; pthread_create's error. */
-int eva_detector_start(eva_loop *loop, const eva_detector_options *opts);
+EVA_API int eva_detector_start(eva_loop *loop, const eva_detector_options *opts);
 
 /* Stop the detector and join its thread.  Stopping a stopped detector does
  * nothing.  Loop thread only.  Returns 0 or -EINVAL. */
-int eva_detector_stop(eva_loop *loop);
+EVA_API int eva_detector_stop(eva_loop *loop);
 
 /* ---- metrics ------------------------------------------------------------ */
 
@@ -96,7 +98,7 @@ typedef struct eva_loop_metrics {
 } eva_loop_metrics;
 
 /* Fill *out.  Loop thread only.  Returns 0 or -EINVAL. */
-int eva_loop_get_metrics(eva_loop *loop, eva_loop_metrics *out);
+EVA_API int eva_loop_get_metrics(eva_loop *loop, eva_loop_metrics *out);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "export.h"
 #include "call.h"
 #include "queue.h"
 
@@ -83,13 +84,13 @@ typedef struct eva_pool_options {
 /* Create a pool and start its threads.  opts may be NULL (defaults).
  * Returns 0, -EINVAL (out NULL, more than 1024 threads), -ENOMEM, or the
  * error pthread_create gave (e.g. -EAGAIN). */
-int eva_pool_new(const eva_pool_options *opts, eva_pool **out);
+EVA_API int eva_pool_new(const eva_pool_options *opts, eva_pool **out);
 
 /* Stop accepting jobs; cancel the queued ones (each still completes, with
  * -ECANCELED, through its loop); let running jobs finish; join the threads;
  * free the pool.  Blocks until the running jobs are done.  The completions are
  * delivered when their loops next run.  Returns 0 or -EINVAL. */
-int eva_pool_destroy(eva_pool *pool);
+EVA_API int eva_pool_destroy(eva_pool *pool);
 
 /* Queue job to run work(arg) on a worker; done(job, status) runs on loop's
  * thread afterwards.  Until then the job keeps eva_loop_run(EVA_RUN_DEFAULT)
@@ -97,20 +98,20 @@ int eva_pool_destroy(eva_pool *pool);
  * job, work or done); -EBUSY (job is already in flight); -EAGAIN (the queue
  * is full: nothing was queued, nothing queued before is affected);
  * -ESHUTDOWN (the pool is being destroyed).  Loop thread only. */
-int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
-                    eva_work_fn work, eva_pool_done_fn done, void *arg);
+EVA_API int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
+                            eva_work_fn work, eva_pool_done_fn done, void *arg);
 
 /* Cancel a job: a queued job leaves the queue and completes with -ECANCELED;
  * a running job finishes, its result goes to job->result_dtor, and it
  * completes with -ECANCELED; a finished job is not affected.  The completion
  * never runs inside this call.  Returns 0 or -EINVAL.  Loop thread only. */
-int eva_pool_cancel(eva_pool_job *job);
+EVA_API int eva_pool_cancel(eva_pool_job *job);
 
 /* The allocating convenience: like eva_pool_submit, with done(arg, result,
  * status) and no job to keep.  Returns the same errors, plus -ENOMEM. */
 typedef void (*eva_pool_cb_fn)(void *arg, void *result, int status);
-int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
-                       eva_pool_cb_fn done, void *arg);
+EVA_API int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
+                               eva_pool_cb_fn done, void *arg);
 
 /* Counters and latency percentiles (ns) since the pool was created.  The
  * counters are exact; the latencies come from one job in 16 on each worker
@@ -129,10 +130,10 @@ typedef struct eva_pool_stats {
     uint64_t run_ns_p50, run_ns_p99, run_ns_max;    /* start -> end */
 } eva_pool_stats;
 
-int eva_pool_get_stats(eva_pool *pool, eva_pool_stats *out);
+EVA_API int eva_pool_get_stats(eva_pool *pool, eva_pool_stats *out);
 
 /* The number of online cores: the default thread count. */
-unsigned eva_pool_default_threads(void);
+EVA_API unsigned eva_pool_default_threads(void);
 
 #ifdef __cplusplus
 }

@@ -4,6 +4,7 @@
 #ifndef EVASYNC_POOL_ASYNC_H
 #define EVASYNC_POOL_ASYNC_H
 
+#include "export.h"
 #include "pool.h"
 #include "promise.h"
 #include "task.h"
@@ -17,13 +18,13 @@ extern "C" {
  * (queue full), -ESHUTDOWN, or -ECANCELED.  No allocation: the job is in the
  * frame.  Cancelling the task cancels the job; a running job is waited for
  * (the frame holds it), then its result goes to job->result_dtor. */
-eva_op eva_pool_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *arg);
+EVA_API eva_op eva_pool_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *arg);
 
 /* The promise form: fulfilled with work's result (owned by the promise,
  * freed with dtor), or rejected (-ECANCELED).  Cancelling the promise cancels
  * the job.  Returns 0, the errors of eva_pool_submit, or -ENOMEM. */
-int eva_pool_submit_promise(eva_pool *pool, eva_loop *loop, eva_work_fn work, void *arg,
-                            eva_result_dtor dtor, eva_promise **out);
+EVA_API int eva_pool_submit_promise(eva_pool *pool, eva_loop *loop, eva_work_fn work, void *arg,
+                                    eva_result_dtor dtor, eva_promise **out);
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "export.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -56,31 +57,31 @@ struct eva_scope {
 /* Bind a scope (caller-owned memory, typically in owner's frame) to owner, a
  * started task.  Init it again only after its join returned.
  * Returns 0; -EINVAL (NULL, or owner not started); -ENOMEM. */
-int eva_scope_init(eva_scope *scope, eva_task *owner);
+EVA_API int eva_scope_init(eva_scope *scope, eva_task *owner);
 
 /* Start an initialised task as a child of the scope (instead of
  * eva_task_start): it runs from the next loop iteration.  The child's frame
  * must stay valid until the join returns.
  * Returns 0; -EINVAL; -EBUSY (the child is running); -ECANCELED (the scope
  * was cancelled or has failed: the child is not started). */
-int eva_scope_start(eva_scope *scope, eva_task *child);
+EVA_API int eva_scope_start(eva_scope *scope, eva_task *child);
 
 /* eva_task_spawn into the scope: the loop owns the frame and frees it when
  * the child finishes (read results out before, e.g. into the owner's frame). */
-int eva_scope_spawn(eva_scope *scope, size_t frame_size, eva_task_fn fn, const char *name,
-                    void **frame_out);
+EVA_API int eva_scope_spawn(eva_scope *scope, size_t frame_size, eva_task_fn fn, const char *name,
+                            void **frame_out);
 
 /* Cancel every running child; the scope's status becomes -ECANCELED unless a
  * child failed first.  Idempotent.  Returns 0 or -EINVAL. */
-int eva_scope_cancel(eva_scope *scope);
+EVA_API int eva_scope_cancel(eva_scope *scope);
 
 /* AWAIT(f, eva_scope_join_op(&f->scope)): resume when no child is left, with
  * the scope's status: 0, the first child's failure (and message), or
  * -ECANCELED.  Only the owner joins. */
-eva_op eva_scope_join_op(eva_scope *scope);
+EVA_API eva_op eva_scope_join_op(eva_scope *scope);
 
 /* Children still running. */
-size_t eva_scope_live(const eva_scope *scope);
+EVA_API size_t eva_scope_live(const eva_scope *scope);
 
 #ifdef __cplusplus
 }

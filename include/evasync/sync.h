@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "export.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -49,21 +50,21 @@ typedef struct eva_mutex {
 } eva_mutex;
 
 /* Returns 0 or -EINVAL. */
-int eva_mutex_init(eva_loop *loop, eva_mutex *m);
+EVA_API int eva_mutex_init(eva_loop *loop, eva_mutex *m);
 
 /* AWAIT(f, eva_mutex_lock_op(&m)): take the mutex, waiting while it is held.
  * Errors: -EINVAL, -ECANCELED. */
-eva_op eva_mutex_lock_op(eva_mutex *m);
+EVA_API eva_op eva_mutex_lock_op(eva_mutex *m);
 
 /* Take it only if free: 0, -EBUSY (held), -EINVAL. */
-int eva_mutex_trylock(eva_mutex *m);
+EVA_API int eva_mutex_trylock(eva_mutex *m);
 
 /* Release; the first waiter (if any) now holds it.  0, -EPERM (not locked),
  * -EINVAL. */
-int eva_mutex_unlock(eva_mutex *m);
+EVA_API int eva_mutex_unlock(eva_mutex *m);
 
 /* 0, -EBUSY (held or waited on), -EINVAL. */
-int eva_mutex_destroy(eva_mutex *m);
+EVA_API int eva_mutex_destroy(eva_mutex *m);
 
 /* ---- semaphore ----------------------------------------------------------------- */
 
@@ -79,20 +80,20 @@ typedef struct eva_semaphore {
 
 /* permits: how many holders at once (e.g. connections in a pool).
  * Returns 0 or -EINVAL. */
-int eva_semaphore_init(eva_loop *loop, eva_semaphore *s, size_t permits);
+EVA_API int eva_semaphore_init(eva_loop *loop, eva_semaphore *s, size_t permits);
 
 /* AWAIT(f, eva_semaphore_acquire_op(&s)): take a permit, waiting while none
  * is free.  Errors: -EINVAL, -ECANCELED. */
-eva_op eva_semaphore_acquire_op(eva_semaphore *s);
+EVA_API eva_op eva_semaphore_acquire_op(eva_semaphore *s);
 
 /* 0, -EBUSY (none free), -EINVAL. */
-int eva_semaphore_try_acquire(eva_semaphore *s);
+EVA_API int eva_semaphore_try_acquire(eva_semaphore *s);
 
 /* Give a permit back (to the first waiter, if any).  0 or -EINVAL. */
-int eva_semaphore_release(eva_semaphore *s);
+EVA_API int eva_semaphore_release(eva_semaphore *s);
 
 /* 0, -EBUSY (waited on), -EINVAL. */
-int eva_semaphore_destroy(eva_semaphore *s);
+EVA_API int eva_semaphore_destroy(eva_semaphore *s);
 
 /* ---- event -------------------------------------------------------------------- */
 
@@ -107,22 +108,22 @@ typedef struct eva_event {
 } eva_event;
 
 /* Starts clear.  0 or -EINVAL. */
-int eva_event_init(eva_loop *loop, eva_event *e);
+EVA_API int eva_event_init(eva_loop *loop, eva_event *e);
 
 /* AWAIT(f, eva_event_wait_op(&e)): resume once the event is set (at once if
  * it is).  Errors: -EINVAL, -ECANCELED. */
-eva_op eva_event_wait_op(eva_event *e);
+EVA_API eva_op eva_event_wait_op(eva_event *e);
 
 /* Set it and release every waiter.  0 or -EINVAL. */
-int eva_event_set(eva_event *e);
+EVA_API int eva_event_set(eva_event *e);
 
 /* Clear it: later waits wait again.  0 or -EINVAL. */
-int eva_event_clear(eva_event *e);
+EVA_API int eva_event_clear(eva_event *e);
 
-bool eva_event_is_set(const eva_event *e);
+EVA_API bool eva_event_is_set(const eva_event *e);
 
 /* 0, -EBUSY (waited on), -EINVAL. */
-int eva_event_destroy(eva_event *e);
+EVA_API int eva_event_destroy(eva_event *e);
 
 /* ---- channel ----------------------------------------------------------------- */
 
@@ -141,31 +142,31 @@ typedef struct eva_channel {
 } eva_channel;
 
 /* Allocates the ring.  0, -EINVAL (capacity 0), -ENOMEM. */
-int eva_channel_init(eva_loop *loop, eva_channel *ch, size_t capacity);
+EVA_API int eva_channel_init(eva_loop *loop, eva_channel *ch, size_t capacity);
 
 /* AWAIT(f, eva_channel_send_op(&ch, item)): queue item, waiting while the
  * channel is full.  Errors: -EPIPE (closed), -EINVAL, -ECANCELED (the item was
  * not sent). */
-eva_op eva_channel_send_op(eva_channel *ch, void *item);
+EVA_API eva_op eva_channel_send_op(eva_channel *ch, void *item);
 
 /* AWAIT(f, eva_channel_recv_op(&ch, &f->item)): take the oldest item, waiting
  * while the channel is empty.  Errors: EVA_EOF (closed and drained), -EINVAL,
  * -ECANCELED. */
-eva_op eva_channel_recv_op(eva_channel *ch, void **item);
+EVA_API eva_op eva_channel_recv_op(eva_channel *ch, void **item);
 
 /* Without waiting: 0, -EAGAIN (full / empty), -EPIPE / EVA_EOF, -EINVAL. */
-int eva_channel_try_send(eva_channel *ch, void *item);
-int eva_channel_try_recv(eva_channel *ch, void **item);
+EVA_API int eva_channel_try_send(eva_channel *ch, void *item);
+EVA_API int eva_channel_try_recv(eva_channel *ch, void **item);
 
 /* No more sends: waiting senders get -EPIPE; receivers drain what is
  * buffered, then get EVA_EOF.  Idempotent.  0 or -EINVAL. */
-int eva_channel_close(eva_channel *ch);
+EVA_API int eva_channel_close(eva_channel *ch);
 
-size_t eva_channel_count(const eva_channel *ch);
+EVA_API size_t eva_channel_count(const eva_channel *ch);
 
 /* Frees the ring (items still buffered are the caller's to have drained).
  * 0, -EBUSY (waited on), -EINVAL. */
-int eva_channel_destroy(eva_channel *ch);
+EVA_API int eva_channel_destroy(eva_channel *ch);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "export.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -34,13 +35,13 @@ typedef struct eva_task_info {
 /* Describe up to max live tasks into out[] (out may be NULL if max is 0).
  * Returns the number of live tasks, which may exceed max, or -EINVAL.
  * The pointers are valid until the loop next runs.  Loop thread only. */
-int eva_loop_list_tasks(eva_loop *loop, eva_task_info *out, size_t max);
+EVA_API int eva_loop_list_tasks(eva_loop *loop, eva_task_info *out, size_t max);
 
 /* Print one line per live task to out:
  *   task 'checkout' suspended 1520 ms at handlers.c:42 awaiting read: eva_tcp_read_op(...)
  * Returns the number of tasks, or -EINVAL, or -EIO if writing failed.
  * Loop thread only (from a signal watcher, not a signal handler). */
-int eva_loop_dump_tasks(eva_loop *loop, FILE *out);
+EVA_API int eva_loop_dump_tasks(eva_loop *loop, FILE *out);
 
 #ifdef __cplusplus
 }
