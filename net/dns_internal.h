@@ -2,7 +2,7 @@
  *
  * dns_channel.c owns the loop's c-ares channel: the ev_io per c-ares socket,
  * the one timer, the list of completed contexts waiting to be delivered, and
- * the eva__owned layer that loop destroy cancels and closes.  dns.c owns the
+ * the eva__layer that loop destroy cancels and closes.  dns.c owns the
  * queries: starting them, delivering their completions, cancelling them, and
  * the three styles.
  *
