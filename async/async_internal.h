@@ -3,9 +3,12 @@
 #define EVASYNC_ASYNC_INTERNAL_H
 
 #include "internal.h"
-#include "evasync/task.h"
+#include "evasync/pool_async.h"
 #include "evasync/promise.h"
 #include "evasync/scope.h"
+#include "evasync/sync.h"
+#include "evasync/task.h"
+#include "evasync/task_monitor.h"
 
 /* eva_task.flags */
 enum {
@@ -22,11 +25,15 @@ enum {
 };
 
 typedef struct eva__async_loop {
-    eva__owned own;            /* the loop cancels our tasks at destroy */
+    eva__layer layer;          /* first (EVA__LAYER_FIRST): the loop cancels our tasks at destroy */
     eva_loop *loop;
-    eva_task *live_head;       /* started, unfinished top-level tasks */
+    eva_queue live;            /* started, unfinished top-level tasks */
     size_t live_count;
-    eva_task *ready_head, *ready_tail; /* to run on the next iteration */
+    size_t tasks;              /* live tasks, top-level and scope children */
+    /* to run on the next iteration: singly linked through u.next_ready, a
+     * word the task header has free while queued (an eva_queue node would
+     * cost the header 8 bytes more than its 128) */
+    eva_task *ready_head, *ready_tail;
     eva_call ready_call;       /* the deferred call that drains them */
     bool ready_call_queued;
     /* the cooperative budget (task.c): operations the running dispatch may
@@ -36,12 +43,20 @@ typedef struct eva__async_loop {
     unsigned depth;            /* task steps on the stack (nested EVA_ASYNC) */
     uint64_t budget_yields;    /* how often the budget ran out */
     bool closing;              /* the loop is being destroyed */
-    eva_promise *promises_head; /* live promises (promise.c) */
-    eva_scope *scopes_head;    /* scopes not yet joined (scope.c) */
+    eva_queue promises;        /* live promises (promise.c) */
+    eva_queue scopes;          /* scopes not yet joined (scope.c) */
 } eva__async_loop;
+EVA__LAYER_FIRST(eva__async_loop, layer);
 
 /* The loop's async state, created on first use; NULL when out of memory. */
 eva__async_loop *eva__async_loop_get(eva_loop *loop);
+
+/* The loop's async state if it has been created, else NULL.  The hot path
+ * (every AWAIT): two loads, the layer being the struct's first member. */
+extern eva__layer_key eva__async_key;
+static inline eva__async_loop *eva__async_loop_find(const eva_loop *loop) {
+    return eva__layer_get(loop, &eva__async_key);
+}
 
 /* task.c: start t as a scope's child (scope.c links it). */
 int eva__task_start_child(eva_task *t, eva_scope *scope);

@@ -42,7 +42,7 @@ static void stop_timer(eva__combinator *c) {
         ev_timer_stop(eva_loop_ev(c->result->loop), &c->timer);
 }
 
-static bool node_linked(const comb_node *n) { return n->r.next && n->r.next != &n->r; }
+static bool node_linked(const comb_node *n) { return eva__queue_linked(&n->r.node); }
 
 /* The inputs still pending stop holding the result: it is decided. */
 static void release_nodes(eva__combinator *c) {

@@ -16,14 +16,18 @@
 
 /* ---- reaction list ----------------------------------------------------- */
 
-static void reactions_init(eva_promise *p) { p->reactions.next = p->reactions.prev = &p->reactions; }
+static void reactions_init(eva_promise *p) { eva__queue_init(&p->reactions); }
 
-static bool reactions_empty(const eva_promise *p) { return p->reactions.next == &p->reactions; }
+static bool reactions_empty(const eva_promise *p) { return eva__queue_empty(&p->reactions); }
+
+/* The first reaction, unlinked (the list is not empty). */
+static eva_reaction *reactions_pop(eva_promise *p) {
+    return EVA__QUEUE_DATA(eva__queue_pop(&p->reactions), eva_reaction, node);
+}
 
 void eva__reaction_unlink(eva_reaction *r) {
-    r->prev->next = r->next;
-    r->next->prev = r->prev;
-    r->next = r->prev = r;
+    if (eva__queue_linked(&r->node)) /* it may have run (and left) already */
+        eva__queue_remove(&r->node);
 }
 
 static void on_notify(eva_loop *loop, int status, void *arg) {
@@ -32,8 +36,7 @@ static void on_notify(eva_loop *loop, int status, void *arg) {
     eva_promise *p = arg;
     p->notify_queued = false;
     while (!reactions_empty(p)) {
-        eva_reaction *r = p->reactions.next;
-        eva__reaction_unlink(r);
+        eva_reaction *r = reactions_pop(p);
         r->run(r, p);
     }
     eva_promise_unref(p);
@@ -47,10 +50,7 @@ static void queue_notify(eva_promise *p) {
 }
 
 void eva__reaction_add(eva_promise *p, eva_reaction *r) {
-    r->next = &p->reactions;
-    r->prev = p->reactions.prev;
-    p->reactions.prev->next = r;
-    p->reactions.prev = r;
+    eva__queue_insert_tail(&p->reactions, &r->node);
     queue_notify(p);
 }
 
@@ -66,7 +66,7 @@ int eva_promise_new(eva_loop *loop, eva_promise **out) {
     p->loop = loop;
     p->refs = 1;
     reactions_init(p);
-    EVA__LIST_PUSH(al->promises_head, p);
+    eva__queue_insert_tail(&al->promises, &p->node);
     *out = p;
     return 0;
 }
@@ -78,9 +78,9 @@ eva_promise *eva_promise_ref(eva_promise *p) {
 }
 
 static void live_unlink(eva_promise *p) {
-    eva__async_loop *al = p->loop ? p->loop->layers[EVA__LAYER_ASYNC] : NULL;
+    eva__async_loop *al = p->loop ? eva__async_loop_find(p->loop) : NULL;
     if (al) /* an orphan (its loop is gone) is on no list */
-        EVA__LIST_REMOVE(al->promises_head, p);
+        eva__queue_remove(&p->node);
 }
 
 /* Released while pending (its last holder dropped it without settling it):
@@ -93,8 +93,7 @@ static void release_pending(eva_promise *p) {
              "a pending promise was released by its last holder: nobody can settle it, "
              "its reactions run as cancelled");
     while (!reactions_empty(p)) {
-        eva_reaction *r = p->reactions.next;
-        eva__reaction_unlink(r);
+        eva_reaction *r = reactions_pop(p);
         r->run(r, NULL);
     }
 }
@@ -270,12 +269,17 @@ static bool cancel_pending(eva_promise *p) {
     return true;
 }
 
+/* The promise at node of the loop's list, or NULL at its end. */
+static eva_promise *promise_at(eva__async_loop *al, eva_queue *node) {
+    return node == &al->promises ? NULL : EVA__QUEUE_DATA(node, eva_promise, node);
+}
+
 bool eva__promise_cancel_all(eva__async_loop *al) {
     bool cancelled = false;
     /* Hold the next one too: a canceller may release other promises. */
-    eva_promise *p = eva_promise_ref(al->promises_head);
+    eva_promise *p = eva_promise_ref(promise_at(al, al->promises.next));
     while (p) {
-        eva_promise *next = eva_promise_ref(p->next);
+        eva_promise *next = eva_promise_ref(promise_at(al, p->node.next));
         cancelled |= cancel_pending(p);
         eva_promise_unref(p);
         p = next;
@@ -284,9 +288,10 @@ bool eva__promise_cancel_all(eva__async_loop *al) {
 }
 
 void eva__promise_orphan_all(eva__async_loop *al) {
-    for (eva_promise *p = al->promises_head; p; p = p->next) {
+    eva_queue *n;
+    while ((n = eva__queue_pop(&al->promises))) {
+        eva_promise *p = EVA__QUEUE_DATA(n, eva_promise, node);
         p->loop = NULL;
         p->observed = true; /* the destroy rejected it, not the program */
     }
-    al->promises_head = NULL;
 }

@@ -8,7 +8,7 @@
 typedef struct eva__combinator eva__combinator;
 
 struct eva_promise {
-    eva_promise *prev, *next;   /* the loop's live promises */
+    eva_queue node;             /* the loop's live promises */
     eva_loop *loop;             /* NULL once the loop is destroyed */
     unsigned refs;
     uint8_t state;              /* eva_promise_state */
@@ -22,7 +22,7 @@ struct eva_promise {
     void *value;
     eva_value_dtor dtor;        /* NULL: value is borrowed (adopted) */
     eva_promise *source;        /* adopted promise (a reference) */
-    eva_reaction reactions;     /* sentinel of the reaction list */
+    eva_queue reactions;        /* the reactions to run once it settles */
     eva_reaction adopt_node;    /* our reaction on source */
     eva_call notify;
     eva_promise_canceller canceller;
@@ -33,7 +33,7 @@ struct eva_promise {
 /* Link r to p.  A reaction that settles another promise holds a reference
  * to it while linked (see promise.h, "Lifetimes"). */
 void eva__reaction_add(eva_promise *p, eva_reaction *r);
-void eva__reaction_unlink(eva_reaction *r);
+void eva__reaction_unlink(eva_reaction *r); /* a no-op if r is on no list */
 
 /* Settle p.  An operation's late outcome for a promise the loop's destroy
  * settled first is dropped (its value disposed of with dtor): a promise

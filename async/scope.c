@@ -8,15 +8,14 @@
 
 #include "async_internal.h"
 
-static bool scope_linked(const eva_scope *s) { return s->next != s; }
+static bool scope_linked(const eva_scope *s) { return eva__queue_linked(&s->node); }
 
 static void scope_unlink(eva_scope *s) {
-    if (!scope_linked(s))
-        return;
-    eva__async_loop *al = eva__async_loop_get(s->owner->loop); /* exists: owner started */
-    EVA__LIST_REMOVE(al->scopes_head, s);
-    s->prev = s->next = s; /* the "not linked" mark: NULL would be a list's last node */
+    if (scope_linked(s))
+        eva__queue_remove(&s->node);
 }
+
+static eva_scope *scope_of(eva_queue *node) { return EVA__QUEUE_DATA(node, eva_scope, node); }
 
 int eva_scope_init_mode(eva_scope *s, eva_task *owner, eva_scope_mode mode) {
     if (!s || !owner || !owner->loop || owner->state == EVA_TASK_IDLE || owner->state == EVA_TASK_DONE)
@@ -27,7 +26,8 @@ int eva_scope_init_mode(eva_scope *s, eva_task *owner, eva_scope_mode mode) {
     if (!al)
         return -ENOMEM;
     *s = (eva_scope){.owner = owner, .supervise = mode == EVA_SCOPE_SUPERVISE};
-    EVA__LIST_PUSH(al->scopes_head, s);
+    eva__queue_init(&s->children);
+    eva__queue_insert_tail(&al->scopes, &s->node);
     owner->flags |= EVA__TASK_SCOPES;
     return 0;
 }
@@ -45,7 +45,7 @@ int eva_scope_on_failure(eva_scope *s, eva_scope_failure_fn fn, void *arg) {
 }
 
 void eva__scope_link_child(eva_scope *s, eva_task *child) {
-    EVA__LIST_PUSH(s->children, child);
+    eva__queue_insert_tail(&s->children, &child->node);
     s->live++;
 }
 
@@ -91,8 +91,8 @@ int eva_scope_cancel(eva_scope *s) {
     s->cancelled = true;
     if (s->status == 0)
         s->status = -ECANCELED;
-    for (eva_task *c = s->children; c; c = c->next)
-        eva_task_cancel(c); /* never runs task code: the list stays intact */
+    EVA__QUEUE_FOREACH(n, &s->children) /* cancelling runs no task code: the list stays */
+        eva_task_cancel(EVA__QUEUE_DATA(n, eva_task, node));
     return 0;
 }
 
@@ -136,8 +136,8 @@ static const eva_wait_ops exit_wait = {"scope exit", exit_cancel};
 
 static bool owner_still_held(const eva_task *owner) {
     eva__async_loop *al = eva__async_loop_get(owner->loop);
-    for (eva_scope *s = al->scopes_head; s; s = s->next)
-        if (s->owner == owner && s->exit_hold)
+    EVA__QUEUE_FOREACH(n, &al->scopes)
+        if (scope_of(n)->owner == owner && scope_of(n)->exit_hold)
             return true;
     return false;
 }
@@ -178,7 +178,7 @@ static void child_failed(eva_scope *s, eva_task *child) {
 
 void eva__scope_child_done(eva_task *child) {
     eva_scope *s = child->up.scope;
-    EVA__LIST_REMOVE(s->children, child);
+    eva__queue_remove(&child->node);
     s->live--;
     if (child->status < 0 && child->status != -ECANCELED)
         child_failed(s, child);
@@ -189,9 +189,10 @@ void eva__scope_child_done(eva_task *child) {
 bool eva__scope_hold_exit(eva_task *owner, eva_step step) {
     eva__async_loop *al = eva__async_loop_get(owner->loop);
     bool held = false;
-    eva_scope *next;
-    for (eva_scope *s = al->scopes_head; s; s = next) {
-        next = s->next;
+    eva_queue *next;
+    for (eva_queue *n = al->scopes.next; n != &al->scopes; n = next) {
+        next = n->next; /* s may leave the list */
+        eva_scope *s = scope_of(n);
         if (s->owner != owner)
             continue;
         if (s->live == 0) {
@@ -220,7 +221,8 @@ bool eva__scope_hold_exit(eva_task *owner, eva_step step) {
 
 bool eva__scope_cancel_all(eva__async_loop *al) {
     bool cancelled = false;
-    for (eva_scope *s = al->scopes_head; s; s = s->next) {
+    EVA__QUEUE_FOREACH(n, &al->scopes) {
+        eva_scope *s = scope_of(n);
         if (!s->cancelled) {
             eva_scope_cancel(s);
             cancelled = true;

@@ -10,38 +10,20 @@
 
 /* ---- the wait queue: nodes live in the task headers -------------------------- */
 
-static void q_push(eva_waitq *q, eva_task *t) {
-    t->op.waiter.next = NULL;
-    t->op.waiter.prev = q->tail;
-    if (q->tail)
-        q->tail->op.waiter.next = t;
-    else
-        q->head = t;
-    q->tail = t;
-}
+static void q_init(eva_waitq *q) { eva__queue_init(&q->tasks); }
 
-static void q_remove(eva_waitq *q, eva_task *t) {
-    eva_task *next = t->op.waiter.next, *prev = t->op.waiter.prev;
-    if (prev)
-        prev->op.waiter.next = next;
-    else
-        q->head = next;
-    if (next)
-        next->op.waiter.prev = prev;
-    else
-        q->tail = prev;
-}
+static bool q_busy(const eva_waitq *q) { return !eva__queue_empty(&q->tasks); }
+
+static void q_push(eva_waitq *q, eva_task *t) { eva__queue_insert_tail(&q->tasks, &t->op.waiter.node); }
 
 static eva_task *q_pop(eva_waitq *q) {
-    eva_task *t = q->head;
-    if (t)
-        q_remove(q, t);
-    return t;
+    eva_queue *n = eva__queue_pop(&q->tasks);
+    return n ? EVA__QUEUE_DATA(n, eva_task, op.waiter.node) : NULL;
 }
 
 /* A cancelled waiter leaves its queue holding nothing. */
 static void waiter_cancel(eva_task *t) {
-    q_remove(eva_task_wait_obj(t), t);
+    eva__queue_remove(&t->op.waiter.node);
     eva_task_wake_later(t, -ECANCELED);
 }
 
@@ -73,6 +55,7 @@ int eva_mutex_init(eva_loop *loop, eva_mutex *m) {
     if (!loop || !m)
         return -EINVAL;
     *m = (eva_mutex){.loop = loop};
+    q_init(&m->waiters);
     return 0;
 }
 
@@ -114,7 +97,7 @@ int eva_mutex_unlock(eva_mutex *m) {
 int eva_mutex_destroy(eva_mutex *m) {
     if (!m || !m->loop)
         return -EINVAL;
-    if (m->locked || m->waiters.head)
+    if (m->locked || q_busy(&m->waiters))
         return -EBUSY;
     m->loop = NULL;
     return 0;
@@ -126,6 +109,7 @@ int eva_semaphore_init(eva_loop *loop, eva_semaphore *s, size_t permits) {
     if (!loop || !s)
         return -EINVAL;
     *s = (eva_semaphore){.loop = loop, .permits = permits};
+    q_init(&s->waiters);
     return 0;
 }
 
@@ -133,7 +117,7 @@ static int acquire_start(eva_task *t, const eva_op *op) {
     eva_semaphore *s = op->ptr;
     if (!s || check_loop(t, s->loop) < 0)
         return -EINVAL;
-    if (s->permits > 0 && !s->waiters.head) {
+    if (s->permits > 0 && !q_busy(&s->waiters)) {
         s->permits--;
         return 0;
     }
@@ -145,7 +129,7 @@ eva_op eva_semaphore_acquire_op(eva_semaphore *s) { return (eva_op){.start = acq
 int eva_semaphore_try_acquire(eva_semaphore *s) {
     if (!s || !s->loop)
         return -EINVAL;
-    if (s->permits == 0 || s->waiters.head)
+    if (s->permits == 0 || q_busy(&s->waiters))
         return -EBUSY;
     s->permits--;
     return 0;
@@ -165,7 +149,7 @@ int eva_semaphore_release(eva_semaphore *s) {
 int eva_semaphore_destroy(eva_semaphore *s) {
     if (!s || !s->loop)
         return -EINVAL;
-    if (s->waiters.head)
+    if (q_busy(&s->waiters))
         return -EBUSY;
     s->loop = NULL;
     return 0;
@@ -177,6 +161,7 @@ int eva_event_init(eva_loop *loop, eva_event *e) {
     if (!loop || !e)
         return -EINVAL;
     *e = (eva_event){.loop = loop};
+    q_init(&e->waiters);
     return 0;
 }
 
@@ -209,7 +194,7 @@ bool eva_event_is_set(const eva_event *e) { return e && e->set; }
 int eva_event_destroy(eva_event *e) {
     if (!e || !e->loop)
         return -EINVAL;
-    if (e->waiters.head)
+    if (q_busy(&e->waiters))
         return -EBUSY;
     e->loop = NULL;
     return 0;
@@ -224,6 +209,8 @@ int eva_channel_init(eva_loop *loop, eva_channel *ch, size_t capacity) {
     if (!ring)
         return -ENOMEM;
     *ch = (eva_channel){.loop = loop, .ring = ring, .capacity = capacity};
+    q_init(&ch->senders);
+    q_init(&ch->receivers);
     return 0;
 }
 
@@ -274,7 +261,7 @@ static int send_start(eva_task *t, const eva_op *op) {
     eva_channel *ch = op->ptr;
     if (!ch || check_loop(t, ch->loop) < 0)
         return -EINVAL;
-    int rc = ch->senders.head ? -EAGAIN : send_now(ch, t->op.waiter.item);
+    int rc = q_busy(&ch->senders) ? -EAGAIN : send_now(ch, t->op.waiter.item);
     if (rc != -EAGAIN)
         return rc;
     return park_on(t, &ch->senders, &channel_wait);
@@ -312,7 +299,7 @@ eva_op eva_channel_recv_op(eva_channel *ch, void **item) {
 int eva_channel_try_send(eva_channel *ch, void *item) {
     if (!ch || !ch->ring)
         return -EINVAL;
-    return ch->senders.head && !ch->closed ? -EAGAIN : send_now(ch, item);
+    return q_busy(&ch->senders) && !ch->closed ? -EAGAIN : send_now(ch, item);
 }
 
 int eva_channel_try_recv(eva_channel *ch, void **item) {
@@ -336,7 +323,7 @@ size_t eva_channel_count(const eva_channel *ch) { return ch ? ch->count : 0; }
 int eva_channel_destroy(eva_channel *ch) {
     if (!ch || !ch->ring)
         return -EINVAL;
-    if (ch->senders.head || ch->receivers.head)
+    if (q_busy(&ch->senders) || q_busy(&ch->receivers))
         return -EBUSY;
     eva__free(ch->ring);
     ch->ring = NULL;

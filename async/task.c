@@ -37,22 +37,12 @@ static void ready_push(eva__async_loop *al, eva_task *t) {
 }
 
 static void live_link(eva__async_loop *al, eva_task *t) {
-    t->prev = NULL;
-    t->next = al->live_head;
-    if (al->live_head)
-        al->live_head->prev = t;
-    al->live_head = t;
+    eva__queue_insert_tail(&al->live, &t->node);
     al->live_count++;
 }
 
 static void live_unlink(eva__async_loop *al, eva_task *t) {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        al->live_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    t->prev = t->next = NULL;
+    eva__queue_remove(&t->node);
     al->live_count--;
 }
 
@@ -68,7 +58,7 @@ static void task_complete(eva_task *t) {
         return;
     }
     bool spawned = t->flags & EVA__TASK_SPAWNED;
-    t->loop->tasks--;
+    eva__async_loop_find(t->loop)->tasks--; /* exists: t was started */
     if (t->flags & EVA__TASK_SCOPED) {
         eva__scope_child_done(t);
     } else {
@@ -78,6 +68,19 @@ static void task_complete(eva_task *t) {
     }
     if (spawned)
         eva__free(t); /* the frame starts with the task */
+}
+
+/* What the blocked-loop detector says of t's next step: only while it runs
+ * (NULL otherwise: the step is not timed, nothing reads it). */
+static const eva__span_task *describe_step(const eva_task *t, eva__span_task *who) {
+    if (!eva__detecting(t->loop))
+        return NULL;
+    const eva_site *site = t->site;
+    *who = (eva__span_task){.name = eva_task_name(t),
+                            .file = site ? site->file : NULL,
+                            .expr = site ? site->expr : NULL,
+                            .line = site ? site->line : 0};
+    return who;
 }
 
 static void task_steps(eva_task *t) {
@@ -95,7 +98,8 @@ static void task_steps(eva_task *t) {
         t->state = EVA_TASK_RUNNING;
         eva_loop *loop = t->loop;
         eva__span span;
-        eva__dispatch_begin(loop, &span, (eva__fn)t->fn, eva_task_name(t), t->site);
+        eva__span_task who;
+        eva__dispatch_begin(loop, &span, (eva__fn)t->fn, describe_step(t, &who));
         eva_step step = t->fn(t);
         eva__dispatch_end(loop, &span);
         if (step == EVA_STEP_PARKED)
@@ -114,7 +118,7 @@ static void task_steps(eva_task *t) {
 /* Run t until it parks or finishes.  The outermost step on the stack (not a
  * nested EVA_ASYNC child run inside its parent's) starts a fresh budget. */
 static void task_run(eva_task *t) {
-    eva__async_loop *al = t->loop->layers[EVA__LAYER_ASYNC]; /* exists: t was started */
+    eva__async_loop *al = eva__async_loop_find(t->loop); /* exists: t was started */
     if (al->depth++ == 0)
         al->budget_left = al->budget;
     task_steps(t); /* may free t */
@@ -146,11 +150,12 @@ static void run_ready(eva__async_loop *al) {
 
 /* At loop destroy: cancel every live task and promise, and run the tasks
  * until they finish.  Called until nothing new is cancelled. */
-static bool async_loop_cancel(eva__owned *own) {
-    eva__async_loop *al = EVA__CONTAINER_OF(own, eva__async_loop, own);
+static bool async_loop_cancel(eva__layer *layer) {
+    eva__async_loop *al = EVA__CONTAINER_OF(layer, eva__async_loop, layer);
     bool cancelled = false;
     al->closing = true;
-    for (eva_task *t = al->live_head; t; t = t->next) {
+    EVA__QUEUE_FOREACH(n, &al->live) { /* cancelling runs no task code: the list stays */
+        eva_task *t = EVA__QUEUE_DATA(n, eva_task, node);
         if (!(t->flags & EVA__TASK_CANCEL)) {
             eva_task_cancel(t);
             cancelled = true;
@@ -165,29 +170,40 @@ static bool async_loop_cancel(eva__owned *own) {
 }
 
 /* The loop is quiescent and about to be freed. */
-static void async_loop_close(eva__owned *own) {
-    eva__async_loop *al = EVA__CONTAINER_OF(own, eva__async_loop, own);
-    if (al->live_head)
+static void async_loop_close(eva__layer *layer) {
+    eva__async_loop *al = EVA__CONTAINER_OF(layer, eva__async_loop, layer);
+    if (!eva__queue_empty(&al->live))
         eva__log(al->loop, EVA_LOG_ERROR, "%zu task(s) did not finish when cancelled at loop destroy",
                  al->live_count);
     eva__promise_orphan_all(al);
-    al->loop->layers[EVA__LAYER_ASYNC] = NULL;
     eva__free(al);
 }
 
+static void async_loop_metrics(const eva__layer *layer, eva_loop_metrics *out) {
+    out->tasks = EVA__CONTAINER_OF(layer, eva__async_loop, layer)->tasks;
+}
+
+eva__layer_key eva__async_key;
+
 eva__async_loop *eva__async_loop_get(eva_loop *loop) {
-    eva__async_loop *al = loop->layers[EVA__LAYER_ASYNC];
+    eva__async_loop *al = eva__async_loop_find(loop);
     if (al)
         return al;
     al = eva__calloc(1, sizeof *al);
     if (!al)
         return NULL;
     al->loop = loop;
+    eva__queue_init(&al->live);
+    eva__queue_init(&al->promises);
+    eva__queue_init(&al->scopes);
     al->budget = EVA_TASK_BUDGET_DEFAULT;
-    al->own.cancel = async_loop_cancel;
-    al->own.close = async_loop_close;
-    eva__loop_own(loop, &al->own);
-    loop->layers[EVA__LAYER_ASYNC] = al;
+    al->layer.cancel = async_loop_cancel;
+    al->layer.close = async_loop_close;
+    al->layer.metrics = async_loop_metrics;
+    if (eva__layer_attach(loop, &eva__async_key, &al->layer) < 0) {
+        eva__free(al);
+        return NULL;
+    }
     return al;
 }
 
@@ -213,7 +229,7 @@ static int start_prepare(eva_task *t, eva__async_loop **al_out) {
     t->site = NULL;
     t->wait = NULL;
     t->status = 0;
-    t->loop->tasks++;
+    al->tasks++;
     *al_out = al;
     return 0;
 }
@@ -364,7 +380,7 @@ int eva__await_begin(eva_task *t, const eva_site *site, eva_op op) {
     int rc = op.start(t, &op);
     if (rc == EVA_PARKED)
         return rc;
-    eva__async_loop *al = t->loop->layers[EVA__LAYER_ASYNC];
+    eva__async_loop *al = eva__async_loop_find(t->loop);
     if (--al->budget_left > 0)
         return rc;
     if (t->u.message) {
@@ -387,7 +403,7 @@ int eva_task_set_budget(eva_loop *loop, unsigned ops) {
 }
 
 uint64_t eva_task_budget_yields(eva_loop *loop) {
-    eva__async_loop *al = loop ? loop->layers[EVA__LAYER_ASYNC] : NULL;
+    eva__async_loop *al = loop ? eva__async_loop_find(loop) : NULL;
     return al ? al->budget_yields : 0;
 }
 

@@ -27,11 +27,12 @@ typedef struct visitor {
     size_t count;
 } visitor;
 
-static void visit_list(eva_loop *loop, eva_task *head, visitor *v) {
+static void visit_list(eva_loop *loop, eva_queue *tasks, visitor *v) {
     eva_task_info info;
-    for (eva_task *t = head; t; t = t->next, v->count++) {
-        describe(t, loop, &info);
+    EVA__QUEUE_FOREACH(n, tasks) {
+        describe(EVA__QUEUE_DATA(n, eva_task, node), loop, &info);
         v->fn(v, &info);
+        v->count++;
     }
 }
 
@@ -39,9 +40,9 @@ static int visit(eva_loop *loop, visitor *v) {
     eva__async_loop *al = eva__async_loop_get(loop);
     if (!al)
         return 0; /* no task was ever started here (and no memory to say more) */
-    visit_list(loop, al->live_head, v);
-    for (eva_scope *s = al->scopes_head; s; s = s->next)
-        visit_list(loop, s->children, v);
+    visit_list(loop, &al->live, v);
+    EVA__QUEUE_FOREACH(n, &al->scopes)
+        visit_list(loop, &EVA__QUEUE_DATA(n, eva_scope, node)->children, v);
     return v->count > INT_MAX ? INT_MAX : (int)v->count;
 }
 

@@ -24,8 +24,10 @@
 #include "evasync/scope.h"
 #include "evasync/sync.h"
 #include "evasync/pool.h"
+#include "evasync/pool_async.h"
 #include "evasync/tcp.h"
 #include "evasync/dns.h"
 #include "evasync/monitor.h"
+#include "evasync/task_monitor.h"
 
 #endif

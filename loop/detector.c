@@ -49,7 +49,8 @@ typedef struct eva__detector {
 
     /* the innermost dispatch: seq is odd while it is being rewritten */
     _Atomic uint32_t seq;
-    _Atomic uintptr_t fn, task, site;
+    _Atomic uintptr_t fn, task, file, expr; /* task: its name; file, expr: static */
+    _Atomic int line;
     _Atomic uint64_t start;
     _Atomic int reading;
 
@@ -134,12 +135,15 @@ static void report(eva__detector *d, eva_block_report *r, uint64_t now) {
 /* ---- the loop thread: dispatches and the heartbeat --------------------------- */
 
 static void publish(eva__detector *d, const eva__span *s) {
+    const eva__span_task *t = s ? s->task : NULL; /* copied: it lives on the loop's stack */
     uint32_t q = atomic_load_explicit(&d->seq, memory_order_relaxed);
     atomic_store_explicit(&d->seq, q + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&d->fn, s ? (uintptr_t)s->fn : 0, memory_order_relaxed);
-    atomic_store_explicit(&d->task, s ? (uintptr_t)s->task : 0, memory_order_relaxed);
-    atomic_store_explicit(&d->site, s ? (uintptr_t)s->site : 0, memory_order_relaxed);
+    atomic_store_explicit(&d->task, t ? (uintptr_t)t->name : 0, memory_order_relaxed);
+    atomic_store_explicit(&d->file, t ? (uintptr_t)t->file : 0, memory_order_relaxed);
+    atomic_store_explicit(&d->expr, t ? (uintptr_t)t->expr : 0, memory_order_relaxed);
+    atomic_store_explicit(&d->line, t ? t->line : 0, memory_order_relaxed);
     atomic_store_explicit(&d->start, s ? s->start_ns : 0, memory_order_relaxed);
     atomic_store_explicit(&d->seq, q + 2, memory_order_release);
 }
@@ -174,10 +178,10 @@ void eva__span_leave(eva_loop *loop, eva__span *s) {
         .kind = EVA_BLOCK_DISPATCH,
         .duration_ms = took / 1000000u,
         .iteration = (uint64_t)ev_iteration(loop->ev),
-        .task = s->task,
-        .file = s->site ? s->site->file : NULL,
-        .line = s->site ? s->site->line : 0,
-        .expr = s->site ? s->site->expr : NULL,
+        .task = s->task ? s->task->name : NULL,
+        .file = s->task ? s->task->file : NULL,
+        .line = s->task ? s->task->line : 0,
+        .expr = s->task ? s->task->expr : NULL,
         .callback = s->task ? NULL : s->fn,
         .nested = s->nested,
     };
@@ -206,7 +210,9 @@ static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t s
     uint32_t q = atomic_load_explicit(&d->seq, memory_order_seq_cst);
     uintptr_t fn = atomic_load_explicit(&d->fn, memory_order_acquire);
     uintptr_t task = atomic_load_explicit(&d->task, memory_order_acquire);
-    const eva_site *site = (const eva_site *)atomic_load_explicit(&d->site, memory_order_acquire);
+    uintptr_t file = atomic_load_explicit(&d->file, memory_order_acquire);
+    uintptr_t expr = atomic_load_explicit(&d->expr, memory_order_acquire);
+    int line = atomic_load_explicit(&d->line, memory_order_acquire);
     uint64_t start = atomic_load_explicit(&d->start, memory_order_acquire);
     bool stable = !(q & 1) && q == atomic_load_explicit(&d->seq, memory_order_relaxed);
     if (stable && task) {
@@ -221,9 +227,9 @@ static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t s
     if (!stable)
         return false;
     r->task = task ? name : NULL;
-    r->file = site ? site->file : NULL; /* sites are static */
-    r->line = site ? site->line : 0;
-    r->expr = site ? site->expr : NULL;
+    r->file = (const char *)file; /* static strings */
+    r->line = line;
+    r->expr = (const char *)expr;
     r->callback = task ? NULL : (eva__fn)fn;
     *start_out = start;
     return true;

@@ -1,13 +1,34 @@
 /* loop/internal.h — what the loop layer shares with the layers above it.
- * Not installed; names start with eva__. */
+ * Not installed; names start with eva__.
+ *
+ * The layering rule: loop/ knows nothing of the layers above it (async/:
+ * tasks, promises, scopes, sync; net/: TCP, DNS).  loop/ files include only
+ * the loop-level public headers (error, alloc, log, loop, call, timer, io,
+ * signal, queue, monitor, pool) and never task.h, promise.h, scope.h,
+ * sync.h, tcp.h, dns.h or evasync.h.  An upper layer keeps its per-loop
+ * state behind an eva__layer it attaches to the loop (below), and hands the
+ * loop what the loop reports about it as plain values: the task count
+ * through its metrics hook, a task's name and AWAIT site as strings and ints
+ * in the eva__span of each dispatch. */
 #ifndef EVASYNC_LOOP_INTERNAL_H
 #define EVASYNC_LOOP_INTERNAL_H
 
+#include <ev.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "evasync.h"
+#include "evasync/alloc.h"
+#include "evasync/call.h"
+#include "evasync/error.h"
+#include "evasync/io.h"
+#include "evasync/log.h"
+#include "evasync/loop.h"
+#include "evasync/monitor.h"
+#include "evasync/pool.h"
+#include "evasync/signal.h"
+#include "evasync/timer.h"
 #include "histogram.h"
 #include "queue.h"
 
@@ -26,28 +47,6 @@
  * then must still cancel that pending callback. */
 #define EVA__WATCHER_LIVE(w) (ev_is_active(w) || ev_is_pending(w))
 
-/* Intrusive doubly linked lists, NULL-terminated, with a head pointer: any
- * struct with `prev` and `next` pointers to its own type can be a node. */
-#define EVA__LIST_PUSH(head, node)                                            \
-    do {                                                                      \
-        (node)->prev = NULL;                                                  \
-        (node)->next = (head);                                                \
-        if (head)                                                             \
-            (head)->prev = (node);                                            \
-        (head) = (node);                                                      \
-    } while (0)
-
-#define EVA__LIST_REMOVE(head, node)                                          \
-    do {                                                                      \
-        if ((node)->prev)                                                     \
-            (node)->prev->next = (node)->next;                                \
-        else                                                                  \
-            (head) = (node)->next;                                            \
-        if ((node)->next)                                                     \
-            (node)->next->prev = (node)->prev;                                \
-        (node)->prev = (node)->next = NULL;                                   \
-    } while (0)
-
 /* The one allocation path (alloc.c): NULL means out of memory. */
 void *eva__alloc(size_t size);
 void *eva__calloc(size_t n, size_t size);
@@ -57,17 +56,36 @@ void  eva__free(void *ptr);
 /* Format one line and hand it to the loop's log hook. */
 void eva__log(eva_loop *loop, eva_log_level level, const char *fmt, ...) EVA__PRINTF(3, 4);
 
-/* A higher layer's per-loop state (tasks, promises, DNS): eva_loop_destroy()
- * calls cancel() on each until a whole pass finds nothing left to cancel and
- * no deferred or posted call remains, then close() on each to free it. */
-typedef struct eva__owned {
-    struct eva__owned *prev, *next;
-    bool (*cancel)(struct eva__owned *self); /* true if it cancelled anything */
-    void (*close)(struct eva__owned *self);
-} eva__owned;
+/* ---- layers: the libraries above the loop keep per-loop state here ------
+ *
+ * A layer (async/, net/'s TCP, DNS) owns one static eva__layer_key and, per
+ * loop, a struct embedding an eva__layer, attached on first use.  The key
+ * gets a slot number the first time any loop attaches it; from then on
+ * finding a loop's state is two loads (the key's slot, the loop's slot).
+ * Slot 0 is never handed out and always NULL: a key not attached yet finds
+ * nothing, without a branch.
+ *
+ * eva_loop_destroy() calls cancel() on each attached layer (in attach
+ * order) until a whole pass finds nothing left to cancel and no deferred or
+ * posted call remains; then it detaches each and calls close() to free it. */
+enum { EVA__LAYER_SLOTS = 8 }; /* the layers evasync has, with room to grow */
 
-void eva__loop_own(eva_loop *loop, eva__owned *obj);
-void eva__loop_disown(eva__owned *obj);
+typedef struct eva__layer_key {
+    _Atomic unsigned slot; /* 0: not attached to any loop yet */
+} eva__layer_key;
+
+typedef struct eva__layer {
+    eva_queue node;        /* the loop's attached layers */
+    eva__layer_key *key;
+    bool (*cancel)(struct eva__layer *self); /* true if it cancelled anything */
+    void (*close)(struct eva__layer *self);
+    /* optional: add this layer's figures (e.g. its live tasks) to *out */
+    void (*metrics)(const struct eva__layer *self, eva_loop_metrics *out);
+} eva__layer;
+
+/* Attach layer (its callbacks set, key static) to loop: 0, or -ENOSPC when
+ * every slot is taken (more layer keys than EVA__LAYER_SLOTS: a build bug). */
+int eva__layer_attach(eva_loop *loop, eva__layer_key *key, eva__layer *layer);
 
 /* Handles report start/stop so destroy can refuse while any is active. */
 void eva__handle_started(eva_loop *loop);
@@ -76,9 +94,6 @@ void eva__handle_stopped(eva_loop *loop);
 /* Internal watchers that must not keep the loop alive. */
 void eva__watcher_unref(eva_loop *loop);
 void eva__watcher_ref(eva_loop *loop);
-
-/* Slots in which higher layers keep their per-loop state. */
-enum { EVA__LAYER_ASYNC, EVA__LAYER_DNS, EVA__LAYER_NET, EVA__LAYER_COUNT };
 
 struct eva_loop {
     struct ev_loop *ev;
@@ -100,14 +115,13 @@ struct eva_loop {
     eva_queue post_queue;
     ev_async post_async;
 
-    eva__owned owned; /* sentinel of the circular list of owned objects */
+    eva_queue layer_list; /* the attached layers, in attach order */
 
     /* metrics (metrics.c): the poll's start and end in libev's time */
     ev_check poll_done;     /* first watcher after the poll */
     ev_prepare poll_next;   /* attach mode: the daemon may own the release hook */
     double poll_started, poll_ended;
     uint64_t iterations, idle_ns;
-    size_t tasks;           /* live tasks, counted by async/ */
     eva__hist lag_ns;
 
     /* the blocked-loop detector (detector.c) */
@@ -115,9 +129,20 @@ struct eva_loop {
     struct eva__detector *detector; /* allocated on first start, freed at destroy */
     struct eva__span *span;         /* the innermost timed dispatch */
 
-    /* per-loop state of the layers above (async/, net/), opaque here */
-    void *layers[EVA__LAYER_COUNT];
+    /* per-loop state of the layers above, by their key's slot (0: none) */
+    eva__layer *layers[EVA__LAYER_SLOTS + 1];
 };
+
+/* The state attached to loop under key (a struct whose first member is its
+ * eva__layer: EVA__LAYER_FIRST checks it), or NULL. */
+static inline void *eva__layer_get(const eva_loop *loop, eva__layer_key *key) {
+    return loop->layers[atomic_load_explicit(&key->slot, memory_order_relaxed)];
+}
+#define EVA__LAYER_FIRST(type, member) \
+    _Static_assert(offsetof(type, member) == 0, #type "'s eva__layer must come first")
+
+/* The attached layers' metrics hooks, in attach order (loop.c). */
+void eva__layers_metrics(eva_loop *loop, eva_loop_metrics *out);
 
 /* metrics.c: install the iteration hooks; remove them at destroy. */
 void eva__metrics_init(eva_loop *loop);
@@ -128,11 +153,20 @@ void eva__metrics_run_ended(eva_loop *loop);
 /* A dispatch: evasync calling user code (a callback, a task step).  While
  * the detector runs, each is timed and published to its watchdog. */
 typedef void (*eva__fn)(void); /* any function: the culprit's address */
+
+/* A task step, as the detector reports it: plain values the task layer
+ * fills in (loop/ has no idea what a task is).  name is the user's memory,
+ * valid while the step runs; file and expr are static strings (or NULL). */
+typedef struct eva__span_task {
+    const char *name;
+    const char *file;       /* the AWAIT the task resumed from: NULL if none */
+    const char *expr;
+    int line;
+} eva__span_task;
 typedef struct eva__span {
     struct eva__span *outer;
     eva__fn fn;
-    const char *task;       /* the task's name, or NULL */
-    const eva_site *site;   /* the AWAIT the task resumed from */
+    const eva__span_task *task; /* a task step: who and where; NULL: a callback */
     uint64_t start_ns;
     unsigned nested;        /* dispatches run inside this one */
     bool timed, reported;
@@ -145,13 +179,16 @@ void eva__detector_free(eva_loop *loop);
 void eva__detector_busy(eva_loop *loop);
 void eva__detector_idle(eva_loop *loop);
 
+/* Whether dispatches are being timed: a layer describes its dispatch (an
+ * eva__span_task) only then. */
+static inline bool eva__detecting(const eva_loop *loop) { return loop->detecting; }
+
 static inline void eva__dispatch_begin(eva_loop *loop, eva__span *s, eva__fn fn,
-                                       const char *task, const eva_site *site) {
+                                       const eva__span_task *task) {
     s->timed = loop && loop->detecting; /* a load and a branch when it is off */
     if (s->timed) {
         s->fn = fn;
         s->task = task;
-        s->site = site;
         eva__span_enter(loop, s);
     }
 }
@@ -168,7 +205,7 @@ static inline void eva__dispatch_end(eva_loop *loop, eva__span *s) {
     do {                                                                      \
         eva_loop *eva__loop_ = (loop);                                        \
         eva__span eva__span_;                                                 \
-        eva__dispatch_begin(eva__loop_, &eva__span_, (eva__fn)(fn), NULL, NULL); \
+        eva__dispatch_begin(eva__loop_, &eva__span_, (eva__fn)(fn), NULL);       \
         call;                                                                 \
         eva__dispatch_end(eva__loop_, &eva__span_);                           \
     } while (0)

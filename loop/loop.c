@@ -10,7 +10,7 @@ static int loop_create(struct ev_loop *ev, bool owns_ev, eva_loop **out) {
         return -ENOMEM;
     loop->ev = ev;
     loop->owns_ev = owns_ev;
-    loop->owned.prev = loop->owned.next = &loop->owned;
+    eva__queue_init(&loop->layer_list);
     eva_loop_set_log(loop, NULL, NULL);
     int rc = eva__post_init(loop);
     if (rc < 0) {
@@ -75,18 +75,21 @@ static void cancel_everything(eva_loop *loop) {
     bool progress;
     do {
         progress = false;
-        for (eva__owned *o = loop->owned.next; o != &loop->owned; o = o->next)
-            progress |= o->cancel(o);
+        for (eva_queue *n = loop->layer_list.next; n != &loop->layer_list; n = n->next) {
+            eva__layer *layer = EVA__QUEUE_DATA(n, eva__layer, node);
+            progress |= layer->cancel(layer);
+        }
         progress |= eva__defer_cancel_pending(loop);
         progress |= eva__post_cancel_pending(loop);
     } while (progress);
 }
 
 static void close_layers(eva_loop *loop) {
-    while (loop->owned.next != &loop->owned) {
-        eva__owned *o = loop->owned.next;
-        eva__loop_disown(o);
-        o->close(o);
+    eva_queue *n;
+    while ((n = eva__queue_pop(&loop->layer_list))) {
+        eva__layer *layer = EVA__QUEUE_DATA(n, eva__layer, node);
+        loop->layers[atomic_load_explicit(&layer->key->slot, memory_order_relaxed)] = NULL;
+        layer->close(layer);
     }
 }
 
@@ -113,17 +116,38 @@ int eva_loop_active_handles(const eva_loop *loop) {
     return loop ? loop->active_handles : -EINVAL;
 }
 
-void eva__loop_own(eva_loop *loop, eva__owned *obj) {
-    obj->prev = loop->owned.prev;
-    obj->next = &loop->owned;
-    loop->owned.prev->next = obj;
-    loop->owned.prev = obj;
+/* A key's slot, handed out the first time any loop attaches it.  Keys are
+ * few and static; the mutex only orders the rare first attach of a key by
+ * two threads at once (a loop reads its own slots without it). */
+static unsigned key_slot(eva__layer_key *key) {
+    static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+    static unsigned slots_used;
+    pthread_mutex_lock(&mutex);
+    unsigned slot = atomic_load_explicit(&key->slot, memory_order_relaxed);
+    if (slot == 0 && slots_used < EVA__LAYER_SLOTS) {
+        slot = ++slots_used;
+        atomic_store_explicit(&key->slot, slot, memory_order_relaxed);
+    }
+    pthread_mutex_unlock(&mutex);
+    return slot;
 }
 
-void eva__loop_disown(eva__owned *obj) {
-    obj->prev->next = obj->next;
-    obj->next->prev = obj->prev;
-    obj->prev = obj->next = obj;
+int eva__layer_attach(eva_loop *loop, eva__layer_key *key, eva__layer *layer) {
+    unsigned slot = atomic_load_explicit(&key->slot, memory_order_relaxed);
+    if (slot == 0 && (slot = key_slot(key)) == 0)
+        return -ENOSPC;
+    layer->key = key;
+    eva__queue_insert_tail(&loop->layer_list, &layer->node);
+    loop->layers[slot] = layer;
+    return 0;
+}
+
+void eva__layers_metrics(eva_loop *loop, eva_loop_metrics *out) {
+    for (eva_queue *n = loop->layer_list.next; n != &loop->layer_list; n = n->next) {
+        eva__layer *layer = EVA__QUEUE_DATA(n, eva__layer, node);
+        if (layer->metrics)
+            layer->metrics(layer, out);
+    }
 }
 
 void eva__handle_started(eva_loop *loop) { loop->active_handles++; }

@@ -93,8 +93,8 @@ int eva_loop_get_metrics(eva_loop *loop, eva_loop_metrics *out) {
         .lag_ns_p50 = eva__hist_percentile(&loop->lag_ns, 0.50),
         .lag_ns_p99 = eva__hist_percentile(&loop->lag_ns, 0.99),
         .lag_ns_max = loop->lag_ns.max,
-        .tasks = loop->tasks,
         .pool_jobs = loop->pool_jobs,
     };
+    eva__layers_metrics(loop, out);
     return 0;
 }

@@ -29,7 +29,7 @@ typedef struct worker {
 struct eva_pool {
     pthread_mutex_t mutex;
     pthread_cond_t work_ready;
-    eva_pool_job *head, *tail;
+    eva_queue jobs;         /* the FIFO of queued jobs */
     size_t queued, capacity;
     unsigned idle;          /* workers waiting for a job */
     bool stopping;
@@ -46,28 +46,16 @@ unsigned eva_pool_default_threads(void) {
 /* ---- the queue (mutex held) ------------------------------------------------ */
 
 static void queue_push(eva_pool *pool, eva_pool_job *job) {
-    job->next = NULL;
-    job->prev = pool->tail;
-    if (pool->tail)
-        pool->tail->next = job;
-    else
-        pool->head = job;
-    pool->tail = job;
+    eva__queue_insert_tail(&pool->jobs, &job->node);
     pool->queued++;
 }
 
 static void queue_remove(eva_pool *pool, eva_pool_job *job) {
-    if (job->prev)
-        job->prev->next = job->next;
-    else
-        pool->head = job->next;
-    if (job->next)
-        job->next->prev = job->prev;
-    else
-        pool->tail = job->prev;
-    job->prev = job->next = NULL;
+    eva__queue_remove(&job->node);
     pool->queued--;
 }
+
+static eva_pool_job *job_of(eva_queue *node) { return EVA__QUEUE_DATA(node, eva_pool_job, node); }
 
 /* ---- completion, on the loop thread ------------------------------------------- */
 
@@ -97,14 +85,14 @@ static void *worker_main(void *arg) {
     eva_pool *pool = w->pool;
     pthread_mutex_lock(&pool->mutex);
     for (;;) {
-        while (!pool->head && !pool->stopping) {
+        while (eva__queue_empty(&pool->jobs) && !pool->stopping) {
             pool->idle++;
             pthread_cond_wait(&pool->work_ready, &pool->mutex);
             pool->idle--;
         }
-        if (!pool->head)
+        if (eva__queue_empty(&pool->jobs))
             break; /* stopping, and nothing left to run */
-        eva_pool_job *job = pool->head;
+        eva_pool_job *job = job_of(pool->jobs.next);
         queue_remove(pool, job);
         job->state = JOB_RUNNING; /* from here on eva_pool_cancel only flags it */
         uint64_t job_submitted = job->submitted_ns; /* the job is not ours after deliver */
@@ -143,22 +131,20 @@ static void pool_free(eva_pool *pool) {
 static int pool_stop(eva_pool *pool, unsigned started) {
     pthread_mutex_lock(&pool->mutex);
     pool->stopping = true;
-    eva_pool_job *cancelled = pool->head;
-    for (eva_pool_job *j = cancelled; j; j = j->next) {
-        j->cancel = 1;
-        j->state = JOB_FINISHED;
+    eva_queue cancelled;
+    eva__queue_init(&cancelled);
+    EVA__QUEUE_FOREACH(n, &pool->jobs) {
+        job_of(n)->cancel = 1;
+        job_of(n)->state = JOB_FINISHED;
         pool->cancelled++;
     }
-    pool->head = pool->tail = NULL;
+    eva__queue_move(&pool->jobs, &cancelled);
     pool->queued = 0;
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->mutex);
-    while (cancelled) {
-        eva_pool_job *next = cancelled->next;
-        cancelled->prev = cancelled->next = NULL;
-        deliver(cancelled);
-        cancelled = next;
-    }
+    eva_queue *n;
+    while ((n = eva__queue_pop(&cancelled)))
+        deliver(job_of(n));
     for (unsigned i = 0; i < started; i++)
         pthread_join(pool->workers[i].thread, NULL);
     return 0;
@@ -180,6 +166,7 @@ int eva_pool_new(const eva_pool_options *opts, eva_pool **out) {
     pthread_mutex_init(&pool->mutex, NULL);
     pthread_cond_init(&pool->work_ready, NULL);
     pool->capacity = capacity;
+    eva__queue_init(&pool->jobs);
     pool->nthreads = threads;
     for (unsigned i = 0; i < threads; i++) {
         pool->workers[i].pool = pool;

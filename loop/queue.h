@@ -20,6 +20,11 @@ static inline bool eva__queue_empty(const eva_queue *head) { return head->next =
 
 static inline bool eva__queue_linked(const eva_queue *node) { return node->next != NULL; }
 
+/* The first node, left linked, or NULL when the queue is empty. */
+static inline eva_queue *eva__queue_first(const eva_queue *head) {
+    return eva__queue_empty(head) ? NULL : head->next;
+}
+
 static inline void eva__queue_insert_tail(eva_queue *head, eva_queue *node) {
     node->next = head;
     node->prev = head->prev;
@@ -55,5 +60,10 @@ static inline void eva__queue_move(eva_queue *from, eva_queue *to) {
 
 #define EVA__QUEUE_DATA(node, type, member) \
     ((type *)(void *)((char *)(node) - offsetof(type, member)))
+
+/* for (each node of head): the body may not unlink node (to drain a queue,
+ * pop from it instead). */
+#define EVA__QUEUE_FOREACH(node, head) \
+    for (eva_queue *node = (head)->next; node != (head); node = node->next)
 
 #endif

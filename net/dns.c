@@ -131,7 +131,7 @@ static void on_nameinfo(void *arg, int status, int timeouts, char *node, char *s
 /* ---- attaching, detaching, delivering --------------------------------------------------- */
 
 static void attach(eva__dns_loop *dl, eva_dns_query *q, eva__dns_ctx *c) {
-    EVA__LIST_PUSH(dl->pending_head, q);
+    eva__queue_insert_tail(&dl->pending_list, &q->node);
     if (dl->pending++ == 0)
         ev_ref(dl->loop->ev); /* pending queries keep the loop running, like pool jobs */
     q->ctx = c;
@@ -140,8 +140,8 @@ static void attach(eva__dns_loop *dl, eva_dns_query *q, eva__dns_ctx *c) {
 }
 
 static void detach(eva_dns_query *q) {
-    eva__dns_loop *dl = q->loop->layers[EVA__LAYER_DNS];
-    EVA__LIST_REMOVE(dl->pending_head, q);
+    eva__dns_loop *dl = eva__dns_loop_find(q->loop);
+    eva__queue_remove(&q->node);
     if (--dl->pending == 0)
         ev_unref(dl->loop->ev);
     q->ctx->q = NULL; /* c-ares's later callback, or the drain, frees the context */

@@ -419,19 +419,20 @@ int eva_dns_configure(eva_loop *loop, const eva_dns_options *opts) {
 
 /* At loop destroy: every pending query completes with -ECANCELED (through a
  * deferred call, which the loop runs in this same destroy). */
-static bool dns_cancel(eva__owned *own) {
-    eva__dns_loop *dl = EVA__CONTAINER_OF(own, eva__dns_loop, own);
+static bool dns_cancel(eva__layer *layer) {
+    eva__dns_loop *dl = EVA__CONTAINER_OF(layer, eva__dns_loop, layer);
     dl->closing = true;
-    bool any = dl->pending_head != NULL;
-    while (dl->pending_head)
-        eva_dns_cancel(dl->pending_head);
+    bool any = !eva__queue_empty(&dl->pending_list);
+    eva_queue *n;
+    while ((n = eva__queue_first(&dl->pending_list))) /* cancelling detaches it */
+        eva_dns_cancel(EVA__QUEUE_DATA(n, eva_dns_query, node));
     return any;
 }
 
 /* The loop is quiescent: destroy the channel (never from inside c-ares: loop
  * destroy is not allowed inside a loop callback) and free everything. */
-static void dns_close(eva__owned *own) {
-    eva__dns_loop *dl = EVA__CONTAINER_OF(own, eva__dns_loop, own);
+static void dns_close(eva__layer *layer) {
+    eva__dns_loop *dl = EVA__CONTAINER_OF(layer, eva__dns_loop, layer);
     if (dl->channel) {
         dl->in_ares++;
         ares_destroy(dl->channel); /* detached contexts get ARES_EDESTRUCTION: freed */
@@ -447,29 +448,38 @@ static void dns_close(eva__owned *own) {
         sock_stop(dl, s);
         eva__free(s);
     }
-    dl->loop->layers[EVA__LAYER_DNS] = NULL;
     eva__free(dl);
 }
 
+static eva__layer_key dns_key;
+EVA__LAYER_FIRST(eva__dns_loop, layer);
+
+eva__dns_loop *eva__dns_loop_find(const eva_loop *loop) {
+    return eva__layer_get(loop, &dns_key);
+}
+
 eva__dns_loop *eva__dns_loop_get(eva_loop *loop) {
-    eva__dns_loop *dl = loop->layers[EVA__LAYER_DNS];
+    eva__dns_loop *dl = eva__dns_loop_find(loop);
     if (dl)
         return dl;
     dl = eva__calloc(1, sizeof *dl);
     if (!dl)
         return NULL;
     dl->loop = loop;
+    eva__queue_init(&dl->pending_list);
     ev_init(&dl->timer, on_timer);
-    dl->own.cancel = dns_cancel;
-    dl->own.close = dns_close;
-    eva__loop_own(loop, &dl->own);
-    loop->layers[EVA__LAYER_DNS] = dl;
+    dl->layer.cancel = dns_cancel;
+    dl->layer.close = dns_close;
+    if (eva__layer_attach(loop, &dns_key, &dl->layer) < 0) {
+        eva__free(dl);
+        return NULL;
+    }
     return dl;
 }
 
 int eva_dns_pending(const eva_loop *loop) {
     if (!loop)
         return -EINVAL;
-    const eva__dns_loop *dl = loop->layers[EVA__LAYER_DNS];
+    const eva__dns_loop *dl = eva__dns_loop_find(loop);
     return dl ? dl->pending : 0;
 }

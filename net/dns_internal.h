@@ -2,7 +2,7 @@
  *
  * dns_channel.c owns the loop's c-ares channel: the ev_io per c-ares socket,
  * the one timer, the list of completed contexts waiting to be delivered, and
- * the eva__owned layer that loop destroy cancels and closes.  dns.c owns the
+ * the eva__layer that loop destroy cancels and closes.  dns.c owns the
  * queries: starting them, delivering their completions, cancelling them, and
  * the three styles.
  *
@@ -49,7 +49,7 @@ typedef struct eva__dns_sock {
 } eva__dns_sock;
 
 struct eva__dns_loop {
-    eva__owned own;
+    eva__layer layer; /* first: see EVA__LAYER_FIRST */
     eva_loop *loop;
     ares_channel channel;          /* NULL until first use or eva_dns_configure */
     double first_try;              /* the channel's per-try timeout, seconds (0: unknown) */
@@ -57,7 +57,7 @@ struct eva__dns_loop {
     ev_timer timer;                /* c-ares's next timeout, re-armed after every call */
     double timer_at;               /* when it fires (ev_now clock) */
     bool timer_active;
-    eva_dns_query *pending_head;   /* queries started and not yet completed */
+    eva_queue pending_list;        /* queries started and not yet completed */
     int pending;                   /* their number: 0 -> 1 refs the loop, 1 -> 0 unrefs it */
     eva__dns_ctx *done_head, *done_tail;
     eva_call drain_call;           /* a deferred eva__dns_drain */
@@ -71,6 +71,9 @@ struct eva__dns_loop {
 
 /* The loop's DNS state, created on first use; NULL when out of memory. */
 eva__dns_loop *eva__dns_loop_get(eva_loop *loop);
+
+/* The loop's DNS state if it has been created, else NULL. */
+eva__dns_loop *eva__dns_loop_find(const eva_loop *loop);
 
 /* The loop's channel, made with the system's configuration if there is none
  * yet.  0 or a negative code. */

@@ -7,11 +7,12 @@
 
 /* Per-loop state: the open connections and servers, closed at loop destroy. */
 typedef struct eva__net_loop {
-    eva__owned own;
+    eva__layer layer;
     eva_loop *loop;
-    eva_tcp *conns;
-    eva_tcp_server *servers;
+    eva_queue conns;           /* eva_tcp */
+    eva_queue servers;         /* eva_tcp_server */
 } eva__net_loop;
+EVA__LAYER_FIRST(eva__net_loop, layer);
 
 /* NULL when out of memory. */
 eva__net_loop *eva__net_loop_get(eva_loop *loop);

@@ -5,50 +5,53 @@
 
 #include "net_internal.h"
 
-static bool net_cancel(eva__owned *own) {
-    eva__net_loop *nl = EVA__CONTAINER_OF(own, eva__net_loop, own);
-    bool closed = nl->conns || nl->servers;
-    while (nl->servers)
-        eva_tcp_server_close(nl->servers);
-    while (nl->conns)
-        eva__tcp_close_now(nl->conns, false, 0);
+static eva__layer_key net_key;
+
+static bool net_cancel(eva__layer *layer) {
+    eva__net_loop *nl = EVA__CONTAINER_OF(layer, eva__net_loop, layer);
+    bool closed = !eva__queue_empty(&nl->conns) || !eva__queue_empty(&nl->servers);
+    eva_queue *n;
+    while ((n = eva__queue_first(&nl->servers))) /* closing unlinks it */
+        eva_tcp_server_close(EVA__QUEUE_DATA(n, eva_tcp_server, node));
+    while ((n = eva__queue_first(&nl->conns)))
+        eva__tcp_close_now(EVA__QUEUE_DATA(n, eva_tcp, node), false, 0);
     return closed;
 }
 
-static void net_close(eva__owned *own) {
-    eva__net_loop *nl = EVA__CONTAINER_OF(own, eva__net_loop, own);
-    nl->loop->layers[EVA__LAYER_NET] = NULL;
-    eva__free(nl);
+static void net_close(eva__layer *layer) {
+    eva__free(EVA__CONTAINER_OF(layer, eva__net_loop, layer));
 }
 
 eva__net_loop *eva__net_loop_get(eva_loop *loop) {
-    eva__net_loop *nl = loop->layers[EVA__LAYER_NET];
+    eva__net_loop *nl = eva__layer_get(loop, &net_key);
     if (nl)
         return nl;
     nl = eva__calloc(1, sizeof *nl);
     if (!nl)
         return NULL;
     nl->loop = loop;
-    nl->own.cancel = net_cancel;
-    nl->own.close = net_close;
-    eva__loop_own(loop, &nl->own);
-    loop->layers[EVA__LAYER_NET] = nl;
+    eva__queue_init(&nl->conns);
+    eva__queue_init(&nl->servers);
+    nl->layer.cancel = net_cancel;
+    nl->layer.close = net_close;
+    if (eva__layer_attach(loop, &net_key, &nl->layer) < 0) {
+        eva__free(nl);
+        return NULL;
+    }
     return nl;
 }
 
-void eva__net_link_conn(eva__net_loop *nl, eva_tcp *tcp) { EVA__LIST_PUSH(nl->conns, tcp); }
-
-void eva__net_unlink_conn(eva_tcp *tcp) {
-    eva__net_loop *nl = tcp->loop->layers[EVA__LAYER_NET];
-    EVA__LIST_REMOVE(nl->conns, tcp);
+void eva__net_link_conn(eva__net_loop *nl, eva_tcp *tcp) {
+    eva__queue_insert_tail(&nl->conns, &tcp->node);
 }
 
-void eva__net_link_server(eva__net_loop *nl, eva_tcp_server *srv) { EVA__LIST_PUSH(nl->servers, srv); }
+void eva__net_unlink_conn(eva_tcp *tcp) { eva__queue_remove(&tcp->node); }
 
-void eva__net_unlink_server(eva_tcp_server *srv) {
-    eva__net_loop *nl = srv->loop->layers[EVA__LAYER_NET];
-    EVA__LIST_REMOVE(nl->servers, srv);
+void eva__net_link_server(eva__net_loop *nl, eva_tcp_server *srv) {
+    eva__queue_insert_tail(&nl->servers, &srv->node);
 }
+
+void eva__net_unlink_server(eva_tcp_server *srv) { eva__queue_remove(&srv->node); }
 
 int eva__fd_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL);

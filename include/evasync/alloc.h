@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -26,7 +28,7 @@ typedef void *(*eva_alloc_fn)(void *ud, void *ptr, size_t size);
  * restores the default (the C library's realloc/free).  Call it before any
  * other evasync function, or while no evasync object exists: a block must be
  * freed by the allocator that allocated it.  Returns 0. */
-int eva_set_allocator(eva_alloc_fn fn, void *ud);
+EVA_API int eva_set_allocator(eva_alloc_fn fn, void *ud);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #ifndef EVASYNC_CALL_H
 #define EVASYNC_CALL_H
 
+#include "export.h"
 #include "queue.h"
 
 #ifdef __cplusplus
@@ -21,10 +22,13 @@ typedef struct eva_loop eva_loop;
 
 typedef void (*eva_call_fn)(eva_loop *loop, int status, void *arg);
 
+/* eva_call: 32 bytes on x86_64 (ABI: tests/test_struct_sizes.c).
+ * Caller-owned; every field is private. */
 typedef struct eva_call {
-    eva_queue node;        /* private: the queue's link */
-    eva_call_fn fn;        /* private: set by eva_loop_defer/eva_loop_post */
-    void *arg;             /* private */
+    /* private: */
+    eva_queue node;        /* the queue's link */
+    eva_call_fn fn;        /* set by eva_loop_defer/eva_loop_post */
+    void *arg;
 } eva_call;
 
 /* Run fn(loop, 0, arg) on the next loop iteration (after the loop polls for
@@ -33,7 +37,7 @@ typedef struct eva_call {
  * run in the order they were deferred.  A pending deferred call keeps
  * eva_loop_run(EVA_RUN_DEFAULT) running.
  * Loop thread only.  Returns 0, or -EINVAL (NULL loop, call or fn). */
-int eva_loop_defer(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg);
+EVA_API int eva_loop_defer(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg);
 
 /* Thread-safe: from any thread, queue fn(loop, 0, arg) to run on the loop's
  * thread, then wake the loop (one ev_async_send per batch).  Calls posted by
@@ -41,7 +45,7 @@ int eva_loop_defer(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg);
  * by itself keep eva_loop_run(EVA_RUN_DEFAULT) running: the loop must still be
  * running, or be run again, to deliver it.
  * Returns 0, or -EINVAL (NULL loop, call or fn). */
-int eva_loop_post(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg);
+EVA_API int eva_loop_post(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #ifndef EVASYNC_ERROR_H
 #define EVASYNC_ERROR_H
 
+#include "export.h"
+
 #include <errno.h> /* the codes are errno values, negated */
 
 #ifdef __cplusplus
@@ -27,7 +29,7 @@ enum {
 
 /* A static, human-readable message for an evasync return code.  Never NULL;
  * thread-safe; 0 gives "success" and an unknown code gives "unknown error". */
-const char *eva_strerror(int code);
+EVA_API const char *eva_strerror(int code);
 
 #ifdef __cplusplus
 }

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <ev.h>
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -27,26 +29,30 @@ enum {
 /* events: the ready subset of EVA_READ | EVA_WRITE, or EVA_ERROR. */
 typedef void (*eva_io_fn)(eva_io *io, int events);
 
+/* eva_io: 72 bytes on x86_64 (ABI: tests/test_struct_sizes.c).  Caller-owned;
+ * read only the public fields, never the private ones. */
 struct eva_io {
-    void *data;     /* public: the caller's */
-    ev_io w;        /* private */
-    eva_loop *loop; /* private */
-    eva_io_fn cb;   /* private */
+    /* public: */
+    void *data;     /* the caller's */
+    /* private: */
+    ev_io w;
+    eva_loop *loop;
+    eva_io_fn cb;
 };
 
 /* Bind io to loop; it starts inactive.  Returns 0, or -EINVAL. */
-int eva_io_init(eva_loop *loop, eva_io *io);
+EVA_API int eva_io_init(eva_loop *loop, eva_io *io);
 
 /* (Re)start watching fd for events (EVA_READ, EVA_WRITE or both).  Starting an
  * active watcher changes its fd and events.  data is stored in io->data.
  * Returns 0; -EINVAL (NULL io or cb, uninitialised io, fd < 0, events empty
  * or with other bits); -EBADF (fd is not an open descriptor). */
-int eva_io_start(eva_io *io, int fd, int events, eva_io_fn cb, void *data);
+EVA_API int eva_io_start(eva_io *io, int fd, int events, eva_io_fn cb, void *data);
 
 /* Stop watching.  Stopping an inactive watcher does nothing.  Returns 0 or -EINVAL. */
-int eva_io_stop(eva_io *io);
+EVA_API int eva_io_stop(eva_io *io);
 
-bool eva_io_is_active(const eva_io *io);
+EVA_API bool eva_io_is_active(const eva_io *io);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,8 @@
 #ifndef EVASYNC_LOG_H
 #define EVASYNC_LOG_H
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -26,10 +28,10 @@ typedef void (*eva_log_fn)(void *ud, eva_loop *loop, eva_log_level level, const 
 
 /* Send loop's log lines to fn(ud, ...); fn == NULL restores the stderr hook.
  * Returns 0, or -EINVAL if loop is NULL. */
-int eva_loop_set_log(eva_loop *loop, eva_log_fn fn, void *ud);
+EVA_API int eva_loop_set_log(eva_loop *loop, eva_log_fn fn, void *ud);
 
 /* The name of a level: "debug", "info", "warn" or "error". */
-const char *eva_log_level_name(eva_log_level level);
+EVA_API const char *eva_log_level_name(eva_log_level level);
 
 #ifdef __cplusplus
 }

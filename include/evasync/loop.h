@@ -19,6 +19,8 @@
 
 #include <stdint.h>
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -37,27 +39,27 @@ typedef enum eva_run_mode {
  * On success *out is the loop and 0 is returned.
  * Errors: -EINVAL (out is NULL), -ENOMEM, or the errno with which the
  * kernel refused the poller (e.g. -EMFILE). */
-int eva_loop_new(eva_loop **out);
+EVA_API int eva_loop_new(eva_loop **out);
 
 /* Attach to a libev loop the caller owns and runs.  evasync's internal
  * watchers are unreferenced (ev_unref), so they never keep the daemon's
  * ev_run() alive; the daemon's loop must outlive the eva_loop.
  * Errors: -EINVAL (ev or out is NULL), -ENOMEM. */
-int eva_loop_from_ev(struct ev_loop *ev, eva_loop **out);
+EVA_API int eva_loop_from_ev(struct ev_loop *ev, eva_loop **out);
 
 /* The libev loop underneath (owned or attached).  NULL if loop is NULL. */
-struct ev_loop *eva_loop_ev(const eva_loop *loop);
+EVA_API struct ev_loop *eva_loop_ev(const eva_loop *loop);
 
 /* Run the loop in the given mode (see eva_run_mode).  Callbacks run inside
  * this call, on this thread.  Returns 1 if active handles or requests remain,
  * 0 if none remain, -EINVAL for a NULL loop or an unknown mode.  Works on an
  * attached loop too (it runs the daemon's libev loop). */
-int eva_loop_run(eva_loop *loop, eva_run_mode mode);
+EVA_API int eva_loop_run(eva_loop *loop, eva_run_mode mode);
 
 /* Make the running eva_loop_run() (or the daemon's ev_run()) return once the
  * current callback returns.  Has no effect when the loop is not running.
  * Returns 0, or -EINVAL. */
-int eva_loop_stop(eva_loop *loop);
+EVA_API int eva_loop_stop(eva_loop *loop);
 
 /* Destroy the loop.
  *  - If a handle the caller started is still active, or an offload job
@@ -75,14 +77,14 @@ int eva_loop_stop(eva_loop *loop);
  * No thread may post to the loop once destroy has begun.
  * Must not be called from inside one of the loop's callbacks.
  * Returns 0, -EBUSY, or -EINVAL (NULL loop). */
-int eva_loop_destroy(eva_loop *loop);
+EVA_API int eva_loop_destroy(eva_loop *loop);
 
 /* How many handles are active (started and not yet stopped). -EINVAL if NULL. */
-int eva_loop_active_handles(const eva_loop *loop);
+EVA_API int eva_loop_active_handles(const eva_loop *loop);
 
 /* How many offload pool jobs submitted from this loop have not completed
  * (done() not yet run). -EINVAL if NULL. */
-int eva_loop_pool_jobs(const eva_loop *loop);
+EVA_API int eva_loop_pool_jobs(const eva_loop *loop);
 
 /* Time.
  * eva_now() is the loop's cached wall-clock time in milliseconds since the
@@ -93,10 +95,10 @@ int eva_loop_pool_jobs(const eva_loop *loop);
  * eva_time() reads the wall clock now (libev's ev_time()), in milliseconds.
  * eva_hrtime() reads the monotonic clock in nanoseconds: use it to measure
  * durations; wall-clock time can jump. eva_now(NULL) returns 0. */
-uint64_t eva_now(const eva_loop *loop);
-void     eva_now_update(eva_loop *loop);
-uint64_t eva_time(void);
-uint64_t eva_hrtime(void);
+EVA_API uint64_t eva_now(const eva_loop *loop);
+EVA_API void     eva_now_update(eva_loop *loop);
+EVA_API uint64_t eva_time(void);
+EVA_API uint64_t eva_hrtime(void);
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,9 @@
  * backpressure: the pool is full, shed or delay load instead of queuing
  * without bound.
  *
+ * This header is the callback form (loop-level); the AWAIT and promise
+ * forms are in evasync/pool_async.h.
+ *
  * Thread safety.  eva_pool_new/destroy/stats may be called from any thread
  * (but destroy not concurrently with submits).  Submitting and cancelling
  * happen on the thread of the job's loop.  A pool may serve several loops.
@@ -25,9 +28,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "export.h"
 #include "call.h"
-#include "promise.h"
-#include "task.h"
+#include "queue.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,13 +55,15 @@ typedef void (*eva_result_dtor)(void *result);
 /* A job: caller-owned memory, zero-initialised before its first use, that
  * must stay valid until done() has run.  Fill it through eva_pool_submit;
  * read result (and arg) in done(); then it may be submitted again. */
+/* eva_pool_job: 144 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_pool_job {
-    void *arg;                 /* public: the work function's argument */
-    void *result;              /* public: the work function's result */
-    eva_result_dtor result_dtor; /* public: set before submitting, may be NULL */
-    /* private */
+    /* public: */
+    void *arg;                 /* the work function's argument */
+    void *result;              /* the work function's result */
+    eva_result_dtor result_dtor; /* set before submitting, may be NULL */
+    /* private: */
     eva_call call;             /* the completion, posted to the loop */
-    eva_pool_job *prev, *next; /* the pool's queue */
+    eva_queue node;            /* the pool's queue */
     eva_pool *pool;
     eva_loop *loop;
     eva_work_fn work;
@@ -70,6 +75,7 @@ struct eva_pool_job {
     uint64_t submitted_ns, started_ns;
 };
 
+/* eva_pool_options: 16 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_pool_options {
     unsigned threads;      /* 0: the number of online cores */
     size_t queue_capacity; /* jobs waiting for a worker; 0: 1024 */
@@ -78,13 +84,13 @@ typedef struct eva_pool_options {
 /* Create a pool and start its threads.  opts may be NULL (defaults).
  * Returns 0, -EINVAL (out NULL, more than 1024 threads), -ENOMEM, or the
  * error pthread_create gave (e.g. -EAGAIN). */
-int eva_pool_new(const eva_pool_options *opts, eva_pool **out);
+EVA_API int eva_pool_new(const eva_pool_options *opts, eva_pool **out);
 
 /* Stop accepting jobs; cancel the queued ones (each still completes, with
  * -ECANCELED, through its loop); let running jobs finish; join the threads;
  * free the pool.  Blocks until the running jobs are done.  The completions are
  * delivered when their loops next run.  Returns 0 or -EINVAL. */
-int eva_pool_destroy(eva_pool *pool);
+EVA_API int eva_pool_destroy(eva_pool *pool);
 
 /* Queue job to run work(arg) on a worker; done(job, status) runs on loop's
  * thread afterwards.  Until then the job keeps eva_loop_run(EVA_RUN_DEFAULT)
@@ -92,37 +98,25 @@ int eva_pool_destroy(eva_pool *pool);
  * job, work or done); -EBUSY (job is already in flight); -EAGAIN (the queue
  * is full: nothing was queued, nothing queued before is affected);
  * -ESHUTDOWN (the pool is being destroyed).  Loop thread only. */
-int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
-                    eva_work_fn work, eva_pool_done_fn done, void *arg);
+EVA_API int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
+                            eva_work_fn work, eva_pool_done_fn done, void *arg);
 
 /* Cancel a job: a queued job leaves the queue and completes with -ECANCELED;
  * a running job finishes, its result goes to job->result_dtor, and it
  * completes with -ECANCELED; a finished job is not affected.  The completion
  * never runs inside this call.  Returns 0 or -EINVAL.  Loop thread only. */
-int eva_pool_cancel(eva_pool_job *job);
+EVA_API int eva_pool_cancel(eva_pool_job *job);
 
 /* The allocating convenience: like eva_pool_submit, with done(arg, result,
  * status) and no job to keep.  Returns the same errors, plus -ENOMEM. */
 typedef void (*eva_pool_cb_fn)(void *arg, void *result, int status);
-int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
-                       eva_pool_cb_fn done, void *arg);
-
-/* AWAIT(f, eva_pool_op(pool, &f->job, work, arg)): run work(arg) on the
- * pool and resume with 0 (the result is f->job.result) or an error: -EAGAIN
- * (queue full), -ESHUTDOWN, or -ECANCELED.  No allocation: the job is in the
- * frame.  Cancelling the task cancels the job; a running job is waited for
- * (the frame holds it), then its result goes to job->result_dtor. */
-eva_op eva_pool_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *arg);
-
-/* The promise form: fulfilled with work's result (owned by the promise,
- * freed with dtor), or rejected (-ECANCELED).  Cancelling the promise cancels
- * the job.  Returns 0, the errors of eva_pool_submit, or -ENOMEM. */
-int eva_pool_submit_promise(eva_pool *pool, eva_loop *loop, eva_work_fn work, void *arg,
-                            eva_result_dtor dtor, eva_promise **out);
+EVA_API int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
+                               eva_pool_cb_fn done, void *arg);
 
 /* Counters and latency percentiles (ns) since the pool was created.  The
  * counters are exact; the latencies come from one job in 16 on each worker
  * (two clock reads per tiny job would cost more than the job). */
+/* eva_pool_stats: 104 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_pool_stats {
     unsigned threads;
     size_t queue_capacity;
@@ -136,10 +130,10 @@ typedef struct eva_pool_stats {
     uint64_t run_ns_p50, run_ns_p99, run_ns_max;    /* start -> end */
 } eva_pool_stats;
 
-int eva_pool_get_stats(eva_pool *pool, eva_pool_stats *out);
+EVA_API int eva_pool_get_stats(eva_pool *pool, eva_pool_stats *out);
 
 /* The number of online cores: the default thread count. */
-unsigned eva_pool_default_threads(void);
+EVA_API unsigned eva_pool_default_threads(void);
 
 #ifdef __cplusplus
 }

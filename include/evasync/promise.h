@@ -58,6 +58,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "export.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -92,7 +93,7 @@ typedef void (*eva_finally_fn)(void *arg, eva_promise *settled);
 /* ---- making and settling ------------------------------------------------ */
 
 /* A new pending promise with one reference.  Returns 0, -EINVAL, -ENOMEM. */
-int eva_promise_new(eva_loop *loop, eva_promise **out);
+EVA_API int eva_promise_new(eva_loop *loop, eva_promise **out);
 
 /* Fulfil with value; the promise owns it from now on and calls dtor (may be
  * NULL) on it when freed.  On error nothing is taken: the value is still yours.
@@ -100,12 +101,12 @@ int eva_promise_new(eva_loop *loop, eva_promise **out);
  * -EPERM (an operation's promise — eva_sleep, eva_task_spawn_promise, the
  * pool, DNS, eva_promise_from_op — which only its operation settles: cancel
  * it instead). */
-int eva_promise_resolve(eva_promise *p, void *value, eva_value_dtor dtor);
+EVA_API int eva_promise_resolve(eva_promise *p, void *value, eva_value_dtor dtor);
 
 /* Reject with code (< 0) and message (NULL: eva_strerror(code); otherwise a
  * string that outlives the promise, e.g. a literal).
  * Returns 0; -EINVAL (NULL p, code >= 0); -EALREADY; -EPERM (as resolve). */
-int eva_promise_reject(eva_promise *p, int code, const char *message);
+EVA_API int eva_promise_reject(eva_promise *p, int code, const char *message);
 
 /* Settle p the way src settles (now if src is settled, else when it does):
  * JavaScript's resolve(otherPromise).  p keeps a reference to src, and p's
@@ -113,35 +114,35 @@ int eva_promise_reject(eva_promise *p, int code, const char *message);
  * cancels src.
  * Returns 0; -EINVAL (NULL, same promise, different loops); -EALREADY;
  * -EPERM (p is an operation's promise, as resolve). */
-int eva_promise_adopt(eva_promise *p, eva_promise *src);
+EVA_API int eva_promise_adopt(eva_promise *p, eva_promise *src);
 
 /* Install the function eva_promise_cancel() calls while p is pending.
  * Returns 0; -EINVAL; -EALREADY (settled, or adopting); -EPERM (an
  * operation's promise: its operation's canceller stays). */
-int eva_promise_set_canceller(eva_promise *p, eva_promise_canceller fn, void *arg);
+EVA_API int eva_promise_set_canceller(eva_promise *p, eva_promise_canceller fn, void *arg);
 
 /* Ask the work behind a pending promise to stop (rule 5 above for derived
  * promises).  Returns 0 (requested, or p already settled); -ENOTSUP (no
  * canceller); -EINVAL. */
-int eva_promise_cancel(eva_promise *p);
+EVA_API int eva_promise_cancel(eva_promise *p);
 
 /* ---- references and state ----------------------------------------------- */
 
-eva_promise *eva_promise_ref(eva_promise *p); /* returns p */
-void eva_promise_unref(eva_promise *p);       /* NULL is fine */
+EVA_API eva_promise *eva_promise_ref(eva_promise *p); /* returns p */
+EVA_API void eva_promise_unref(eva_promise *p);       /* NULL is fine */
 
-eva_promise_state eva_promise_get_state(const eva_promise *p);
+EVA_API eva_promise_state eva_promise_get_state(const eva_promise *p);
 
 /* The value of a fulfilled promise (borrowed: valid while you hold a
  * reference), NULL otherwise. */
-void *eva_promise_value(const eva_promise *p);
+EVA_API void *eva_promise_value(const eva_promise *p);
 
 /* The error of a rejected promise (marks it observed), 0 if it is not
  * rejected, -EINVAL for NULL. */
-int eva_promise_error(eva_promise *p);
+EVA_API int eva_promise_error(eva_promise *p);
 
 /* The message of a rejected promise; never NULL. */
-const char *eva_promise_message(const eva_promise *p);
+EVA_API const char *eva_promise_message(const eva_promise *p);
 
 /* ---- reactions ------------------------------------------------------------ */
 
@@ -151,14 +152,14 @@ const char *eva_promise_message(const eva_promise *p);
  * reaction) alive while pending, whether you keep yours or not.  Cancelling
  * next before the reaction ran withdraws it and cancels p.
  * Returns 0, -EINVAL, -ENOMEM (nothing registered). */
-int eva_promise_then(eva_promise *p, eva_then_fn on_fulfilled, eva_then_fn on_rejected,
-                     void *arg, eva_promise **next_out);
+EVA_API int eva_promise_then(eva_promise *p, eva_then_fn on_fulfilled, eva_then_fn on_rejected,
+                             void *arg, eva_promise **next_out);
 
 /* then(p, NULL, on_rejected). */
-int eva_promise_catch(eva_promise *p, eva_then_fn on_rejected, void *arg, eva_promise **next_out);
+EVA_API int eva_promise_catch(eva_promise *p, eva_then_fn on_rejected, void *arg, eva_promise **next_out);
 
 /* Run fn when p settles; next settles like p. */
-int eva_promise_finally(eva_promise *p, eva_finally_fn fn, void *arg, eva_promise **next_out);
+EVA_API int eva_promise_finally(eva_promise *p, eva_finally_fn fn, void *arg, eva_promise **next_out);
 
 /* ---- awaiting from a task ------------------------------------------------- */
 
@@ -167,28 +168,28 @@ int eva_promise_finally(eva_promise *p, eva_finally_fn fn, void *arg, eva_promis
  * the task header.  The AWAIT holds its own reference while parked; the task's
  * reference stays the task's to release.  Cancelling the task withdraws the
  * wait (it does not cancel p). */
-eva_op eva_promise_op(eva_promise *p);
+EVA_API eva_op eva_promise_op(eva_promise *p);
 
 /* ---- promise forms of the other primitives -------------------------------- */
 
 /* A promise fulfilled (with no value) after ms milliseconds; cancellable.
  * Returns 0, -EINVAL (NULL, ms < 0), -ENOMEM. */
-int eva_sleep(eva_loop *loop, int64_t ms, eva_promise **out);
+EVA_API int eva_sleep(eva_loop *loop, int64_t ms, eva_promise **out);
 
 /* eva_task_spawn, with a promise instead of a callback: it is fulfilled with
  * the frame as its value, or rejected with the task's status and message.
  * The frame lives as long as the promise (it is the promise's value, freed
  * with it), so its results can be read after the task finished.  Cancelling
  * the promise cancels the task. */
-int eva_task_spawn_promise(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
-                           void **frame_out, eva_promise **out);
+EVA_API int eva_task_spawn_promise(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
+                                   void **frame_out, eva_promise **out);
 
 /* The promise form of any awaitable: a loop-owned task awaits op (from the
  * next loop iteration) and the promise settles with its status (no value:
  * results go where the op was told to put them, which must stay valid until
  * the promise settles).  Cancelling the promise cancels the operation.
  * Returns 0, -EINVAL, -ENOMEM. */
-int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out);
+EVA_API int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out);
 
 /* ---- combinators ----------------------------------------------------------- */
 
@@ -203,26 +204,26 @@ int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out);
 
 /* Fulfilled (no value) when all are; rejected like the first that rejects.
  * n == 0: fulfilled. */
-int eva_promise_all(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
+EVA_API int eva_promise_all(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
 
 /* Fulfilled (no value) when all have settled; never rejects. */
-int eva_promise_all_settled(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
+EVA_API int eva_promise_all_settled(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
 
 /* Settles like the first input to fulfil; rejected with EVA_EALLFAILED only
  * when all reject (read each error through eva_promise_inputs). n == 0: rejected. */
-int eva_promise_any(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
+EVA_API int eva_promise_any(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
 
 /* Settles like the first input to settle.  n == 0 is -EINVAL: it would never settle. */
-int eva_promise_race(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
+EVA_API int eva_promise_race(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
 
 /* Settles like p, unless ms pass first: then rejected with -ETIMEDOUT (message
  * "eva_promise_timeout: time ran out before the promise settled") and p
  * cancelled. */
-int eva_promise_timeout(eva_promise *p, int64_t ms, eva_promise **out);
+EVA_API int eva_promise_timeout(eva_promise *p, int64_t ms, eva_promise **out);
 
 /* The inputs of a combinator's promise (NULL and *n = 0 for other promises);
  * borrowed, valid while you hold the combinator's promise. */
-eva_promise *const *eva_promise_inputs(const eva_promise *p, size_t *n);
+EVA_API eva_promise *const *eva_promise_inputs(const eva_promise *p, size_t *n);
 
 #ifdef __cplusplus
 }

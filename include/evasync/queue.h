@@ -11,8 +11,10 @@
 extern "C" {
 #endif
 
+/* eva_queue: 16 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_queue {
-    struct eva_queue *next, *prev; /* private */
+    /* private: */
+    struct eva_queue *next, *prev;
 } eva_queue;
 
 #ifdef __cplusplus

@@ -42,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "export.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -62,10 +63,14 @@ typedef enum eva_scope_mode {
  * scope. */
 typedef void (*eva_scope_failure_fn)(void *arg, eva_scope *scope, eva_task *child);
 
-struct eva_scope {              /* all private */
-    eva_scope *prev, *next;     /* the loop's scopes that are not yet joined */
+/* eva_scope: 96 bytes on x86_64 (ABI: tests/test_struct_sizes.c).  Every
+ * field is private.  It links to itself once initialised: never move or copy
+ * a scope between eva_scope_init and the end of its join. */
+struct eva_scope {
+    /* private: */
+    eva_queue node;             /* the loop's scopes that are not yet joined */
     eva_task *owner;
-    eva_task *children;         /* running children, linked through their prev/next */
+    eva_queue children;         /* running children, linked through their node */
     size_t live;
     int status;                 /* fail-fast: the first failure, 0 if none */
     const char *message;
@@ -80,41 +85,41 @@ struct eva_scope {              /* all private */
 /* Bind a scope (caller-owned memory, typically in owner's frame) to owner, a
  * started task, in EVA_SCOPE_FAIL_FAST mode.  Init it again only after its
  * join returned.  Returns 0; -EINVAL (NULL, or owner not started); -ENOMEM. */
-int eva_scope_init(eva_scope *scope, eva_task *owner);
+EVA_API int eva_scope_init(eva_scope *scope, eva_task *owner);
 
 /* eva_scope_init with a mode.  Returns as eva_scope_init; -EINVAL for an
  * unknown mode. */
-int eva_scope_init_mode(eva_scope *scope, eva_task *owner, eva_scope_mode mode);
+EVA_API int eva_scope_init_mode(eva_scope *scope, eva_task *owner, eva_scope_mode mode);
 
 /* Call fn(arg, scope, child) for every child that fails, in either mode (in
  * fail-fast mode the first one is also the scope's error); NULL fn: none (a
  * supervising scope then logs).  Set it after init, before children fail.
  * Returns 0 or -EINVAL. */
-int eva_scope_on_failure(eva_scope *scope, eva_scope_failure_fn fn, void *arg);
+EVA_API int eva_scope_on_failure(eva_scope *scope, eva_scope_failure_fn fn, void *arg);
 
 /* Start an initialised task as a child of the scope (instead of
  * eva_task_start): it runs from the next loop iteration.  The child's frame
  * must stay valid until the join returns.
  * Returns 0; -EINVAL; -EBUSY (the child is running); -ECANCELED (the scope
  * was cancelled, or a fail-fast scope has failed: the child is not started). */
-int eva_scope_start(eva_scope *scope, eva_task *child);
+EVA_API int eva_scope_start(eva_scope *scope, eva_task *child);
 
 /* eva_task_spawn into the scope: the loop owns the frame and frees it when
  * the child finishes (read results out before, e.g. into the owner's frame). */
-int eva_scope_spawn(eva_scope *scope, size_t frame_size, eva_task_fn fn, const char *name,
-                    void **frame_out);
+EVA_API int eva_scope_spawn(eva_scope *scope, size_t frame_size, eva_task_fn fn, const char *name,
+                            void **frame_out);
 
 /* Cancel every running child; the scope's status becomes -ECANCELED unless a
  * child failed first.  Idempotent.  Returns 0 or -EINVAL. */
-int eva_scope_cancel(eva_scope *scope);
+EVA_API int eva_scope_cancel(eva_scope *scope);
 
 /* AWAIT(f, eva_scope_join_op(&f->scope)): resume when no child is left, with
  * the scope's status: 0, the first child's failure (and message; fail-fast
  * mode only), or -ECANCELED.  Only the owner joins. */
-eva_op eva_scope_join_op(eva_scope *scope);
+EVA_API eva_op eva_scope_join_op(eva_scope *scope);
 
 /* Children still running. */
-size_t eva_scope_live(const eva_scope *scope);
+EVA_API size_t eva_scope_live(const eva_scope *scope);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <ev.h>
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -21,25 +23,29 @@ typedef struct eva_signal eva_signal;
 
 typedef void (*eva_signal_fn)(eva_signal *sig, int signum);
 
+/* eva_signal: 72 bytes on x86_64 (ABI: tests/test_struct_sizes.c).  Caller-owned;
+ * read only the public fields, never the private ones. */
 struct eva_signal {
-    void *data;     /* public: the caller's */
-    ev_signal w;    /* private */
-    eva_loop *loop; /* private */
-    eva_signal_fn cb; /* private */
+    /* public: */
+    void *data;     /* the caller's */
+    /* private: */
+    ev_signal w;
+    eva_loop *loop;
+    eva_signal_fn cb;
 };
 
 /* Bind sig to loop; it starts inactive.  Returns 0, or -EINVAL. */
-int eva_signal_init(eva_loop *loop, eva_signal *sig);
+EVA_API int eva_signal_init(eva_loop *loop, eva_signal *sig);
 
 /* (Re)start watching signum.  Returns 0; -EINVAL (NULL sig or cb,
  * uninitialised sig, signum out of range or SIGKILL/SIGSTOP); -EBUSY (signum is watched by
  * another loop). */
-int eva_signal_start(eva_signal *sig, int signum, eva_signal_fn cb, void *data);
+EVA_API int eva_signal_start(eva_signal *sig, int signum, eva_signal_fn cb, void *data);
 
 /* Stop.  Stopping an inactive watcher does nothing.  Returns 0 or -EINVAL. */
-int eva_signal_stop(eva_signal *sig);
+EVA_API int eva_signal_stop(eva_signal *sig);
 
-bool eva_signal_is_active(const eva_signal *sig);
+EVA_API bool eva_signal_is_active(const eva_signal *sig);
 
 #ifdef __cplusplus
 }

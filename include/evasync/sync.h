@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "export.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -28,39 +29,50 @@ extern "C" {
 
 typedef struct eva_loop eva_loop;
 
-/* A FIFO of parked tasks (private). */
-typedef struct eva_waitq {
-    eva_task *head, *tail;
+/* A FIFO of parked tasks (private), linked through their headers.  It
+ * points at itself once initialised: an initialised primitive must not be
+ * moved or copied. */
+typedef struct eva_waitq { /* 16 bytes on x86_64 */
+    /* private: */
+    eva_queue tasks;
 } eva_waitq;
 
 /* ---- mutex ----------------------------------------------------------------- */
 
+/* eva_mutex: 32 bytes on x86_64 (ABI: tests/test_struct_sizes.c).
+ * Every field is private (read it through the functions); never move or
+ * copy it once initialised. */
 typedef struct eva_mutex {
+    /* private: */
     eva_loop *loop;
     bool locked;
     eva_waitq waiters;
 } eva_mutex;
 
 /* Returns 0 or -EINVAL. */
-int eva_mutex_init(eva_loop *loop, eva_mutex *m);
+EVA_API int eva_mutex_init(eva_loop *loop, eva_mutex *m);
 
 /* AWAIT(f, eva_mutex_lock_op(&m)): take the mutex, waiting while it is held.
  * Errors: -EINVAL, -ECANCELED. */
-eva_op eva_mutex_lock_op(eva_mutex *m);
+EVA_API eva_op eva_mutex_lock_op(eva_mutex *m);
 
 /* Take it only if free: 0, -EBUSY (held), -EINVAL. */
-int eva_mutex_trylock(eva_mutex *m);
+EVA_API int eva_mutex_trylock(eva_mutex *m);
 
 /* Release; the first waiter (if any) now holds it.  0, -EPERM (not locked),
  * -EINVAL. */
-int eva_mutex_unlock(eva_mutex *m);
+EVA_API int eva_mutex_unlock(eva_mutex *m);
 
 /* 0, -EBUSY (held or waited on), -EINVAL. */
-int eva_mutex_destroy(eva_mutex *m);
+EVA_API int eva_mutex_destroy(eva_mutex *m);
 
 /* ---- semaphore ----------------------------------------------------------------- */
 
+/* eva_semaphore: 32 bytes on x86_64 (ABI: tests/test_struct_sizes.c).
+ * Every field is private (read it through the functions); never move or
+ * copy it once initialised. */
 typedef struct eva_semaphore {
+    /* private: */
     eva_loop *loop;
     size_t permits;        /* free now */
     eva_waitq waiters;
@@ -68,52 +80,60 @@ typedef struct eva_semaphore {
 
 /* permits: how many holders at once (e.g. connections in a pool).
  * Returns 0 or -EINVAL. */
-int eva_semaphore_init(eva_loop *loop, eva_semaphore *s, size_t permits);
+EVA_API int eva_semaphore_init(eva_loop *loop, eva_semaphore *s, size_t permits);
 
 /* AWAIT(f, eva_semaphore_acquire_op(&s)): take a permit, waiting while none
  * is free.  Errors: -EINVAL, -ECANCELED. */
-eva_op eva_semaphore_acquire_op(eva_semaphore *s);
+EVA_API eva_op eva_semaphore_acquire_op(eva_semaphore *s);
 
 /* 0, -EBUSY (none free), -EINVAL. */
-int eva_semaphore_try_acquire(eva_semaphore *s);
+EVA_API int eva_semaphore_try_acquire(eva_semaphore *s);
 
 /* Give a permit back (to the first waiter, if any).  0 or -EINVAL. */
-int eva_semaphore_release(eva_semaphore *s);
+EVA_API int eva_semaphore_release(eva_semaphore *s);
 
 /* 0, -EBUSY (waited on), -EINVAL. */
-int eva_semaphore_destroy(eva_semaphore *s);
+EVA_API int eva_semaphore_destroy(eva_semaphore *s);
 
 /* ---- event -------------------------------------------------------------------- */
 
+/* eva_event: 32 bytes on x86_64 (ABI: tests/test_struct_sizes.c).
+ * Every field is private (read it through the functions); never move or
+ * copy it once initialised. */
 typedef struct eva_event {
+    /* private: */
     eva_loop *loop;
     bool set;
     eva_waitq waiters;
 } eva_event;
 
 /* Starts clear.  0 or -EINVAL. */
-int eva_event_init(eva_loop *loop, eva_event *e);
+EVA_API int eva_event_init(eva_loop *loop, eva_event *e);
 
 /* AWAIT(f, eva_event_wait_op(&e)): resume once the event is set (at once if
  * it is).  Errors: -EINVAL, -ECANCELED. */
-eva_op eva_event_wait_op(eva_event *e);
+EVA_API eva_op eva_event_wait_op(eva_event *e);
 
 /* Set it and release every waiter.  0 or -EINVAL. */
-int eva_event_set(eva_event *e);
+EVA_API int eva_event_set(eva_event *e);
 
 /* Clear it: later waits wait again.  0 or -EINVAL. */
-int eva_event_clear(eva_event *e);
+EVA_API int eva_event_clear(eva_event *e);
 
-bool eva_event_is_set(const eva_event *e);
+EVA_API bool eva_event_is_set(const eva_event *e);
 
 /* 0, -EBUSY (waited on), -EINVAL. */
-int eva_event_destroy(eva_event *e);
+EVA_API int eva_event_destroy(eva_event *e);
 
 /* ---- channel ----------------------------------------------------------------- */
 
 /* A bounded FIFO of void * items: send waits while it is full (backpressure),
  * receive waits while it is empty. */
+/* eva_channel: 80 bytes on x86_64 (ABI: tests/test_struct_sizes.c).
+ * Every field is private (read it through the functions); never move or
+ * copy it once initialised. */
 typedef struct eva_channel {
+    /* private: */
     eva_loop *loop;
     void **ring;           /* capacity slots, from evasync's allocator */
     size_t capacity, head, count;
@@ -122,31 +142,31 @@ typedef struct eva_channel {
 } eva_channel;
 
 /* Allocates the ring.  0, -EINVAL (capacity 0), -ENOMEM. */
-int eva_channel_init(eva_loop *loop, eva_channel *ch, size_t capacity);
+EVA_API int eva_channel_init(eva_loop *loop, eva_channel *ch, size_t capacity);
 
 /* AWAIT(f, eva_channel_send_op(&ch, item)): queue item, waiting while the
  * channel is full.  Errors: -EPIPE (closed), -EINVAL, -ECANCELED (the item was
  * not sent). */
-eva_op eva_channel_send_op(eva_channel *ch, void *item);
+EVA_API eva_op eva_channel_send_op(eva_channel *ch, void *item);
 
 /* AWAIT(f, eva_channel_recv_op(&ch, &f->item)): take the oldest item, waiting
  * while the channel is empty.  Errors: EVA_EOF (closed and drained), -EINVAL,
  * -ECANCELED. */
-eva_op eva_channel_recv_op(eva_channel *ch, void **item);
+EVA_API eva_op eva_channel_recv_op(eva_channel *ch, void **item);
 
 /* Without waiting: 0, -EAGAIN (full / empty), -EPIPE / EVA_EOF, -EINVAL. */
-int eva_channel_try_send(eva_channel *ch, void *item);
-int eva_channel_try_recv(eva_channel *ch, void **item);
+EVA_API int eva_channel_try_send(eva_channel *ch, void *item);
+EVA_API int eva_channel_try_recv(eva_channel *ch, void **item);
 
 /* No more sends: waiting senders get -EPIPE; receivers drain what is
  * buffered, then get EVA_EOF.  Idempotent.  0 or -EINVAL. */
-int eva_channel_close(eva_channel *ch);
+EVA_API int eva_channel_close(eva_channel *ch);
 
-size_t eva_channel_count(const eva_channel *ch);
+EVA_API size_t eva_channel_count(const eva_channel *ch);
 
 /* Frees the ring (items still buffered are the caller's to have drained).
  * 0, -EBUSY (waited on), -EINVAL. */
-int eva_channel_destroy(eva_channel *ch);
+EVA_API int eva_channel_destroy(eva_channel *ch);
 
 #ifdef __cplusplus
 }

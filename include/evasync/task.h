@@ -40,6 +40,9 @@
 #include <stdint.h>
 #include <ev.h>
 
+#include "export.h"
+#include "queue.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -66,6 +69,7 @@ typedef eva_step (*eva_task_fn)(void *frame);
 typedef void (*eva_task_done_fn)(eva_task *task);
 
 /* Where an AWAIT sits: one static, read-only record per AWAIT in the program. */
+/* eva_site: 32 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_site {
     void *label;      /* resume address (labels-as-values build) */
     int index;        /* resume case (switch build) */
@@ -86,6 +90,7 @@ typedef struct eva_site {
  * Never both: a task woken while its operation's completion is still queued
  * may finish, and its frame be freed, before that completion runs.
  * cancel() never runs the task itself. */
+/* eva_wait_ops: 16 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_wait_ops {
     const char *kind; /* "timer", "yield", "task", "promise", "read", ... */
     void (*cancel)(eva_task *task);
@@ -95,6 +100,7 @@ typedef struct eva_wait_ops {
  * returns the status (0 or a negative code), or parks the task with
  * eva_task_park() and returns EVA_PARKED; the operation then calls
  * eva_task_wake() exactly once, from a later loop callback. */
+/* eva_op: 24 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_op {
     int (*start)(eva_task *task, const struct eva_op *op);
     void *ptr;
@@ -114,14 +120,18 @@ typedef enum eva_task_state {
 /* A promise reaction (private to the promise code): a node in a promise's
  * list of what to run once it settles.  An awaiting task's node lives in its
  * header; settled == NULL means the promise was released unsettled. */
-typedef struct eva_reaction {
-    struct eva_reaction *next, *prev;
+typedef struct eva_reaction { /* 24 bytes on x86_64 */
+    /* private: */
+    eva_queue node;            /* the promise's reactions */
     void (*run)(struct eva_reaction *r, eva_promise *settled);
 } eva_reaction;
 
-/* The task header.  Everything is private; read it through the functions. */
+/* The task header: 128 bytes on x86_64, and it must stay <= 128 (ABI and
+ * cache footprint: tests/test_struct_sizes.c, bench/await_cost prints it).
+ * Every field is private; read it through the functions below. */
 struct eva_task {
-    eva_task *prev, *next;     /* the loop's top-level tasks, or a scope's children */
+    /* private: */
+    eva_queue node;            /* the loop's top-level tasks, or a scope's children */
     eva_loop *loop;
     eva_task_fn fn;
     const char *name;
@@ -148,7 +158,7 @@ struct eva_task {
         ev_timer timer;        /* eva_sleep_op */
         eva_reaction reaction; /* eva_promise_op */
         struct {               /* evasync/sync.h: a wait-queue node */
-            eva_task *next, *prev;
+            eva_queue node;
             void *item;        /* channel send: the item to hand over */
             void **out;        /* channel receive: where it goes */
         } waiter;
@@ -160,7 +170,7 @@ struct eva_task {
 /* Prepare a caller-owned frame's task.  name (for diagnostics) must outlive
  * the task; NULL means "task".  Never re-init a started, unfinished task.
  * Returns 0, or -EINVAL (NULL loop, task or fn). */
-int eva_task_init(eva_loop *loop, eva_task *task, eva_task_fn fn, const char *name);
+EVA_API int eva_task_init(eva_loop *loop, eva_task *task, eva_task_fn fn, const char *name);
 
 /* Start a top-level task: its first step runs on the next loop iteration, so
  * the caller may still fill in the frame.  done (may be NULL) runs when it
@@ -168,15 +178,15 @@ int eva_task_init(eva_loop *loop, eva_task *task, eva_task_fn fn, const char *na
  * eva_loop_destroy() cancels it and runs its finally section.
  * Returns 0; -EINVAL (NULL or uninitialised task); -EBUSY (already started
  * and not done); -ENOMEM; -ECANCELED (the loop is being destroyed). */
-int eva_task_start(eva_task *task, eva_task_done_fn done);
+EVA_API int eva_task_start(eva_task *task, eva_task_done_fn done);
 
 /* Allocate a zeroed frame of frame_size bytes (>= sizeof(eva_task); the task
  * must be its first member), init and start it.  The loop owns the frame:
  * it is freed right after done returns (or at loop destroy).  *frame_out is
  * set so the caller can fill in the frame before the first step runs.
  * Returns 0, -EINVAL, -ENOMEM or -ECANCELED. */
-int eva_task_spawn(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
-                   eva_task_done_fn done, void **frame_out);
+EVA_API int eva_task_spawn(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char *name,
+                           eva_task_done_fn done, void **frame_out);
 
 /* Request cancellation.  A parked task has its operation withdrawn (timer
  * stopped, child cancelled, ...) and is resumed with -ECANCELED on a later
@@ -186,25 +196,25 @@ int eva_task_spawn(eva_loop *loop, size_t frame_size, eva_task_fn fn, const char
  * (AWAIT_RC hands the code to the task, which should finish soon).  Never runs
  * task code inside this call.  Idempotent; cancelling a finished or idle task
  * does nothing.  Returns 0, or -EINVAL. */
-int eva_task_cancel(eva_task *task);
+EVA_API int eva_task_cancel(eva_task *task);
 
 /* The final status (0 or a negative code) of a finished task; -EINPROGRESS
  * before it finishes; -EINVAL for NULL. */
-int eva_task_status(const eva_task *task);
+EVA_API int eva_task_status(const eva_task *task);
 
 /* The final error message: the one given to ASYNC_FAIL or propagated from an
  * awaited task, else eva_strerror(status).  Never NULL. */
-const char *eva_task_message(const eva_task *task);
+EVA_API const char *eva_task_message(const eva_task *task);
 
-eva_task_state eva_task_get_state(const eva_task *task);
+EVA_API eva_task_state eva_task_get_state(const eva_task *task);
 
 /* The AWAIT the task last reached (file, line, awaited expression): where it
  * is parked while suspended.  NULL before its first AWAIT. */
-const eva_site *eva_task_site(const eva_task *task);
-const char *eva_task_name(const eva_task *task);
+EVA_API const eva_site *eva_task_site(const eva_task *task);
+EVA_API const char *eva_task_name(const eva_task *task);
 
 /* The loop the task belongs to (NULL for NULL or a task never initialised). */
-eva_loop *eva_task_loop(const eva_task *task);
+EVA_API eva_loop *eva_task_loop(const eva_task *task);
 
 /* ---- fairness: the cooperative budget ----------------------------------- */
 
@@ -222,16 +232,16 @@ eva_loop *eva_task_loop(const eva_task *task);
  * Default: EVA_TASK_BUDGET_DEFAULT operations.  ops == 0 means unlimited.
  * Returns 0, -EINVAL (NULL loop) or -ENOMEM. */
 enum { EVA_TASK_BUDGET_DEFAULT = 128 };
-int eva_task_set_budget(eva_loop *loop, unsigned ops);
+EVA_API int eva_task_set_budget(eva_loop *loop, unsigned ops);
 
 /* How many times a task on this loop was made to yield by the budget. */
-uint64_t eva_task_budget_yields(eva_loop *loop);
+EVA_API uint64_t eva_task_budget_yields(eva_loop *loop);
 
 /* ---- awaitables -------------------------------------------------------- */
 
 /* Sleep for ms milliseconds (from the loop's cached time, like eva_timer).
  * No allocation: the timer is in the task header.  -EINVAL if ms < 0. */
-eva_op eva_sleep_op(int64_t ms);
+EVA_API eva_op eva_sleep_op(int64_t ms);
 
 /* Run a nested async function whose frame is a member of the caller's frame;
  * its status (and message) become the AWAIT's.  The child's task header is
@@ -240,27 +250,27 @@ eva_op eva_sleep_op(int64_t ms);
  * zero your own frames: `= {0}`, calloc) or finished, because a child that
  * is running (awaited by another task) is left untouched: the AWAIT fails
  * with -EBUSY.  -EINVAL for a NULL child or fn. */
-eva_op eva_task_call_op(eva_task *child, eva_task_fn fn);
+EVA_API eva_op eva_task_call_op(eva_task *child, eva_task_fn fn);
 #define EVA_ASYNC(fn, child_frame) eva_task_call_op(&(child_frame)->task, (fn))
 
 /* AWAIT(f, p) with a promise pointer p is AWAIT(f, eva_promise_op(p)):
  * see evasync/promise.h. */
-eva_op eva_promise_op(eva_promise *p);
+EVA_API eva_op eva_promise_op(eva_promise *p);
 
 /* ---- for implementers of awaitables (net/, promises, pool) ------------ */
 
 /* Park task on an operation; call from an eva_op start function. */
-void eva_task_park(eva_task *task, const eva_wait_ops *ops, void *obj);
+EVA_API void eva_task_park(eva_task *task, const eva_wait_ops *ops, void *obj);
 
 /* The operation the task is parked on completed: resume the task now, inside
  * this call (from a loop callback, never from start()).  message may be NULL. */
-void eva_task_wake(eva_task *task, int status, const char *message);
+EVA_API void eva_task_wake(eva_task *task, int status, const char *message);
 
 /* Resume the task with status on the next loop iteration instead. */
-void eva_task_wake_later(eva_task *task, int status);
+EVA_API void eva_task_wake_later(eva_task *task, int status);
 
 /* The object passed to eva_task_park (NULL when not parked). */
-void *eva_task_wait_obj(const eva_task *task);
+EVA_API void *eva_task_wait_obj(const eva_task *task);
 
 /* ---- the macros -------------------------------------------------------- */
 
@@ -282,18 +292,19 @@ void *eva_task_wait_obj(const eva_task *task);
  * Every such failure runs the finally section (unless it is the one that
  * broke) and is reported through the loop's log hook at EVA_LOG_ERROR. */
 
-/* Private helpers behind the macros. */
-int eva__await_begin(eva_task *task, const eva_site *site, eva_op op);
-int eva__await_end(eva_task *task);
-eva_step eva__task_fail(eva_task *task, int status, const char *message);
-eva_step eva__task_propagate(eva_task *task, int status);
-void eva__task_finally(eva_task *task);
-eva_step eva__task_end(eva_task *task);
-bool eva__task_unwinding(const eva_task *task);
-eva_step eva__task_wrong_frame(eva_task *task, const char *file, int line);
-eva_step eva__task_no_resume_point(eva_task *task);
-eva_step eva__task_left_body(eva_task *task, const char *file, int line);
-eva_op eva__yield_op(void);
+/* Private helpers behind the macros: exported (EVA_API) only because the
+ * macros expand to calls of them in user code; never call them directly. */
+EVA_API int eva__await_begin(eva_task *task, const eva_site *site, eva_op op);
+EVA_API int eva__await_end(eva_task *task);
+EVA_API eva_step eva__task_fail(eva_task *task, int status, const char *message);
+EVA_API eva_step eva__task_propagate(eva_task *task, int status);
+EVA_API void eva__task_finally(eva_task *task);
+EVA_API eva_step eva__task_end(eva_task *task);
+EVA_API bool eva__task_unwinding(const eva_task *task);
+EVA_API eva_step eva__task_wrong_frame(eva_task *task, const char *file, int line);
+EVA_API eva_step eva__task_no_resume_point(eva_task *task);
+EVA_API eva_step eva__task_left_body(eva_task *task, const char *file, int line);
+EVA_API eva_op eva__yield_op(void);
 
 static inline eva_op eva__op_self(eva_op op) { return op; }
 

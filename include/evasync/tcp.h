@@ -31,6 +31,7 @@
 #include <sys/uio.h>
 #include <ev.h>
 
+#include "export.h"
 #include "call.h"
 #include "dns.h"
 #include "task.h"
@@ -59,9 +60,11 @@ enum { EVA_TCP_WRITE_IOV = 4 };
 /* A write request: caller-owned, zero-initialised before its first use; it
  * REFERENCES the caller's bytes, which must stay valid and unchanged until its
  * callback has run (eva_tcp_write_copy copies instead). */
+/* eva_tcp_write_req: 176 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_tcp_write_req {
-    void *data;                    /* public: the caller's */
-    /* private */
+    /* public: */
+    void *data;                    /* the caller's */
+    /* private: */
     eva_tcp_write_req *next;
     eva_tcp *tcp;
     struct iovec iov[EVA_TCP_WRITE_IOV];
@@ -77,10 +80,12 @@ struct eva_tcp_write_req {
 
 typedef enum eva_tcp_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTIL } eva_tcp_read_mode;
 
+/* eva_tcp: 560 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_tcp {
-    void *data;                    /* public: the caller's */
-    /* private */
-    eva_tcp *prev, *next;          /* the loop's open connections */
+    /* public: */
+    void *data;                    /* the caller's */
+    /* private: */
+    eva_queue node;                /* the loop's open connections */
     eva_loop *loop;
     int fd;
     uint8_t connecting, write_shut, broken, eof;
@@ -127,10 +132,12 @@ struct eva_tcp {
     bool closing;                  /* flush, then close */
 };
 
+/* eva_tcp_server: 192 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_tcp_server {
-    void *data;                    /* public: the caller's */
-    /* private */
-    eva_tcp_server *prev, *next;   /* the loop's open servers */
+    /* public: */
+    void *data;                    /* the caller's */
+    /* private: */
+    eva_queue node;                /* the loop's open servers */
     eva_loop *loop;
     int fd, spare_fd;
     ev_io io;
@@ -145,6 +152,7 @@ struct eva_tcp_server {
 
 /* ---- servers -------------------------------------------------------------- */
 
+/* eva_tcp_listen_options: 8 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_tcp_listen_options {
     int backlog;        /* 0: SOMAXCONN */
     bool reuseport;     /* SO_REUSEPORT: one loop per core on one port */
@@ -156,15 +164,15 @@ typedef struct eva_tcp_listen_options {
  * an eva_tcp_accept_op.  opts may be NULL.  SO_REUSEADDR is always set.
  * Returns 0; -EINVAL; -EADDRINUSE, -EACCES, ... (the socket calls' errno);
  * -ENOMEM. */
-int eva_tcp_listen(eva_loop *loop, eva_tcp_server *server, const struct sockaddr *addr,
-                   socklen_t addrlen, const eva_tcp_listen_options *opts);
+EVA_API int eva_tcp_listen(eva_loop *loop, eva_tcp_server *server, const struct sockaddr *addr,
+                           socklen_t addrlen, const eva_tcp_listen_options *opts);
 
 /* eva_tcp_listen on a numeric address ("127.0.0.1", "::1", "0.0.0.0"). */
-int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *server, const char *ip, uint16_t port,
-                      const eva_tcp_listen_options *opts);
+EVA_API int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *server, const char *ip, uint16_t port,
+                              const eva_tcp_listen_options *opts);
 
 /* The bound port, or a negative error. */
-int eva_tcp_server_port(const eva_tcp_server *server);
+EVA_API int eva_tcp_server_port(const eva_tcp_server *server);
 
 /* Push mode: accept every pending connection on each readiness event (until
  * EAGAIN) and hand each fd to cb.  When the process runs out of descriptors
@@ -173,16 +181,16 @@ int eva_tcp_server_port(const eva_tcp_server *server);
  * then reopened), pauses the listener for a growing backoff (10 ms .. 1 s) so
  * the loop does not spin, and logs it once through the log hook.
  * Returns 0, -EINVAL, -EBUSY (a task awaits accept). */
-int eva_tcp_accept_start(eva_tcp_server *server, eva_tcp_accept_fn cb);
-int eva_tcp_accept_stop(eva_tcp_server *server);
+EVA_API int eva_tcp_accept_start(eva_tcp_server *server, eva_tcp_accept_fn cb);
+EVA_API int eva_tcp_accept_stop(eva_tcp_server *server);
 
 /* Pull mode: AWAIT(f, eva_tcp_accept_op(&srv, &f->fd)): one connection's fd.
  * -EBUSY if push mode is on or another task awaits. */
-eva_op eva_tcp_accept_op(eva_tcp_server *server, int *fd);
+EVA_API eva_op eva_tcp_accept_op(eva_tcp_server *server, int *fd);
 
 /* Stop and close the listening socket; a task awaiting accept gets
  * -ECANCELED.  Idempotent.  Returns 0 or -EINVAL. */
-int eva_tcp_server_close(eva_tcp_server *server);
+EVA_API int eva_tcp_server_close(eva_tcp_server *server);
 
 /* ---- connections ------------------------------------------------------------ */
 
@@ -192,19 +200,19 @@ int eva_tcp_server_close(eva_tcp_server *server);
  * Wrap a connected socket (e.g. from accept); it is made non-blocking and the
  * eva_tcp owns it from now on (eva_tcp_close closes it).
  * Returns 0; -EINVAL (NULL, fd < 0); -EBADF. */
-int eva_tcp_open(eva_loop *loop, eva_tcp *tcp, int fd);
+EVA_API int eva_tcp_open(eva_loop *loop, eva_tcp *tcp, int fd);
 
 /* Connect to addr; cb(tcp, status) with 0 or -ECONNREFUSED, -ETIMEDOUT (no
  * answer within timeout_ms; 0 means no timeout), -ENETUNREACH, ...  addr is
  * copied by the kernel at once: it need not outlive the call.
  * Returns 0 (cb will run), -EINVAL, -EBUSY (already open), or a socket error. */
-int eva_tcp_connect(eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr, socklen_t addrlen,
-                    int64_t timeout_ms, eva_tcp_status_fn cb);
+EVA_API int eva_tcp_connect(eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr, socklen_t addrlen,
+                            int64_t timeout_ms, eva_tcp_status_fn cb);
 
 /* AWAIT form, on the task's loop.  addr must stay valid until the AWAIT
  * starts (it is read then).  Cancelling the task closes the socket. */
-eva_op eva_tcp_connect_op(eva_tcp *tcp, const struct sockaddr *addr, socklen_t addrlen,
-                          int64_t timeout_ms);
+EVA_API eva_op eva_tcp_connect_op(eva_tcp *tcp, const struct sockaddr *addr, socklen_t addrlen,
+                                  int64_t timeout_ms);
 
 /* Connecting by name: resolve host (evasync/dns.h: numeric addresses and
  * /etc/hosts need no query), then try each address in the resolver's order
@@ -215,8 +223,10 @@ eva_op eva_tcp_connect_op(eva_tcp *tcp, const struct sockaddr *addr, socklen_t a
  * dial); no allocation but the resolver's result list, freed before the end.
  * Cancelling the dial (or the awaiting task) cancels the query or closes the
  * socket being connected. */
+/* eva_tcp_dial_req: 360 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_tcp_dial_req {
-    eva_task task;                 /* private: the dial runs as a task */
+    /* private: */
+    eva_task task;                 /* the dial runs as a task */
     eva_tcp *tcp;
     const char *host;
     uint16_t port;
@@ -231,45 +241,45 @@ typedef struct eva_tcp_dial_req {
 /* AWAIT(f, eva_tcp_dial_op(&f->dial, &f->tcp, "db.internal", 5432, 2000)):
  * a nested async function in the caller's frame.  host must stay valid until
  * the AWAIT returns. */
-eva_op eva_tcp_dial_op(eva_tcp_dial_req *dial, eva_tcp *tcp, const char *host, uint16_t port,
-                       int64_t timeout_ms);
+EVA_API eva_op eva_tcp_dial_op(eva_tcp_dial_req *dial, eva_tcp *tcp, const char *host, uint16_t port,
+                               int64_t timeout_ms);
 
 /* The callback form: cb(tcp, status) from the loop.  Returns 0, -EINVAL,
  * -EBUSY (the dial is running), -ENOMEM.  eva_tcp_dial_cancel stops it (cb
  * then gets -ECANCELED). */
-int eva_tcp_dial(eva_loop *loop, eva_tcp_dial_req *dial, eva_tcp *tcp, const char *host,
-                 uint16_t port, int64_t timeout_ms, eva_tcp_status_fn cb);
-int eva_tcp_dial_cancel(eva_tcp_dial_req *dial);
+EVA_API int eva_tcp_dial(eva_loop *loop, eva_tcp_dial_req *dial, eva_tcp *tcp, const char *host,
+                         uint16_t port, int64_t timeout_ms, eva_tcp_status_fn cb);
+EVA_API int eva_tcp_dial_cancel(eva_tcp_dial_req *dial);
 
 /* A read that makes no progress for ms fails with -ETIMEDOUT (the connection
  * stays usable).  0 (the default) disables it.  Returns 0 or -EINVAL. */
-int eva_tcp_set_read_timeout(eva_tcp *tcp, int64_t ms);
+EVA_API int eva_tcp_set_read_timeout(eva_tcp *tcp, int64_t ms);
 
 /* Read 1..len bytes (n == 0: end of stream).  Returns 0 (cb will run),
  * -EINVAL, -EBUSY (a read is pending), -ENOTCONN. */
-int eva_tcp_read(eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb);
+EVA_API int eva_tcp_read(eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb);
 
 /* Read exactly len bytes; EVA_EOF if the stream ends first. */
-int eva_tcp_read_exact(eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb);
+EVA_API int eva_tcp_read_exact(eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb);
 
 /* Read up to and including the delimiter (dlen bytes, e.g. "\r\n\r\n"), at
  * most max bytes: -EMSGSIZE when max bytes came without it (they are
  * consumed: the stream cannot be trusted after that; close it), EVA_EOF when
  * the stream ends first.  Never reads past the delimiter. */
-int eva_tcp_read_until(eva_tcp *tcp, void *buf, size_t max, const char *delim, size_t dlen,
-                       eva_tcp_read_fn cb);
+EVA_API int eva_tcp_read_until(eva_tcp *tcp, void *buf, size_t max, const char *delim, size_t dlen,
+                               eva_tcp_read_fn cb);
 
 /* Cancel the pending read: its callback runs with -ECANCELED; bytes it had
  * already consumed (read_exact/until) are lost, so only a read-some can be
  * cancelled without losing data.  The connection stays open.  Returns 0. */
-int eva_tcp_read_cancel(eva_tcp *tcp);
+EVA_API int eva_tcp_read_cancel(eva_tcp *tcp);
 
 /* AWAIT forms of the reads; n (may be NULL for read_exact) receives the
  * count.  Cancelling the task cancels the read as eva_tcp_read_cancel does. */
-eva_op eva_tcp_read_op(eva_tcp *tcp, void *buf, size_t len, ssize_t *n);
-eva_op eva_tcp_read_exact_op(eva_tcp *tcp, void *buf, size_t len);
-eva_op eva_tcp_read_until_op(eva_tcp *tcp, void *buf, size_t max, const char *delim, size_t dlen,
-                             ssize_t *n);
+EVA_API eva_op eva_tcp_read_op(eva_tcp *tcp, void *buf, size_t len, ssize_t *n);
+EVA_API eva_op eva_tcp_read_exact_op(eva_tcp *tcp, void *buf, size_t len);
+EVA_API eva_op eva_tcp_read_until_op(eva_tcp *tcp, void *buf, size_t max, const char *delim, size_t dlen,
+                                     ssize_t *n);
 
 /* Queue iovcnt (1..EVA_TCP_WRITE_IOV) buffers; cb(req, status) once all are
  * written to the kernel (0) or the write failed (-EPIPE, -ECONNRESET,
@@ -278,31 +288,31 @@ eva_op eva_tcp_read_until_op(eva_tcp *tcp, void *buf, size_t max, const char *de
  * mark), 1 (accepted, and the queue is now at or above the high-water mark:
  * stop producing until the drain callback or eva_tcp_drain_op), or -EINVAL,
  * -EBUSY (req already queued), -EPIPE (shut down, or broken earlier). */
-int eva_tcp_write(eva_tcp *tcp, eva_tcp_write_req *req, const struct iovec *iov, int iovcnt,
-                  eva_tcp_write_fn cb);
+EVA_API int eva_tcp_write(eva_tcp *tcp, eva_tcp_write_req *req, const struct iovec *iov, int iovcnt,
+                          eva_tcp_write_fn cb);
 
 /* Copy len bytes into the queue (allocates); errors surface on the next
  * write, read or close.  Returns like eva_tcp_write, or -ENOMEM. */
-int eva_tcp_write_copy(eva_tcp *tcp, const void *data, size_t len);
+EVA_API int eva_tcp_write_copy(eva_tcp *tcp, const void *data, size_t len);
 
 /* AWAIT form: resume once the bytes are written to the kernel. */
-eva_op eva_tcp_write_op(eva_tcp *tcp, eva_tcp_write_req *req, const void *buf, size_t len);
+EVA_API eva_op eva_tcp_write_op(eva_tcp *tcp, eva_tcp_write_req *req, const void *buf, size_t len);
 
 /* Backpressure thresholds (bytes queued); on_drain (may be NULL) runs when
  * the queue falls to low after having reached high.  Defaults: 64 KiB and
  * 16 KiB.  Returns 0 or -EINVAL (low > high). */
-int eva_tcp_set_watermarks(eva_tcp *tcp, size_t high, size_t low, void (*on_drain)(eva_tcp *tcp));
+EVA_API int eva_tcp_set_watermarks(eva_tcp *tcp, size_t high, size_t low, void (*on_drain)(eva_tcp *tcp));
 
 /* AWAIT until the queue is at or below the low-water mark. */
-eva_op eva_tcp_drain_op(eva_tcp *tcp);
+EVA_API eva_op eva_tcp_drain_op(eva_tcp *tcp);
 
 /* Bytes waiting in the write queue. */
-size_t eva_tcp_write_queue_size(const eva_tcp *tcp);
+EVA_API size_t eva_tcp_write_queue_size(const eva_tcp *tcp);
 
 /* Half-close: once the queue is flushed, shutdown(SHUT_WR) (the peer reads
  * EOF; we can still read).  cb(tcp, status).  Returns 0, -EINVAL, -ENOTCONN. */
-int eva_tcp_shutdown(eva_tcp *tcp, eva_tcp_status_fn cb);
-eva_op eva_tcp_shutdown_op(eva_tcp *tcp);
+EVA_API int eva_tcp_shutdown(eva_tcp *tcp, eva_tcp_status_fn cb);
+EVA_API eva_op eva_tcp_shutdown_op(eva_tcp *tcp);
 
 typedef enum eva_tcp_close_how {
     EVA_TCP_CLOSE_FLUSH,   /* write what is queued, then close */
@@ -314,11 +324,11 @@ typedef enum eva_tcp_close_how {
  * NULL) runs once the fd is closed (status 0, or the flush's error).  After
  * that the struct may be reused or freed.  Idempotent: closing a closed
  * connection does nothing.  Returns 0 or -EINVAL. */
-int eva_tcp_close(eva_tcp *tcp, eva_tcp_close_how how, eva_tcp_status_fn cb);
-eva_op eva_tcp_close_op(eva_tcp *tcp, eva_tcp_close_how how);
+EVA_API int eva_tcp_close(eva_tcp *tcp, eva_tcp_close_how how, eva_tcp_status_fn cb);
+EVA_API eva_op eva_tcp_close_op(eva_tcp *tcp, eva_tcp_close_how how);
 
-bool eva_tcp_is_open(const eva_tcp *tcp);
-int eva_tcp_fd(const eva_tcp *tcp);
+EVA_API bool eva_tcp_is_open(const eva_tcp *tcp);
+EVA_API int eva_tcp_fd(const eva_tcp *tcp);
 
 #ifdef __cplusplus
 }

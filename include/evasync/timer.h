@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <ev.h>
 
+#include "export.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,30 +30,34 @@ typedef struct eva_timer eva_timer;
  * timer is already inactive, so the callback may restart or free it. */
 typedef void (*eva_timer_fn)(eva_timer *timer);
 
+/* eva_timer: 72 bytes on x86_64 (ABI: tests/test_struct_sizes.c).  Caller-owned;
+ * read only the public fields, never the private ones. */
 struct eva_timer {
-    void *data;       /* public: the caller's; evasync never touches it after start */
-    ev_timer w;       /* private */
-    eva_loop *loop;   /* private */
-    eva_timer_fn cb;  /* private */
+    /* public: */
+    void *data;       /* the caller's; evasync never touches it after start */
+    /* private: */
+    ev_timer w;
+    eva_loop *loop;
+    eva_timer_fn cb;
 };
 
 /* Bind timer to loop; it starts inactive.  Returns 0, or -EINVAL (NULL loop
  * or timer).  Never re-init an active timer. */
-int eva_timer_init(eva_loop *loop, eva_timer *timer);
+EVA_API int eva_timer_init(eva_loop *loop, eva_timer *timer);
 
 /* (Re)start: fire cb after timeout_ms, then every repeat_ms if repeat_ms > 0.
  * Starting an active timer restarts it with the new values.  data is stored
  * in timer->data.  Returns 0, or -EINVAL (NULL timer or cb, uninitialised
  * timer, negative timeout_ms or repeat_ms). */
-int eva_timer_start(eva_timer *timer, int64_t timeout_ms, int64_t repeat_ms,
-                    eva_timer_fn cb, void *data);
+EVA_API int eva_timer_start(eva_timer *timer, int64_t timeout_ms, int64_t repeat_ms,
+                            eva_timer_fn cb, void *data);
 
 /* Stop; cb will not run again until the next start.  Stopping an inactive
  * timer does nothing.  Returns 0, or -EINVAL (NULL timer). */
-int eva_timer_stop(eva_timer *timer);
+EVA_API int eva_timer_stop(eva_timer *timer);
 
 /* true while the timer is started and has not fired (one-shot) or been stopped. */
-bool eva_timer_is_active(const eva_timer *timer);
+EVA_API bool eva_timer_is_active(const eva_timer *timer);
 
 #ifdef __cplusplus
 }
