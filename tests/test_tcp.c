@@ -663,6 +663,101 @@ static void cancel_each_operation(void **state) {
     test_loop_destroy(loop);
 }
 
+/* ---- accepting in bounded batches -------------------------------------------------- */
+
+enum { BURST = 10, BATCH = 4 };
+
+/* A burst of BURST connections waits in the backlog; with accept_batch BATCH
+ * no loop iteration may hand out more than BATCH of them, another watcher
+ * (an always-readable pipe, one event per iteration) must run between the
+ * batches, and the leftover backlog must be taken without a new connection. */
+typedef struct burst {
+    eva_task task;               /* pull mode: the accepting task */
+    eva_tcp_server srv;
+    eva_io other;
+    int pipe[2];
+    int fd;
+    unsigned ticks;              /* events the other watcher saw */
+    unsigned tick_of[BURST];     /* ticks when each connection was accepted */
+    int accepted;
+    bool done;
+} burst;
+
+static void on_other(eva_io *io, int events) {
+    (void)events;
+    ((burst *)io->data)->ticks++;
+}
+
+static void burst_took(burst *b, int fd) {
+    close(fd);
+    assert_true(b->accepted < BURST);
+    b->tick_of[b->accepted++] = b->ticks;
+    b->done = b->accepted == BURST;
+}
+
+static void on_burst_accept(eva_tcp_server *srv, int fd) { burst_took(srv->data, fd); }
+
+static eva_step burst_accept_run(void *frame) {
+    burst *b = frame;
+    ASYNC_BEGIN(b);
+    while (!b->done) {
+        AWAIT(b, eva_tcp_accept_op(&b->srv, &b->fd));
+        burst_took(b, b->fd);
+    }
+    ASYNC_END(b);
+}
+
+static void burst_check(bool pull) {
+    eva_loop *loop = test_loop_new();
+    burst *b = calloc(1, sizeof *b);
+    eva_tcp_listen_options opts = {.accept_batch = BATCH};
+    assert_int_equal(eva_tcp_listen_ip(loop, &b->srv, "127.0.0.1", 0, &opts), 0);
+    struct sockaddr_in addr = loopback(eva_tcp_server_port(&b->srv));
+    int clients[BURST];
+    for (int i = 0; i < BURST; i++) { /* all in the backlog before anything is accepted */
+        clients[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(clients[i], (struct sockaddr *)&addr, sizeof addr), 0);
+    }
+    assert_int_equal(pipe(b->pipe), 0);
+    assert_int_equal(write(b->pipe[1], "x", 1), 1);
+    eva_io_init(loop, &b->other);
+    eva_io_start(&b->other, b->pipe[0], EVA_READ, on_other, b);
+    b->srv.data = b;
+    if (pull) {
+        eva_task_init(loop, &b->task, burst_accept_run, "burst");
+        eva_task_start(&b->task, NULL);
+    } else {
+        assert_int_equal(eva_tcp_accept_start(&b->srv, on_burst_accept), 0);
+    }
+    test_run_until(loop, &b->done, 10000);
+    int in_batch = 1, batches = 1;
+    for (int i = 1; i < BURST; i++) {
+        assert_true(b->tick_of[i] >= b->tick_of[i - 1]);
+        in_batch = b->tick_of[i] == b->tick_of[i - 1] ? in_batch + 1 : 1;
+        batches += in_batch == 1;
+        assert_true(in_batch <= BATCH);
+    }
+    assert_true(batches >= (BURST + BATCH - 1) / BATCH);
+    eva_io_stop(&b->other);
+    eva_tcp_server_close(&b->srv);
+    for (int i = 0; i < BURST; i++)
+        close(clients[i]);
+    close(b->pipe[0]);
+    close(b->pipe[1]);
+    test_loop_destroy(loop);
+    free(b);
+}
+
+static void accept_push_mode_takes_a_burst_in_batches(void **state) {
+    (void)state;
+    burst_check(false);
+}
+
+static void accept_pull_mode_takes_a_burst_in_batches(void **state) {
+    (void)state;
+    burst_check(true);
+}
+
 /* ---- loop destroy, promise form, invalid arguments ------------------------------- */
 
 static void close_fd_stub(eva_tcp_server *srv, int fd) {
@@ -724,6 +819,8 @@ static void tcp_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_tcp_listen_ip(loop, &srv, "not-an-ip", 0, NULL), -EINVAL);
     assert_int_equal(eva_tcp_listen(NULL, &srv, (struct sockaddr *)&a, sizeof a, NULL), -EINVAL);
     assert_int_equal(eva_tcp_listen(loop, &srv, &unix_addr, sizeof unix_addr, NULL), -EINVAL);
+    eva_tcp_listen_options negative_batch = {.accept_batch = -1};
+    assert_int_equal(eva_tcp_listen(loop, &srv, (struct sockaddr *)&a, sizeof a, &negative_batch), -EINVAL);
     assert_int_equal(eva_tcp_server_port(&srv), -EBADF);
     assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), -EINVAL);
     assert_int_equal(eva_tcp_open(loop, &tcp, -1), -EINVAL);
@@ -765,6 +862,8 @@ int main(void) {
         cmocka_unit_test(close_flush_delivers_everything),
         cmocka_unit_test(close_discard_cancels_queued_writes),
         cmocka_unit_test(cancel_each_operation),
+        cmocka_unit_test(accept_push_mode_takes_a_burst_in_batches),
+        cmocka_unit_test(accept_pull_mode_takes_a_burst_in_batches),
         cmocka_unit_test(destroy_closes_open_connections),
         cmocka_unit_test(promise_form_of_a_read),
         cmocka_unit_test(tcp_rejects_invalid_arguments),

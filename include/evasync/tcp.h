@@ -136,7 +136,10 @@ struct eva_tcp_server {
     ev_io io;
     ev_timer backoff;              /* EMFILE: the listener pauses */
     int64_t backoff_ms;
-    bool fd_limit_logged;
+    ev_tstamp fd_limit_at;         /* the last shortage (ev_now), 0: none yet */
+    int accept_batch;              /* accepts per loop iteration */
+    int batch_used;                /* ... used in batch_iteration */
+    unsigned batch_iteration;
     eva_tcp_accept_fn cb;          /* push mode */
     eva_task *waiter;              /* pull mode: AWAIT eva_tcp_accept_op */
     int *out_fd;
@@ -149,12 +152,15 @@ typedef struct eva_tcp_listen_options {
     int backlog;        /* 0: SOMAXCONN */
     bool reuseport;     /* SO_REUSEPORT: one loop per core on one port */
     bool ipv6_only;     /* IPV6_V6ONLY for an IPv6 address */
+    int accept_batch;   /* at most this many connections accepted per loop
+                           iteration (push and pull mode together), so a burst
+                           of connections cannot hold the loop; 0: 64 */
 } eva_tcp_listen_options;
 
 /* Bind and listen on addr (IPv4 or IPv6; port 0 picks one, see
  * eva_tcp_server_port).  Nothing is accepted until eva_tcp_accept_start or
  * an eva_tcp_accept_op.  opts may be NULL.  SO_REUSEADDR is always set.
- * Returns 0; -EINVAL; -EADDRINUSE, -EACCES, ... (the socket calls' errno);
+ * Returns 0; -EINVAL (also a negative accept_batch); -EADDRINUSE, -EACCES, ... (the socket calls' errno);
  * -ENOMEM. */
 int eva_tcp_listen(eva_loop *loop, eva_tcp_server *server, const struct sockaddr *addr,
                    socklen_t addrlen, const eva_tcp_listen_options *opts);
@@ -166,17 +172,21 @@ int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *server, const char *ip, ui
 /* The bound port, or a negative error. */
 int eva_tcp_server_port(const eva_tcp_server *server);
 
-/* Push mode: accept every pending connection on each readiness event (until
- * EAGAIN) and hand each fd to cb.  When the process runs out of descriptors
+/* Push mode: on each readiness event accept pending connections (until
+ * EAGAIN, or accept_batch of them: the rest wait for the next loop iteration,
+ * after the loop's other events) and hand each fd to cb.  When the process runs out of descriptors
  * (EMFILE/ENFILE) the server drops the connection it cannot take (a spare
  * descriptor kept for that purpose is freed, used to accept and close it,
  * then reopened), pauses the listener for a growing backoff (10 ms .. 1 s) so
- * the loop does not spin, and logs it once through the log hook.
+ * the loop does not spin, and logs it through the log hook once per episode
+ * (shortages less than 10 s apart are one episode).
  * Returns 0, -EINVAL, -EBUSY (a task awaits accept). */
 int eva_tcp_accept_start(eva_tcp_server *server, eva_tcp_accept_fn cb);
 int eva_tcp_accept_stop(eva_tcp_server *server);
 
 /* Pull mode: AWAIT(f, eva_tcp_accept_op(&srv, &f->fd)): one connection's fd.
+ * A pending connection completes the AWAIT at once, accept_batch times per
+ * loop iteration; after that the task waits for the next iteration.
  * -EBUSY if push mode is on or another task awaits. */
 eva_op eva_tcp_accept_op(eva_tcp_server *server, int *fd);
 
