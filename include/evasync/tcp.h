@@ -45,7 +45,7 @@ typedef struct eva_tcp_server eva_tcp_server;
 typedef struct eva_tcp_write_req eva_tcp_write_req;
 
 /* n > 0: bytes read into the buffer; n == 0: end of stream (read-some only);
- * n < 0: an error (-ETIMEDOUT for the read timeout, -ECONNRESET, -ECANCELED,
+ * n < 0: an error (-ETIMEDOUT for the read timeout or deadline, -ECONNRESET, -ECANCELED,
  * EVA_EOF, -EMSGSIZE for read_until over its limit, ...). */
 typedef void (*eva_tcp_read_fn)(eva_tcp *tcp, ssize_t n);
 typedef void (*eva_tcp_write_fn)(eva_tcp_write_req *req, int status);
@@ -85,8 +85,12 @@ struct eva_tcp {
     int fd;
     uint8_t connecting, write_shut, broken, eof;
     ev_io rio, wio;
-    ev_timer timer;                /* read timeout, or connect timeout */
+    ev_timer timer;                /* read timeout and deadline, or connect timeout */
     int64_t read_timeout_ms;
+    ev_tstamp read_activity;       /* the pending read's start or last progress (ev_now) */
+    ev_tstamp read_deadline;       /* reads fail from then on (ev_now clock); 0: none */
+    ev_tstamp timer_at;            /* when the running read timer fires */
+    bool timer_unref;              /* the read timer runs without holding the loop */
     struct {                       /* the one pending read */
         bool active;
         bool aborted;              /* completion queued: ignore readiness */
@@ -252,11 +256,24 @@ int eva_tcp_dial(eva_loop *loop, eva_tcp_dial_req *dial, eva_tcp *tcp, const cha
 int eva_tcp_dial_cancel(eva_tcp_dial_req *dial);
 
 /* A read that makes no progress for ms fails with -ETIMEDOUT (the connection
- * stays usable).  0 (the default) disables it.  Returns 0 or -EINVAL. */
+ * stays usable): the idle timeout, measured from the read's start or its last
+ * bytes.  0 (the default) disables it.  It costs O(1) per read (one timer per
+ * connection, re-armed only when it fires), so every connection can have one.
+ * Returns 0 or -EINVAL. */
 int eva_tcp_set_read_timeout(eva_tcp *tcp, int64_t ms);
 
+/* A deadline ms from now (the loop's time): a read pending then fails with
+ * -ETIMEDOUT however many bytes it has been getting, and reads started after
+ * it fail at once with -ETIMEDOUT, until the deadline is moved or cleared
+ * (ms 0).  Progress does not postpone it: it bounds a whole exchange, such as
+ * a request header trickled a byte at a time.  Setting it costs O(1) unless it
+ * comes before the connection's running timer (one timer move).
+ * Returns 0, -EINVAL (ms < 0), -ENOTCONN (not open). */
+int eva_tcp_set_read_deadline(eva_tcp *tcp, int64_t ms);
+
 /* Read 1..len bytes (n == 0: end of stream).  Returns 0 (cb will run),
- * -EINVAL, -EBUSY (a read is pending), -ENOTCONN. */
+ * -EINVAL, -EBUSY (a read is pending), -ENOTCONN, -ETIMEDOUT (the read
+ * deadline has passed). */
 int eva_tcp_read(eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb);
 
 /* Read exactly len bytes; EVA_EOF if the stream ends first. */
