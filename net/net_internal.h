@@ -38,6 +38,14 @@ void eva__tcp_on_writable(eva_tcp *tcp);
 void eva__tcp_write_abort(eva_tcp *tcp, int status);
 void eva__tcp_connect_done(eva_tcp *tcp, int status);
 
+/* tcp_read.c: the read timer (read timeout and deadline).  arm: make it fire
+ * no later than the pending read's next timeout (does nothing without one);
+ * fired: its callback; stop: stop it (the only way to stop it: it runs
+ * unreferenced). */
+void eva__tcp_read_timer_arm(eva_tcp *tcp);
+void eva__tcp_read_timer_fired(eva_tcp *tcp);
+void eva__tcp_timer_stop(eva_tcp *tcp);
+
 /* tcp_conn.c: the write queue emptied (status < 0: it failed); go on with a
  * pending flush-close or half-close. */
 void eva__tcp_queue_drained(eva_tcp *tcp, int status);

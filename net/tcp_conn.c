@@ -32,7 +32,7 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents) {
     if (tcp->connecting)
         eva__tcp_connect_done(tcp, -ETIMEDOUT);
     else
-        eva__tcp_read_abort(tcp, -ETIMEDOUT);
+        eva__tcp_read_timer_fired(tcp);
 }
 
 int eva__tcp_attach(eva_loop *loop, eva_tcp *tcp, int fd) {
@@ -72,6 +72,18 @@ int eva_tcp_set_read_timeout(eva_tcp *tcp, int64_t ms) {
     if (!tcp || ms < 0)
         return -EINVAL;
     tcp->read_timeout_ms = ms;
+    if (eva_tcp_is_open(tcp))
+        eva__tcp_read_timer_arm(tcp); /* a pending read gets the new timeout */
+    return 0;
+}
+
+int eva_tcp_set_read_deadline(eva_tcp *tcp, int64_t ms) {
+    if (!tcp || ms < 0)
+        return -EINVAL;
+    if (!eva_tcp_is_open(tcp))
+        return -ENOTCONN;
+    tcp->read_deadline = ms ? ev_now(eva_loop_ev(tcp->loop)) + (double)ms / 1e3 : 0;
+    eva__tcp_read_timer_arm(tcp);
     return 0;
 }
 
@@ -119,7 +131,7 @@ void eva__tcp_close_now(eva_tcp *tcp, bool reset, int status) {
     struct ev_loop *ev = eva_loop_ev(tcp->loop);
     ev_io_stop(ev, &tcp->rio);
     ev_io_stop(ev, &tcp->wio);
-    ev_timer_stop(ev, &tcp->timer);
+    eva__tcp_timer_stop(tcp);
     if (tcp->connecting)
         eva__tcp_connect_done(tcp, -ECANCELED);
     eva__tcp_read_abort(tcp, -ECANCELED);

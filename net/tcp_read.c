@@ -20,12 +20,9 @@ static void on_read_deferred(eva_loop *loop, int status, void *arg) {
     read_deliver(arg);
 }
 
-static void read_disarm(eva_tcp *tcp) {
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
-    ev_io_stop(ev, &tcp->rio);
-    if (!tcp->connecting)
-        ev_timer_stop(ev, &tcp->timer);
-}
+/* The read timer is left running: it stops itself when it fires with no read
+ * pending, which costs less than a stop and a start per read. */
+static void read_disarm(eva_tcp *tcp) { ev_io_stop(eva_loop_ev(tcp->loop), &tcp->rio); }
 
 void eva__tcp_read_abort(eva_tcp *tcp, int status) {
     if (!tcp->rd.active || tcp->rd.aborted)
@@ -45,14 +42,74 @@ int eva_tcp_read_cancel(eva_tcp *tcp) {
 
 /* ---- reading ---------------------------------------------------------------------- */
 
-static void timer_restart(eva_tcp *tcp) {
-    if (tcp->read_timeout_ms <= 0)
-        return;
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
-    ev_timer_stop(ev, &tcp->timer);
-    ev_timer_set(&tcp->timer, (double)tcp->read_timeout_ms / 1e3, 0.);
-    ev_timer_start(ev, &tcp->timer);
+/* ---- the read timer ------------------------------------------------------------------ */
+
+/* One timer per connection serves the read timeout and the read deadline at
+ * O(1) per read (ev.pod, "Be smart about timeouts"): a read only notes when
+ * it started or last made progress.  The timer is armed for the earliest
+ * moment a timeout could be due; when it fires it either times the read out
+ * or moves itself to the new earliest moment (a repeating timer and
+ * ev_timer_again: no stop and start).  It runs unreferenced: a pending read's
+ * io watcher holds the loop, and a timer left running after the last read
+ * must not keep an idle connection's loop alive. */
+
+/* When the pending read times out (ev_now clock), or 0: never. */
+static ev_tstamp read_due(const eva_tcp *tcp) {
+    if (!tcp->rd.active || tcp->rd.aborted)
+        return 0;
+    ev_tstamp due = tcp->read_deadline;
+    if (tcp->read_timeout_ms > 0) {
+        ev_tstamp idle_due = tcp->read_activity + (double)tcp->read_timeout_ms / 1e3;
+        if (due == 0 || idle_due < due)
+            due = idle_due;
+    }
+    return due;
 }
+
+/* (Re)arm a repeating timer for due: it must never repeat with 0 (that stops it). */
+static void timer_move(eva_tcp *tcp, ev_tstamp due) {
+    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    ev_tstamp left = due - ev_now(ev);
+    tcp->timer_at = due;
+    tcp->timer.repeat = left > 1e-6 ? left : 1e-6;
+    ev_timer_again(ev, &tcp->timer); /* starts it, or moves it in place */
+}
+
+void eva__tcp_read_timer_arm(eva_tcp *tcp) {
+    ev_tstamp due = read_due(tcp);
+    if (due == 0)
+        return;
+    if (ev_is_active(&tcp->timer)) {
+        if (tcp->timer_at > due)
+            timer_move(tcp, due); /* rare: a shorter timeout or an earlier deadline */
+        return;                   /* else it fires first and looks again */
+    }
+    timer_move(tcp, due);
+    ev_unref(eva_loop_ev(tcp->loop));
+    tcp->timer_unref = true;
+}
+
+void eva__tcp_timer_stop(eva_tcp *tcp) {
+    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    if (tcp->timer_unref) { /* stopping an unreferenced watcher: libev wants the ref back first */
+        ev_ref(ev);
+        tcp->timer_unref = false;
+    }
+    ev_timer_stop(ev, &tcp->timer);
+}
+
+void eva__tcp_read_timer_fired(eva_tcp *tcp) {
+    ev_tstamp due = read_due(tcp);
+    if (due > ev_now(eva_loop_ev(tcp->loop))) {
+        timer_move(tcp, due); /* progress, or a later deadline, since it was armed */
+        return;
+    }
+    eva__tcp_timer_stop(tcp);
+    if (due != 0)
+        eva__tcp_read_abort(tcp, -ETIMEDOUT);
+}
+
+static void note_progress(eva_tcp *tcp) { tcp->read_activity = ev_now(eva_loop_ev(tcp->loop)); }
 
 /* Where to look for the delimiter once `have` bytes are in: it may straddle
  * the previous chunk, so start dlen - 1 bytes back. */
@@ -111,7 +168,7 @@ static bool read_step(eva_tcp *tcp) {
         if (r == -EAGAIN || r == -EWOULDBLOCK)
             return false;
         if (r == 0) { /* progress, not finished */
-            timer_restart(tcp);
+            note_progress(tcp);
             continue;
         }
         tcp->rd.result = r;
@@ -135,7 +192,11 @@ void eva__tcp_on_readable(eva_tcp *tcp) {
 static int read_check(const eva_tcp *tcp) {
     if (!eva_tcp_is_open(tcp) || tcp->connecting || tcp->closing)
         return -ENOTCONN;
-    return tcp->rd.active ? -EBUSY : 0;
+    if (tcp->rd.active)
+        return -EBUSY;
+    if (tcp->read_deadline > 0 && ev_now(eva_loop_ev(tcp->loop)) >= tcp->read_deadline)
+        return -ETIMEDOUT;
+    return 0;
 }
 
 static int read_prepare(eva_tcp *tcp, eva_tcp_read_mode mode, void *buf, size_t len,
@@ -161,7 +222,8 @@ static int read_prepare(eva_tcp *tcp, eva_tcp_read_mode mode, void *buf, size_t 
 
 static void read_arm(eva_tcp *tcp) {
     ev_io_start(eva_loop_ev(tcp->loop), &tcp->rio);
-    timer_restart(tcp);
+    note_progress(tcp);
+    eva__tcp_read_timer_arm(tcp);
 }
 
 static int read_start(eva_tcp *tcp, eva_tcp_read_mode mode, void *buf, size_t len,
@@ -210,7 +272,7 @@ static int read_await_start(eva_task *t, const eva_op *op) {
     if (rc < 0)
         return rc;
     if (read_step(tcp)) { /* the bytes were already there: no suspension */
-        read_disarm(tcp);  /* a partial read-exact may have started the timer */
+        read_disarm(tcp);
         tcp->rd.active = false;
         ssize_t n = tcp->rd.result;
         if (tcp->rd.out)

@@ -1,5 +1,5 @@
-/* net/tcp_server.c — listening sockets: accept until EAGAIN, and survive
- * running out of file descriptors without spinning. */
+/* net/tcp_server.c — listening sockets: accept in bounded batches, and
+ * survive running out of file descriptors without spinning. */
 #define _GNU_SOURCE /* accept4, TCP_NODELAY */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -10,6 +10,14 @@
 #include <unistd.h>
 
 #include "net_internal.h"
+
+enum {
+    DEFAULT_ACCEPT_BATCH = 64,
+    /* A shortage this long after the previous one is a new episode (logged
+     * again); 10 times the longest backoff, so a server kept at its limit by
+     * a flood logs once however its clients come and go. */
+    FD_LIMIT_EPISODE_GAP_MS = 10000
+};
 
 static bool server_open(const eva_tcp_server *srv) { return srv && srv->loop && srv->fd >= 0; }
 
@@ -37,13 +45,13 @@ static void fd_limit(eva_tcp_server *srv, int err) {
     srv->backoff_ms = srv->backoff_ms ? srv->backoff_ms * 2 : 10;
     if (srv->backoff_ms > 1000)
         srv->backoff_ms = 1000;
-    if (!srv->fd_limit_logged) {
-        srv->fd_limit_logged = true;
+    ev_tstamp now = ev_now(eva_loop_ev(srv->loop));
+    if (!srv->fd_limit_at || now - srv->fd_limit_at >= FD_LIMIT_EPISODE_GAP_MS / 1e3)
         eva__log(srv->loop, EVA_LOG_WARN,
                  "tcp server on port %d: accept: %s: dropping connections and pausing accept "
-                 "(logged once until accept works again)",
-                 eva_tcp_server_port(srv), eva_strerror(-err));
-    }
+                 "(logged once per episode)",
+                 eva_tcp_server_port(srv), eva_strerror(err));
+    srv->fd_limit_at = now;
     ev_io_stop(eva_loop_ev(srv->loop), &srv->io);
     ev_timer_set(&srv->backoff, (double)srv->backoff_ms / 1e3, 0.);
     ev_timer_start(eva_loop_ev(srv->loop), &srv->backoff);
@@ -58,7 +66,6 @@ static int accept_one(eva_tcp_server *srv) {
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
             srv->accepted++;
             srv->backoff_ms = 0;
-            srv->fd_limit_logged = false;
             return fd;
         }
         int err = -errno;
@@ -74,12 +81,35 @@ static int accept_one(eva_tcp_server *srv) {
     }
 }
 
+/* Accepts are rationed per loop iteration (accept_batch) so a burst of
+ * connections cannot keep the loop from its other events: what is left in the
+ * backlog keeps the listener readable (libev's io is level-triggered), so the
+ * next iteration takes the next batch without waiting for a new connection. */
+static bool accept_budget_left(eva_tcp_server *srv) {
+    unsigned iteration = ev_iteration(eva_loop_ev(srv->loop));
+    if (srv->batch_iteration != iteration) {
+        srv->batch_iteration = iteration;
+        srv->batch_used = 0;
+    }
+    return srv->batch_used < srv->accept_batch;
+}
+
+/* One fd within this iteration's budget, or -EAGAIN. */
+static int accept_rationed(eva_tcp_server *srv) {
+    if (!accept_budget_left(srv))
+        return -EAGAIN;
+    int fd = accept_one(srv);
+    if (fd >= 0)
+        srv->batch_used++;
+    return fd;
+}
+
 static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
     (void)ev;
     (void)revents;
     eva_tcp_server *srv = EVA__CONTAINER_OF(w, eva_tcp_server, io);
     if (srv->waiter) {
-        int fd = accept_one(srv);
+        int fd = accept_rationed(srv);
         if (fd < 0)
             return;
         eva_task *t = srv->waiter;
@@ -90,7 +120,7 @@ static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
         return;
     }
     while (srv->cb) { /* the callback may stop accepting or close the server */
-        int fd = accept_one(srv);
+        int fd = accept_rationed(srv);
         if (fd < 0)
             return;
         EVA__CALL_USER(srv->loop, srv->cb, srv->cb(srv, fd));
@@ -107,7 +137,8 @@ static void on_backoff(struct ev_loop *ev, ev_timer *w, int revents) {
 
 int eva_tcp_listen(eva_loop *loop, eva_tcp_server *srv, const struct sockaddr *addr,
                    socklen_t addrlen, const eva_tcp_listen_options *opts) {
-    if (!loop || !srv || !addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
+    if (!loop || !srv || !addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
+        (opts && opts->accept_batch < 0))
         return -EINVAL;
     if (server_open(srv))
         return -EBUSY;
@@ -134,7 +165,9 @@ int eva_tcp_listen(eva_loop *loop, eva_tcp_server *srv, const struct sockaddr *a
     }
     void *data = srv->data;
     *srv = (eva_tcp_server){.data = data, .loop = loop, .fd = fd,
-                            .spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC)};
+                            .spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC),
+                            .accept_batch = opts && opts->accept_batch > 0 ? opts->accept_batch
+                                                                           : DEFAULT_ACCEPT_BATCH};
     ev_io_init(&srv->io, on_ready, fd, EV_READ);
     ev_init(&srv->backoff, on_backoff);
     eva__net_link_server(nl, srv);
@@ -223,7 +256,7 @@ static int accept_start(eva_task *t, const eva_op *op) {
         return -EINVAL;
     if (srv->cb || srv->waiter)
         return -EBUSY;
-    int fd = ev_is_active(&srv->backoff) ? -EAGAIN : accept_one(srv);
+    int fd = ev_is_active(&srv->backoff) ? -EAGAIN : accept_rationed(srv);
     if (fd >= 0) {
         *srv->out_fd = fd;
         return 0;

@@ -1,6 +1,7 @@
 /* The examples run: hello_http is started as a real process on a free port
  * and spoken to over loopback (keep-alive, pipelining, a malformed request,
- * HTTP/1.0), then stopped with SIGTERM and must exit cleanly. */
+ * HTTP/1.0, slow and idle clients), then stopped with SIGTERM and must exit
+ * cleanly. */
 #define _DEFAULT_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,7 +28,14 @@ typedef struct server {
     int port;
 } server;
 
-static server start(void) {
+/* Start hello_http on a free port; options (NULL-terminated) come before the port. */
+static server start_with(const char *const *options) {
+    const char *args[8] = {hello_http_path};
+    int n = 1;
+    while (options && *options && n < 6)
+        args[n++] = *options++;
+    args[n++] = "0";
+    args[n] = NULL;
     int out[2];
     assert_int_equal(pipe(out), 0);
     server s;
@@ -36,7 +44,7 @@ static server start(void) {
     if (s.pid == 0) {
         dup2(out[1], STDOUT_FILENO);
         close(out[0]);
-        execl(hello_http_path, hello_http_path, "0", (char *)NULL);
+        execv(hello_http_path, (char *const *)args);
         _exit(127);
     }
     close(out[1]);
@@ -47,6 +55,8 @@ static server start(void) {
     assert_int_equal(sscanf(line, "hello_http: listening on http://127.0.0.1:%d/", &s.port), 1);
     return s;
 }
+
+static server start(void) { return start_with(NULL); }
 
 static void stop(server s) {
     kill(s.pid, SIGTERM);
@@ -111,6 +121,17 @@ static void hello_http_answers(void **state) {
     assert_memory_equal(buf, "HTTP/1.1 400", 12);
     close(fd);
 
+    fd = dial(s.port); /* pipelined, the last one malformed: the answers before it, then 400 */
+    const char two_and_bad[] = "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\nBLAH\r\n\r\n";
+    assert_int_equal(send(fd, two_and_bad, sizeof two_and_bad - 1, 0), (ssize_t)(sizeof two_and_bad - 1));
+    n = read_reply(fd, buf, sizeof buf, &eof);
+    assert_true(eof);
+    assert_true(n > 2 * hl + 12);
+    assert_memory_equal(buf, HELLO, hl);
+    assert_memory_equal(buf + hl, HELLO, hl);
+    assert_memory_equal(buf + 2 * hl, "HTTP/1.1 400", 12);
+    close(fd);
+
     fd = dial(s.port); /* HTTP/1.0 without keep-alive: answer, then close */
     assert_int_equal(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, 0), 18);
     assert_int_equal(read_reply(fd, buf, sizeof buf, &eof), hl);
@@ -160,6 +181,80 @@ static void hello_http_survives_hostile_peers(void **state) {
     stop(s);
 }
 
+/* Wait (at most 10 s) for the server to end the connection; what it sent
+ * before goes to buf.  A reset counts as an end (a client still sending when
+ * the server closes gets one). */
+static size_t read_to_end(int fd, char *buf, size_t cap) {
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        assert_int_equal(poll(&p, 1, 10000), 1);
+        ssize_t n = recv(fd, buf + got, cap - got, 0);
+        if (n <= 0)
+            return got;
+        got += (size_t)n;
+        assert_true(got < cap);
+    }
+}
+
+static bool starts_with(const char *buf, size_t n, const char *prefix) {
+    return n >= strlen(prefix) && memcmp(buf, prefix, strlen(prefix)) == 0;
+}
+
+/* A header that never completes gets 408 and the connection closed, however
+ * steadily its bytes trickle in (faster than any idle timeout would notice). */
+static void hello_http_times_out_slow_headers(void **state) {
+    (void)state;
+    const char *const options[] = {"--header-timeout", "200", "--idle-timeout", "600000", NULL};
+    server s = start_with(options);
+    char buf[4096];
+
+    int fd = dial(s.port); /* one header byte every 20 ms, until the server answers */
+    assert_int_equal(send(fd, "GET / HTTP/1.1\r\n", 16, 0), 16);
+    int trickled = 0;
+    for (;;) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, 20);
+        assert_true(r >= 0);
+        if (r == 1)
+            break;
+        assert_int_equal(send(fd, "X", 1, MSG_NOSIGNAL), 1);
+        assert_true(++trickled < 500); /* 10 s: the deadline did not fire */
+    }
+    size_t n = read_to_end(fd, buf, sizeof buf);
+    assert_true(starts_with(buf, n, "HTTP/1.1 408"));
+    close(fd);
+
+    fd = dial(s.port); /* an HTTP/0.9 line is not a complete request either */
+    assert_int_equal(send(fd, "GET /\r\n", 7, 0), 7);
+    n = read_to_end(fd, buf, sizeof buf);
+    assert_true(starts_with(buf, n, "HTTP/1.1 408"));
+    close(fd);
+    stop(s);
+}
+
+/* A keep-alive connection that sends nothing more is closed after the idle
+ * timeout, silently (no request was under way). */
+static void hello_http_closes_idle_keep_alive(void **state) {
+    (void)state;
+    const char *const options[] = {"--idle-timeout", "200", NULL};
+    server s = start_with(options);
+    char buf[4096];
+    bool eof;
+    size_t hl = sizeof HELLO - 1;
+    int fd = dial(s.port);
+    const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send(fd, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    assert_int_equal(read_reply(fd, buf, hl, &eof), hl);
+    assert_int_equal(read_to_end(fd, buf, sizeof buf), 0);
+    close(fd);
+
+    fd = dial(s.port); /* a connection that never sends a byte, too */
+    assert_int_equal(read_to_end(fd, buf, sizeof buf), 0);
+    close(fd);
+    stop(s);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_examples PATH/TO/hello_http\n");
@@ -169,6 +264,8 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(hello_http_answers),
         cmocka_unit_test(hello_http_survives_hostile_peers),
+        cmocka_unit_test(hello_http_times_out_slow_headers),
+        cmocka_unit_test(hello_http_closes_idle_keep_alive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,8 +35,8 @@ static const size_row rows[] = {
     ROW(eva_channel, 80),
     ROW(eva_pool_job, 144),
     ROW(eva_tcp_write_req, 176),
-    ROW(eva_tcp, 560),
-    ROW(eva_tcp_server, 192),
+    ROW(eva_tcp, 592),
+    ROW(eva_tcp_server, 208),
     ROW(eva_tcp_dial_req, 360),
     ROW(eva_dns_query, 168),
     /* all public: options, results, descriptors */
@@ -51,7 +51,7 @@ static const size_row rows[] = {
     ROW(eva_pool_stats, 104),
     ROW(eva_site, 32),
     ROW(eva_task_info, 48),
-    ROW(eva_tcp_listen_options, 8),
+    ROW(eva_tcp_listen_options, 12),
     ROW(eva_wait_ops, 16),
 };
 

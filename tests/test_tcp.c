@@ -481,6 +481,122 @@ static void read_timeout_leaves_connection_usable(void **state) {
     fixture_free(f);
 }
 
+/* A raw peer trickling one byte per tick from a timer of the loop. */
+typedef struct trickle {
+    eva_timer timer;
+    int peer;
+    int sent;
+} trickle;
+
+static void on_trickle(eva_timer *t) {
+    trickle *tr = t->data;
+    if (send(tr->peer, "x", 1, MSG_NOSIGNAL) == 1)
+        tr->sent++;
+}
+
+static void trickle_start(trickle *tr, conn_fixture *f, int64_t every_ms) {
+    *tr = (trickle){.peer = f->peer};
+    eva_timer_init(f->loop, &tr->timer);
+    eva_timer_start(&tr->timer, every_ms, every_ms, on_trickle, tr);
+}
+
+static void read_progress_postpones_the_read_timeout(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    enum { BYTES = 12, EVERY_MS = 40, TIMEOUT_MS = 400 }; /* 480 ms in all, 40 between bytes */
+    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, TIMEOUT_MS), 0);
+    trickle tr;
+    trickle_start(&tr, f, EVERY_MS);
+    assert_int_equal(read_now(f, eva_tcp_read_exact, BYTES), BYTES);
+    assert_true(tr.sent >= BYTES);
+    eva_timer_stop(&tr.timer);
+    fixture_free(f);
+}
+
+static void read_deadline_fires_despite_trickling_bytes(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    /* an idle timeout far away: the deadline must move the timer earlier */
+    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, HOUR), 0);
+    trickle tr;
+    trickle_start(&tr, f, 20);
+    f->done = false;
+    assert_int_equal(eva_tcp_read_exact(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 300), 0);
+    test_run_until(f->loop, &f->done, 10000);
+    assert_int_equal(f->n, -ETIMEDOUT);
+    assert_true(tr.sent >= 2 && tr.sent < (int)sizeof f->buf); /* bytes came, not all */
+    eva_timer_stop(&tr.timer);
+    /* past the deadline, reads fail at once; cleared, they work again */
+    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), -ETIMEDOUT);
+    assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 0), 0);
+    assert_int_equal(send(f->peer, "ok", 2, 0), 2);
+    assert_true(read_now(f, eva_tcp_read, sizeof f->buf) >= 2);
+    fixture_free(f);
+}
+
+static void read_timeout_costs_no_timer_restart_per_read(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, HOUR), 0);
+    assert_int_equal(send(f->peer, "a", 1, 0), 1);
+    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 1);
+    f->done = false; /* park a read so the timer runs */
+    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_true(ev_is_active(&f->tcp.timer));
+    ev_tstamp at = f->tcp.timer.at;
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(send(f->peer, "b", 1, 0), 1);
+        test_run_until(f->loop, &f->done, 10000);
+        assert_int_equal(f->n, 1);
+        f->done = false;
+        assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+        assert_true(f->tcp.timer.at == at); /* not moved: no heap operation per read */
+    }
+    fixture_free(f);
+}
+
+static void on_loop_timer(struct ev_loop *ev, ev_timer *w, int revents) {
+    (void)revents;
+    *(bool *)w->data = true;
+    ev_break(ev, EVBREAK_ALL);
+}
+
+static void read_timer_left_running_does_not_hold_the_loop(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, HOUR), 0);
+    f->done = false;
+    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(send(f->peer, "a", 1, 0), 1);
+    test_run_until(f->loop, &f->done, 10000);
+    assert_true(ev_is_active(&f->tcp.timer)); /* still running, for the next read */
+    /* nothing pending: the loop must return at once, not in an hour; an
+     * unreferenced guard breaks it after 10 s if it does not */
+    struct ev_loop *ev = eva_loop_ev(f->loop);
+    bool held = false;
+    ev_timer guard;
+    ev_timer_init(&guard, on_loop_timer, 10., 0.);
+    guard.data = &held;
+    ev_timer_start(ev, &guard);
+    ev_unref(ev);
+    eva_loop_run(f->loop, EVA_RUN_DEFAULT);
+    ev_ref(ev);
+    ev_timer_stop(ev, &guard);
+    assert_false(held);
+    /* closing stops the unreferenced timer and gives its reference back: a
+     * lost reference would make the loop return before this timer fires */
+    eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    bool fired = false;
+    ev_timer probe;
+    ev_timer_init(&probe, on_loop_timer, 0.05, 0.); /* not due at the first poll */
+    probe.data = &fired;
+    ev_timer_start(ev, &probe);
+    eva_loop_run(f->loop, EVA_RUN_DEFAULT);
+    assert_true(fired);
+    fixture_free(f);
+}
+
 static int shut_status;
 static bool shut_done;
 static void on_shut(eva_tcp *tcp, int status) {
@@ -663,6 +779,101 @@ static void cancel_each_operation(void **state) {
     test_loop_destroy(loop);
 }
 
+/* ---- accepting in bounded batches -------------------------------------------------- */
+
+enum { BURST = 10, BATCH = 4 };
+
+/* A burst of BURST connections waits in the backlog; with accept_batch BATCH
+ * no loop iteration may hand out more than BATCH of them, another watcher
+ * (an always-readable pipe, one event per iteration) must run between the
+ * batches, and the leftover backlog must be taken without a new connection. */
+typedef struct burst {
+    eva_task task;               /* pull mode: the accepting task */
+    eva_tcp_server srv;
+    eva_io other;
+    int pipe[2];
+    int fd;
+    unsigned ticks;              /* events the other watcher saw */
+    unsigned tick_of[BURST];     /* ticks when each connection was accepted */
+    int accepted;
+    bool done;
+} burst;
+
+static void on_other(eva_io *io, int events) {
+    (void)events;
+    ((burst *)io->data)->ticks++;
+}
+
+static void burst_took(burst *b, int fd) {
+    close(fd);
+    assert_true(b->accepted < BURST);
+    b->tick_of[b->accepted++] = b->ticks;
+    b->done = b->accepted == BURST;
+}
+
+static void on_burst_accept(eva_tcp_server *srv, int fd) { burst_took(srv->data, fd); }
+
+static eva_step burst_accept_run(void *frame) {
+    burst *b = frame;
+    ASYNC_BEGIN(b);
+    while (!b->done) {
+        AWAIT(b, eva_tcp_accept_op(&b->srv, &b->fd));
+        burst_took(b, b->fd);
+    }
+    ASYNC_END(b);
+}
+
+static void burst_check(bool pull) {
+    eva_loop *loop = test_loop_new();
+    burst *b = calloc(1, sizeof *b);
+    eva_tcp_listen_options opts = {.accept_batch = BATCH};
+    assert_int_equal(eva_tcp_listen_ip(loop, &b->srv, "127.0.0.1", 0, &opts), 0);
+    struct sockaddr_in addr = loopback(eva_tcp_server_port(&b->srv));
+    int clients[BURST];
+    for (int i = 0; i < BURST; i++) { /* all in the backlog before anything is accepted */
+        clients[i] = socket(AF_INET, SOCK_STREAM, 0);
+        assert_int_equal(connect(clients[i], (struct sockaddr *)&addr, sizeof addr), 0);
+    }
+    assert_int_equal(pipe(b->pipe), 0);
+    assert_int_equal(write(b->pipe[1], "x", 1), 1);
+    eva_io_init(loop, &b->other);
+    eva_io_start(&b->other, b->pipe[0], EVA_READ, on_other, b);
+    b->srv.data = b;
+    if (pull) {
+        eva_task_init(loop, &b->task, burst_accept_run, "burst");
+        eva_task_start(&b->task, NULL);
+    } else {
+        assert_int_equal(eva_tcp_accept_start(&b->srv, on_burst_accept), 0);
+    }
+    test_run_until(loop, &b->done, 10000);
+    int in_batch = 1, batches = 1;
+    for (int i = 1; i < BURST; i++) {
+        assert_true(b->tick_of[i] >= b->tick_of[i - 1]);
+        in_batch = b->tick_of[i] == b->tick_of[i - 1] ? in_batch + 1 : 1;
+        batches += in_batch == 1;
+        assert_true(in_batch <= BATCH);
+    }
+    assert_true(batches >= (BURST + BATCH - 1) / BATCH);
+    eva_io_stop(&b->other);
+    eva_tcp_server_close(&b->srv);
+    for (int i = 0; i < BURST; i++)
+        close(clients[i]);
+    close(b->pipe[0]);
+    close(b->pipe[1]);
+    test_loop_destroy(loop);
+    free(b);
+}
+
+static void accept_push_mode_takes_a_burst_in_batches(void **state) {
+    (void)state;
+    burst_check(false);
+}
+
+static void accept_pull_mode_takes_a_burst_in_batches(void **state) {
+    (void)state;
+    burst_check(true);
+}
+
 /* ---- loop destroy, promise form, invalid arguments ------------------------------- */
 
 static void close_fd_stub(eva_tcp_server *srv, int fd) {
@@ -724,6 +935,8 @@ static void tcp_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_tcp_listen_ip(loop, &srv, "not-an-ip", 0, NULL), -EINVAL);
     assert_int_equal(eva_tcp_listen(NULL, &srv, (struct sockaddr *)&a, sizeof a, NULL), -EINVAL);
     assert_int_equal(eva_tcp_listen(loop, &srv, &unix_addr, sizeof unix_addr, NULL), -EINVAL);
+    eva_tcp_listen_options negative_batch = {.accept_batch = -1};
+    assert_int_equal(eva_tcp_listen(loop, &srv, (struct sockaddr *)&a, sizeof a, &negative_batch), -EINVAL);
     assert_int_equal(eva_tcp_server_port(&srv), -EBADF);
     assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), -EINVAL);
     assert_int_equal(eva_tcp_open(loop, &tcp, -1), -EINVAL);
@@ -740,6 +953,8 @@ static void tcp_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_tcp_shutdown(&tcp, NULL), -ENOTCONN);
     assert_int_equal(eva_tcp_set_watermarks(&tcp, 10, 20, NULL), -EINVAL);
     assert_int_equal(eva_tcp_set_read_timeout(&tcp, -1), -EINVAL);
+    assert_int_equal(eva_tcp_set_read_deadline(&tcp, -1), -EINVAL);
+    assert_int_equal(eva_tcp_set_read_deadline(&tcp, 10), -ENOTCONN);
     assert_int_equal(eva_tcp_close(&tcp, (eva_tcp_close_how)9, NULL), -EINVAL);
     assert_int_equal(eva_tcp_close(&tcp, EVA_TCP_CLOSE_FLUSH, NULL), 0); /* not open: no-op */
     assert_int_equal(eva_tcp_fd(&tcp), -EBADF);
@@ -761,10 +976,16 @@ int main(void) {
         cmocka_unit_test(read_until_limit_and_eof),
         cmocka_unit_test(read_exact_eof),
         cmocka_unit_test(read_timeout_leaves_connection_usable),
+        cmocka_unit_test(read_progress_postpones_the_read_timeout),
+        cmocka_unit_test(read_deadline_fires_despite_trickling_bytes),
+        cmocka_unit_test(read_timeout_costs_no_timer_restart_per_read),
+        cmocka_unit_test(read_timer_left_running_does_not_hold_the_loop),
         cmocka_unit_test(half_close),
         cmocka_unit_test(close_flush_delivers_everything),
         cmocka_unit_test(close_discard_cancels_queued_writes),
         cmocka_unit_test(cancel_each_operation),
+        cmocka_unit_test(accept_push_mode_takes_a_burst_in_batches),
+        cmocka_unit_test(accept_pull_mode_takes_a_burst_in_batches),
         cmocka_unit_test(destroy_closes_open_connections),
         cmocka_unit_test(promise_form_of_a_read),
         cmocka_unit_test(tcp_rejects_invalid_arguments),

@@ -4,15 +4,24 @@
  * Each connection is one task whose frame holds everything: the socket, the
  * parser, the input buffer and the batch of responses.  Pipelined requests
  * arriving together are answered with one write.  A malformed request gets
- * 400 and the connection is closed.
+ * 400 (after the answers to the requests before it) and the connection is
+ * closed.
+ *
+ * No client can hold a connection for ever: a request's header must be
+ * complete within the header timeout of its first byte (a read deadline,
+ * which trickling bytes do not postpone; then 408 and close), and a
+ * connection that sends nothing for the idle timeout is closed (a read
+ * timeout: between keep-alive requests, or a client that went quiet).
  *
  * The blocked-loop detector is on (100 ms): a handler that blocks the loop
  * is reported on stderr while it blocks.  kill -USR1 prints every
  * connection's task and where it is parked.
  *
- *     hello_http [--no-detector] [PORT]
- *         (default 8080; 0 picks a free port; stop with Ctrl-C)
+ *     hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS] [PORT]
+ *         (port: default 8080, 0 picks a free one; timeouts: default 10000
+ *         and 30000 ms, 0 turns one off; stop with Ctrl-C)
  */
+#include <errno.h>
 #include <http_parser.h>
 #include <signal.h>
 #include <stdio.h>
@@ -26,8 +35,14 @@ static const char HELLO[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
                             "Content-Type: text/plain\r\n\r\nHello, World!";
 static const char BAD[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
                           "Connection: close\r\n\r\n";
+static const char TIMEOUT[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n";
 #define HELLO_LEN (sizeof HELLO - 1)
 #define OUT_CAP (64 * HELLO_LEN)
+/* out always has room for one more HELLO, so for a final 400 or 408 too */
+_Static_assert(sizeof BAD - 1 <= HELLO_LEN && sizeof TIMEOUT - 1 <= HELLO_LEN, "out too small");
+
+static int64_t header_timeout_ms = 10000, idle_timeout_ms = 30000;
 
 struct conn {
     eva_task task;              /* first member: the frame is the task */
@@ -39,13 +54,36 @@ struct conn {
     size_t pos;                 /* parsed so far */
     char out[OUT_CAP];
     size_t out_len;
-    int close_after;            /* "Connection: close" or HTTP/1.0 */
+    int close_after;            /* "Connection: close", HTTP/1.0, or an error */
+    bool in_header;             /* a request has begun, its header is not complete */
+    int rc;
 };
+
+/* Queue a response behind the ones batched in out. */
+static void queue_reply(struct conn *c, const char *text, size_t len) {
+    memcpy(c->out + c->out_len, text, len);
+    c->out_len += len;
+}
+
+static int on_message_begin(http_parser *p) {
+    struct conn *c = p->data;
+    c->in_header = true;
+    if (header_timeout_ms)
+        eva_tcp_set_read_deadline(&c->tcp, header_timeout_ms);
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+    struct conn *c = p->data;
+    c->in_header = false;
+    if (header_timeout_ms)
+        eva_tcp_set_read_deadline(&c->tcp, 0);
+    return 0;
+}
 
 static int on_message_complete(http_parser *p) {
     struct conn *c = p->data;
-    memcpy(c->out + c->out_len, HELLO, HELLO_LEN);
-    c->out_len += HELLO_LEN;
+    queue_reply(c, HELLO, HELLO_LEN);
     if (!http_should_keep_alive(p))
         c->close_after = 1;
     if (c->out_len + HELLO_LEN > OUT_CAP)
@@ -53,25 +91,31 @@ static int on_message_complete(http_parser *p) {
     return 0;
 }
 
-static const http_parser_settings settings = {.on_message_complete = on_message_complete};
+static const http_parser_settings settings = {.on_message_begin = on_message_begin,
+                                              .on_headers_complete = on_headers_complete,
+                                              .on_message_complete = on_message_complete};
 
 static eva_step conn_run(void *frame) {
     struct conn *c = frame;
     ASYNC_BEGIN(c);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
+    eva_tcp_set_read_timeout(&c->tcp, idle_timeout_ms);
     while (!c->close_after) {
-        AWAIT(c, eva_tcp_read_op(&c->tcp, c->in, sizeof c->in, &c->n));
-        if (c->n == 0)
-            break; /* the client closed */
+        AWAIT_RC(c, c->rc, eva_tcp_read_op(&c->tcp, c->in, sizeof c->in, &c->n));
+        if (c->rc == -ETIMEDOUT && c->in_header)
+            queue_reply(c, TIMEOUT, sizeof TIMEOUT - 1);
+        if (c->rc < 0 || c->n == 0)
+            break; /* timed out, reset, or the client closed */
         for (c->pos = 0; c->pos < (size_t)c->n;) {
             c->pos += http_parser_execute(&c->parser, &settings, c->in + c->pos, (size_t)c->n - c->pos);
             enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
             if (err == HPE_PAUSED) {
                 http_parser_pause(&c->parser, 0);
             } else if (err != HPE_OK) {
-                AWAIT(c, eva_tcp_write_op(&c->tcp, &c->write, BAD, sizeof BAD - 1));
-                ASYNC_RETURN(c, 0);
+                queue_reply(c, BAD, sizeof BAD - 1); /* after the answers batched before it */
+                c->close_after = 1;
+                break;
             }
             if (c->out_len + HELLO_LEN > OUT_CAP || (c->pos == (size_t)c->n && c->out_len)) {
                 AWAIT(c, eva_tcp_write_op(&c->tcp, &c->write, c->out, c->out_len));
@@ -79,6 +123,8 @@ static eva_step conn_run(void *frame) {
             }
         }
     }
+    if (c->out_len) /* a 400 or 408, and what was batched before it */
+        AWAIT(c, eva_tcp_write_op(&c->tcp, &c->write, c->out, c->out_len));
     ASYNC_FINALLY(c);
     eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_FLUSH, NULL); /* the last response still goes out */
     ASYNC_END(c);
@@ -115,16 +161,40 @@ static void on_signal(eva_signal *sig, int signum) {
         eva_loop_stop(sig->loop);
 }
 
+static int usage(void) {
+    fprintf(stderr, "usage: hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS] [PORT]\n");
+    return 2;
+}
+
+/* A non-negative number of milliseconds, or -1. */
+static int64_t parse_ms(const char *text) {
+    char *end;
+    long long ms = text ? strtoll(text, &end, 10) : -1;
+    return text && *text && !*end && ms >= 0 ? ms : -1;
+}
+
 int main(int argc, char **argv) {
-    bool detector = argc < 2 || strcmp(argv[1], "--no-detector") != 0;
-    if (!detector)
-        argv++, argc--;
-    char *end = NULL;
-    long port = argc > 1 ? strtol(argv[1], &end, 10) : 8080;
-    if (argc > 2 || (end && *end) || port < 0 || port > 65535) {
-        fprintf(stderr, "usage: hello_http [--no-detector] [PORT]\n");
-        return 2;
+    bool detector = true;
+    long port = 8080;
+    int i = 1;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        if (strcmp(argv[i], "--no-detector") == 0)
+            detector = false;
+        else if (strcmp(argv[i], "--header-timeout") == 0 && (header_timeout_ms = parse_ms(argv[i + 1])) >= 0)
+            i++;
+        else if (strcmp(argv[i], "--idle-timeout") == 0 && (idle_timeout_ms = parse_ms(argv[i + 1])) >= 0)
+            i++;
+        else
+            return usage();
     }
+    if (i < argc) {
+        char *end;
+        port = strtol(argv[i++], &end, 10);
+        if (*end || port < 0 || port > 65535)
+            return usage();
+    }
+    if (i < argc)
+        return usage();
     eva_loop *loop;
     struct server s = {0};
     eva_signal sigint, sigterm, sigusr1;

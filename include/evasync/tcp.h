@@ -46,7 +46,7 @@ typedef struct eva_tcp_server eva_tcp_server;
 typedef struct eva_tcp_write_req eva_tcp_write_req;
 
 /* n > 0: bytes read into the buffer; n == 0: end of stream (read-some only);
- * n < 0: an error (-ETIMEDOUT for the read timeout, -ECONNRESET, -ECANCELED,
+ * n < 0: an error (-ETIMEDOUT for the read timeout or deadline, -ECONNRESET, -ECANCELED,
  * EVA_EOF, -EMSGSIZE for read_until over its limit, ...). */
 typedef void (*eva_tcp_read_fn)(eva_tcp *tcp, ssize_t n);
 typedef void (*eva_tcp_write_fn)(eva_tcp_write_req *req, int status);
@@ -80,7 +80,7 @@ struct eva_tcp_write_req {
 
 typedef enum eva_tcp_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTIL } eva_tcp_read_mode;
 
-/* eva_tcp: 560 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_tcp: 592 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_tcp {
     /* public: */
     void *data;                    /* the caller's */
@@ -90,8 +90,12 @@ struct eva_tcp {
     int fd;
     uint8_t connecting, write_shut, broken, eof;
     ev_io rio, wio;
-    ev_timer timer;                /* read timeout, or connect timeout */
+    ev_timer timer;                /* read timeout and deadline, or connect timeout */
     int64_t read_timeout_ms;
+    ev_tstamp read_activity;       /* the pending read's start or last progress (ev_now) */
+    ev_tstamp read_deadline;       /* reads fail from then on (ev_now clock); 0: none */
+    ev_tstamp timer_at;            /* when the running read timer fires */
+    bool timer_unref;              /* the read timer runs without holding the loop */
     struct {                       /* the one pending read */
         bool active;
         bool aborted;              /* completion queued: ignore readiness */
@@ -132,7 +136,7 @@ struct eva_tcp {
     bool closing;                  /* flush, then close */
 };
 
-/* eva_tcp_server: 192 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_tcp_server: 208 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_tcp_server {
     /* public: */
     void *data;                    /* the caller's */
@@ -143,7 +147,10 @@ struct eva_tcp_server {
     ev_io io;
     ev_timer backoff;              /* EMFILE: the listener pauses */
     int64_t backoff_ms;
-    bool fd_limit_logged;
+    ev_tstamp fd_limit_at;         /* the last shortage (ev_now), 0: none yet */
+    int accept_batch;              /* accepts per loop iteration */
+    int batch_used;                /* ... used in batch_iteration */
+    unsigned batch_iteration;
     eva_tcp_accept_fn cb;          /* push mode */
     eva_task *waiter;              /* pull mode: AWAIT eva_tcp_accept_op */
     int *out_fd;
@@ -152,17 +159,20 @@ struct eva_tcp_server {
 
 /* ---- servers -------------------------------------------------------------- */
 
-/* eva_tcp_listen_options: 8 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+/* eva_tcp_listen_options: 12 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_tcp_listen_options {
     int backlog;        /* 0: SOMAXCONN */
     bool reuseport;     /* SO_REUSEPORT: one loop per core on one port */
     bool ipv6_only;     /* IPV6_V6ONLY for an IPv6 address */
+    int accept_batch;   /* at most this many connections accepted per loop
+                           iteration (push and pull mode together), so a burst
+                           of connections cannot hold the loop; 0: 64 */
 } eva_tcp_listen_options;
 
 /* Bind and listen on addr (IPv4 or IPv6; port 0 picks one, see
  * eva_tcp_server_port).  Nothing is accepted until eva_tcp_accept_start or
  * an eva_tcp_accept_op.  opts may be NULL.  SO_REUSEADDR is always set.
- * Returns 0; -EINVAL; -EADDRINUSE, -EACCES, ... (the socket calls' errno);
+ * Returns 0; -EINVAL (also a negative accept_batch); -EADDRINUSE, -EACCES, ... (the socket calls' errno);
  * -ENOMEM. */
 EVA_API int eva_tcp_listen(eva_loop *loop, eva_tcp_server *server, const struct sockaddr *addr,
                            socklen_t addrlen, const eva_tcp_listen_options *opts);
@@ -174,17 +184,21 @@ EVA_API int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *server, const char
 /* The bound port, or a negative error. */
 EVA_API int eva_tcp_server_port(const eva_tcp_server *server);
 
-/* Push mode: accept every pending connection on each readiness event (until
- * EAGAIN) and hand each fd to cb.  When the process runs out of descriptors
+/* Push mode: on each readiness event accept pending connections (until
+ * EAGAIN, or accept_batch of them: the rest wait for the next loop iteration,
+ * after the loop's other events) and hand each fd to cb.  When the process runs out of descriptors
  * (EMFILE/ENFILE) the server drops the connection it cannot take (a spare
  * descriptor kept for that purpose is freed, used to accept and close it,
  * then reopened), pauses the listener for a growing backoff (10 ms .. 1 s) so
- * the loop does not spin, and logs it once through the log hook.
+ * the loop does not spin, and logs it through the log hook once per episode
+ * (shortages less than 10 s apart are one episode).
  * Returns 0, -EINVAL, -EBUSY (a task awaits accept). */
 EVA_API int eva_tcp_accept_start(eva_tcp_server *server, eva_tcp_accept_fn cb);
 EVA_API int eva_tcp_accept_stop(eva_tcp_server *server);
 
 /* Pull mode: AWAIT(f, eva_tcp_accept_op(&srv, &f->fd)): one connection's fd.
+ * A pending connection completes the AWAIT at once, accept_batch times per
+ * loop iteration; after that the task waits for the next iteration.
  * -EBUSY if push mode is on or another task awaits. */
 EVA_API eva_op eva_tcp_accept_op(eva_tcp_server *server, int *fd);
 
@@ -252,11 +266,24 @@ EVA_API int eva_tcp_dial(eva_loop *loop, eva_tcp_dial_req *dial, eva_tcp *tcp, c
 EVA_API int eva_tcp_dial_cancel(eva_tcp_dial_req *dial);
 
 /* A read that makes no progress for ms fails with -ETIMEDOUT (the connection
- * stays usable).  0 (the default) disables it.  Returns 0 or -EINVAL. */
+ * stays usable): the idle timeout, measured from the read's start or its last
+ * bytes.  0 (the default) disables it.  It costs O(1) per read (one timer per
+ * connection, re-armed only when it fires), so every connection can have one.
+ * Returns 0 or -EINVAL. */
 EVA_API int eva_tcp_set_read_timeout(eva_tcp *tcp, int64_t ms);
 
+/* A deadline ms from now (the loop's time): a read pending then fails with
+ * -ETIMEDOUT however many bytes it has been getting, and reads started after
+ * it fail at once with -ETIMEDOUT, until the deadline is moved or cleared
+ * (ms 0).  Progress does not postpone it: it bounds a whole exchange, such as
+ * a request header trickled a byte at a time.  Setting it costs O(1) unless it
+ * comes before the connection's running timer (one timer move).
+ * Returns 0, -EINVAL (ms < 0), -ENOTCONN (not open). */
+EVA_API int eva_tcp_set_read_deadline(eva_tcp *tcp, int64_t ms);
+
 /* Read 1..len bytes (n == 0: end of stream).  Returns 0 (cb will run),
- * -EINVAL, -EBUSY (a read is pending), -ENOTCONN. */
+ * -EINVAL, -EBUSY (a read is pending), -ENOTCONN, -ETIMEDOUT (the read
+ * deadline has passed). */
 EVA_API int eva_tcp_read(eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb);
 
 /* Read exactly len bytes; EVA_EOF if the stream ends first. */
