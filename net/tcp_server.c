@@ -81,17 +81,26 @@ static int accept_one(eva_tcp_server *srv) {
     }
 }
 
-/* Accepts are rationed per loop iteration (accept_batch) so a burst of
- * connections cannot keep the loop from its other events: what is left in the
- * backlog keeps the listener readable (libev's io is level-triggered), so the
- * next iteration takes the next batch without waiting for a new connection. */
+/* Accepts are rationed per loop iteration (accept_batch, and at most
+ * ACCEPT_SLICE_NS of accepting) so a burst of connections cannot keep the
+ * loop from its other events: what is left in the backlog keeps the listener
+ * readable (libev's io is level-triggered), so the next iteration takes the
+ * next batch without waiting for a new connection.  The time slice is there
+ * because one accept can cost far more than usual during a burst (the kernel
+ * finishes queued handshakes in the accepting thread): a clock read per
+ * accept is cheap next to the accept itself. */
+enum { ACCEPT_SLICE_NS = 1000000 };
+
 static bool accept_budget_left(eva_tcp_server *srv) {
     unsigned iteration = ev_iteration(eva_loop_ev(srv->loop));
     if (srv->batch_iteration != iteration) {
         srv->batch_iteration = iteration;
         srv->batch_used = 0;
+        srv->batch_started_ns = eva_hrtime();
+        return srv->accept_batch > 0;
     }
-    return srv->batch_used < srv->accept_batch;
+    return srv->batch_used < srv->accept_batch &&
+           eva_hrtime() - srv->batch_started_ns < ACCEPT_SLICE_NS;
 }
 
 /* One fd within this iteration's budget, or -EAGAIN. */

@@ -36,7 +36,7 @@ static const size_row rows[] = {
     ROW(eva_pool_job, 144),
     ROW(eva_tcp_write_req, 176),
     ROW(eva_tcp, 592),
-    ROW(eva_tcp_server, 208),
+    ROW(eva_tcp_server, 216),
     ROW(eva_tcp_dial_req, 360),
     ROW(eva_dns_query, 168),
     /* all public: options, results, descriptors */

@@ -52,7 +52,9 @@ typedef void (*eva_tcp_read_fn)(eva_tcp *tcp, ssize_t n);
 typedef void (*eva_tcp_write_fn)(eva_tcp_write_req *req, int status);
 typedef void (*eva_tcp_status_fn)(eva_tcp *tcp, int status);
 /* A new connection's fd (non-blocking, close-on-exec, TCP_NODELAY): yours to
- * wrap with eva_tcp_open() or close. */
+ * wrap with eva_tcp_open() or close.  The callback may stop accepting or
+ * close the server, but the server struct must stay valid until it returns
+ * (free it afterwards). */
 typedef void (*eva_tcp_accept_fn)(eva_tcp_server *server, int fd);
 
 enum { EVA_TCP_WRITE_IOV = 4 };
@@ -136,7 +138,7 @@ struct eva_tcp {
     bool closing;                  /* flush, then close */
 };
 
-/* eva_tcp_server: 208 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_tcp_server: 216 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_tcp_server {
     /* public: */
     void *data;                    /* the caller's */
@@ -151,6 +153,7 @@ struct eva_tcp_server {
     int accept_batch;              /* accepts per loop iteration */
     int batch_used;                /* ... used in batch_iteration */
     unsigned batch_iteration;
+    uint64_t batch_started_ns;     /* ... at its first accept */
     eva_tcp_accept_fn cb;          /* push mode */
     eva_task *waiter;              /* pull mode: AWAIT eva_tcp_accept_op */
     int *out_fd;
@@ -165,8 +168,9 @@ typedef struct eva_tcp_listen_options {
     bool reuseport;     /* SO_REUSEPORT: one loop per core on one port */
     bool ipv6_only;     /* IPV6_V6ONLY for an IPv6 address */
     int accept_batch;   /* at most this many connections accepted per loop
-                           iteration (push and pull mode together), so a burst
-                           of connections cannot hold the loop; 0: 64 */
+                           iteration (push and pull mode together, and at most
+                           1 ms of accepting), so a burst of connections cannot
+                           hold the loop; 0: 64 */
 } eva_tcp_listen_options;
 
 /* Bind and listen on addr (IPv4 or IPv6; port 0 picks one, see
