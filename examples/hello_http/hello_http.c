@@ -17,9 +17,12 @@
  * is reported on stderr while it blocks.  kill -USR1 prints every
  * connection's task and where it is parked.
  *
- *     hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS] [PORT]
+ *     hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS]
+ *                [--task-budget OPS] [PORT]
  *         (port: default 8080, 0 picks a free one; timeouts: default 10000
- *         and 30000 ms, 0 turns one off; stop with Ctrl-C)
+ *         and 30000 ms, 0 turns one off; task budget: operations a task step
+ *         completes at once before it yields, default 128, 0 unlimited (see
+ *         eva_task_set_budget); stop with Ctrl-C)
  */
 #include <errno.h>
 #include <http_parser.h>
@@ -130,27 +133,49 @@ static eva_step conn_run(void *frame) {
     ASYNC_END(c);
 }
 
+/* The connections are children of the server's scope, which supervises
+ * them: one connection failing (a peer reset, a timeout) leaves the others
+ * and the accepting alone, and the scope is where they are all cancelled at
+ * shutdown. */
 struct server {
     eva_task task;
     eva_tcp_server srv;
+    eva_scope conns;
+    uint64_t peer_errors;  /* connections ended by the peer or a timeout */
     int fd;
 };
+
+/* A connection task failed.  What peers do to connections is counted; anything
+ * else is worth a line on stderr. */
+static void on_conn_failed(void *arg, eva_scope *scope, eva_task *child) {
+    (void)scope;
+    struct server *s = arg;
+    int status = eva_task_status(child);
+    if (status == -ECONNRESET || status == -EPIPE || status == -ETIMEDOUT)
+        s->peer_errors++;
+    else
+        fprintf(stderr, "hello_http: connection failed: %s\n", eva_task_message(child));
+}
 
 static eva_step server_run(void *frame) {
     struct server *s = frame;
     ASYNC_BEGIN(s);
+    eva_scope_init_mode(&s->conns, &s->task, EVA_SCOPE_SUPERVISE);
+    eva_scope_on_failure(&s->conns, on_conn_failed, s);
     for (;;) {
         AWAIT(s, eva_tcp_accept_op(&s->srv, &s->fd));
         struct conn *c;
         /* the loop owns each connection's frame and frees it when the task
          * ends; a task whose socket could not be opened fails at its first
          * read and ends at once */
-        if (eva_task_spawn(eva_task_loop(&s->task), sizeof *c, conn_run, "http-conn", NULL, (void **)&c) < 0 ||
+        if (eva_scope_spawn(&s->conns, sizeof *c, conn_run, "http-conn", (void **)&c) < 0 ||
             eva_tcp_open(eva_task_loop(&s->task), &c->tcp, s->fd) < 0) {
             fprintf(stderr, "hello_http: out of memory: dropping a connection\n");
             close(s->fd);
         }
     }
+    ASYNC_FINALLY(s);
+    eva_scope_cancel(&s->conns); /* the task finishes once they have */
     ASYNC_END(s);
 }
 
@@ -162,12 +187,13 @@ static void on_signal(eva_signal *sig, int signum) {
 }
 
 static int usage(void) {
-    fprintf(stderr, "usage: hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS] [PORT]\n");
+    fprintf(stderr, "usage: hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS]\n"
+                    "                  [--task-budget OPS] [PORT]\n");
     return 2;
 }
 
-/* A non-negative number of milliseconds, or -1. */
-static int64_t parse_ms(const char *text) {
+/* A non-negative decimal number (milliseconds, operations), or -1. */
+static int64_t parse_count(const char *text) {
     char *end;
     long long ms = text ? strtoll(text, &end, 10) : -1;
     return text && *text && !*end && ms >= 0 ? ms : -1;
@@ -176,13 +202,17 @@ static int64_t parse_ms(const char *text) {
 int main(int argc, char **argv) {
     bool detector = true;
     long port = 8080;
+    int64_t budget = EVA_TASK_BUDGET_DEFAULT;
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--no-detector") == 0)
             detector = false;
-        else if (strcmp(argv[i], "--header-timeout") == 0 && (header_timeout_ms = parse_ms(argv[i + 1])) >= 0)
+        else if (strcmp(argv[i], "--header-timeout") == 0 && (header_timeout_ms = parse_count(argv[i + 1])) >= 0)
             i++;
-        else if (strcmp(argv[i], "--idle-timeout") == 0 && (idle_timeout_ms = parse_ms(argv[i + 1])) >= 0)
+        else if (strcmp(argv[i], "--idle-timeout") == 0 && (idle_timeout_ms = parse_count(argv[i + 1])) >= 0)
+            i++;
+        else if (strcmp(argv[i], "--task-budget") == 0 && (budget = parse_count(argv[i + 1])) >= 0 &&
+                 budget <= UINT32_MAX)
             i++;
         else
             return usage();
@@ -201,6 +231,8 @@ int main(int argc, char **argv) {
     int rc = eva_loop_new(&loop);
     if (rc == 0 && detector)
         rc = eva_detector_start(loop, NULL);
+    if (rc == 0)
+        rc = eva_task_set_budget(loop, (unsigned)budget);
     if (rc == 0)
         rc = eva_tcp_listen_ip(loop, &s.srv, "127.0.0.1", (uint16_t)port, NULL);
     if (rc < 0) {
