@@ -51,3 +51,5 @@ int eva_io_stop(eva_io *io) {
 }
 
 bool eva_io_is_active(const eva_io *io) { return io && EVA__WATCHER_LIVE(&io->w); }
+
+eva_loop *eva_io_get_loop(const eva_io *w) { return w ? w->loop : NULL; }

@@ -38,7 +38,7 @@ struct eva_pool {
     uint64_t submitted, cancelled, rejected; /* guarded by the mutex */
 };
 
-unsigned eva_pool_default_threads(void) {
+unsigned eva_pool_get_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
@@ -104,14 +104,16 @@ static void *worker_main(void *arg) {
         job->result = job->work(job->arg);
         uint64_t ended = timed ? eva_hrtime() : 0;
         atomic_store_explicit(&w->running, 0, memory_order_relaxed);
-        deliver(job); /* the post's lock publishes the result; the job is the loop's again */
-        if (timed) { /* statistics after the hand-back, off the job's latency */
-            eva__ahist_add(&w->wait_ns, started - job_submitted);
-            eva__ahist_add(&w->run_ns, ended - started);
-        }
+        /* counted before the hand-back, so stats read once the job's done()
+         * has run include it (the post's lock publishes both) */
         atomic_store_explicit(&w->completed, /* one writer: no locked instruction */
                               atomic_load_explicit(&w->completed, memory_order_relaxed) + 1,
                               memory_order_relaxed);
+        deliver(job); /* the post's lock publishes the result; the job is the loop's again */
+        if (timed) { /* latency statistics after the hand-back, off the job's latency */
+            eva__ahist_add(&w->wait_ns, started - job_submitted);
+            eva__ahist_add(&w->run_ns, ended - started);
+        }
 
         pthread_mutex_lock(&pool->mutex);
     }
@@ -151,7 +153,7 @@ static int pool_stop(eva_pool *pool, unsigned started) {
 }
 
 int eva_pool_new(const eva_pool_options *opts, eva_pool **out) {
-    unsigned threads = opts && opts->threads ? opts->threads : eva_pool_default_threads();
+    unsigned threads = opts && opts->threads ? opts->threads : eva_pool_get_default_threads();
     size_t capacity = opts && opts->queue_capacity ? opts->queue_capacity : 1024;
     if (!out || threads > 1024)
         return -EINVAL;
@@ -257,7 +259,7 @@ int eva_pool_cancel(eva_pool_job *job) {
 
 typedef struct cb_job {
     eva_pool_job job;
-    eva_pool_cb_fn done;
+    eva_pool_result_fn done;
     void *arg;
 } cb_job;
 
@@ -267,8 +269,8 @@ static void on_cb_done(eva_pool_job *job, int status) {
     eva__free(c);
 }
 
-int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
-                       eva_pool_cb_fn done, void *arg) {
+int eva_pool_submit_alloc(eva_pool *pool, eva_loop *loop, eva_work_fn work,
+                       eva_pool_result_fn done, void *arg) {
     if (!done)
         return -EINVAL;
     cb_job *c = eva__calloc(1, sizeof *c);

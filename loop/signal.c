@@ -79,3 +79,5 @@ int eva_signal_stop(eva_signal *sig) {
 }
 
 bool eva_signal_is_active(const eva_signal *sig) { return sig && EVA__WATCHER_LIVE(&sig->w); }
+
+eva_loop *eva_signal_get_loop(const eva_signal *w) { return w ? w->loop : NULL; }

@@ -46,3 +46,5 @@ int eva_timer_stop(eva_timer *t) {
 }
 
 bool eva_timer_is_active(const eva_timer *t) { return t && EVA__WATCHER_LIVE(&t->w); }
+
+eva_loop *eva_timer_get_loop(const eva_timer *w) { return w ? w->loop : NULL; }

@@ -19,7 +19,7 @@ static void on_connect_deferred(eva_loop *loop, int status, void *arg) {
 /* The connect is over: status 0 (check SO_ERROR), -ETIMEDOUT or -ECANCELED.
  * A failed connection is closed again, so the struct can connect anew. */
 void eva__tcp_connect_done(eva_tcp *tcp, int status) {
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
     ev_io_stop(ev, &tcp->wio);
     ev_timer_stop(ev, &tcp->timer);
     tcp->connecting = 0;
@@ -75,10 +75,10 @@ int eva_tcp_connect(eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr, s
         eva__net_unlink_conn(tcp);
         return rc;
     }
-    ev_io_start(eva_loop_ev(loop), &tcp->wio);
+    ev_io_start(eva_loop_get_ev(loop), &tcp->wio);
     if (timeout_ms > 0) {
         ev_timer_set(&tcp->timer, (double)timeout_ms / 1e3, 0.);
-        ev_timer_start(eva_loop_ev(loop), &tcp->timer);
+        ev_timer_start(eva_loop_get_ev(loop), &tcp->timer);
     }
     return 0;
 }

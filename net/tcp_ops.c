@@ -21,7 +21,7 @@ static void connect_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->cn.waiter,
  * finish, and its frame (holding the eva_tcp) be freed, while that
  * completion is still queued. */
 static void connect_cancel(eva_task *t) {
-    eva_tcp *tcp = eva_task_wait_obj(t);
+    eva_tcp *tcp = eva_task_get_wait_obj(t);
     if (eva__queue_linked(&tcp->cn.call.node))
         return; /* over already: the task gets the connect's own status */
     /* closing completes the connect with -ECANCELED */
@@ -58,7 +58,7 @@ eva_op eva_tcp_connect_op(eva_tcp *tcp, const struct sockaddr *addr, socklen_t a
 static void shut_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->shut_waiter, status); }
 
 static void shut_cancel(eva_task *t) {
-    eva_tcp *tcp = eva_task_wait_obj(t);
+    eva_tcp *tcp = eva_task_get_wait_obj(t);
     if (eva__queue_linked(&tcp->shut_call.node))
         return; /* done already: the task gets the half-close's own status */
     /* nothing is queued yet: the half-close still happens once the queue
@@ -87,7 +87,7 @@ eva_op eva_tcp_shutdown_op(eva_tcp *tcp) { return (eva_op){.start = shut_start, 
 static void close_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->close_waiter, status); }
 
 static void close_cancel(eva_task *t) {
-    eva_tcp *tcp = eva_task_wait_obj(t);
+    eva_tcp *tcp = eva_task_get_wait_obj(t);
     /* still flushing: stop and close now; the close reports -ECANCELED after
      * the aborted writes' completions, so the task (and its frame) outlives
      * them.  Otherwise the close's report is queued already. */

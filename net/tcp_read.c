@@ -22,7 +22,7 @@ static void on_read_deferred(eva_loop *loop, int status, void *arg) {
 
 /* The read timer is left running: it stops itself when it fires with no read
  * pending, which costs less than a stop and a start per read. */
-static void read_disarm(eva_tcp *tcp) { ev_io_stop(eva_loop_ev(tcp->loop), &tcp->rio); }
+static void read_disarm(eva_tcp *tcp) { ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->rio); }
 
 void eva__tcp_read_abort(eva_tcp *tcp, int status) {
     if (!tcp->rd.active || tcp->rd.aborted)
@@ -68,7 +68,7 @@ static ev_tstamp read_due(const eva_tcp *tcp) {
 
 /* (Re)arm a repeating timer for due: it must never repeat with 0 (that stops it). */
 static void timer_move(eva_tcp *tcp, ev_tstamp due) {
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
     ev_tstamp left = due - ev_now(ev);
     tcp->timer_at = due;
     tcp->timer.repeat = left > 1e-6 ? left : 1e-6;
@@ -85,12 +85,12 @@ void eva__tcp_read_timer_arm(eva_tcp *tcp) {
         return;                   /* else it fires first and looks again */
     }
     timer_move(tcp, due);
-    ev_unref(eva_loop_ev(tcp->loop));
+    ev_unref(eva_loop_get_ev(tcp->loop));
     tcp->timer_unref = true;
 }
 
 void eva__tcp_timer_stop(eva_tcp *tcp) {
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
     if (tcp->timer_unref) { /* stopping an unreferenced watcher: libev wants the ref back first */
         ev_ref(ev);
         tcp->timer_unref = false;
@@ -100,7 +100,7 @@ void eva__tcp_timer_stop(eva_tcp *tcp) {
 
 void eva__tcp_read_timer_fired(eva_tcp *tcp) {
     ev_tstamp due = read_due(tcp);
-    if (due > ev_now(eva_loop_ev(tcp->loop))) {
+    if (due > ev_now(eva_loop_get_ev(tcp->loop))) {
         timer_move(tcp, due); /* progress, or a later deadline, since it was armed */
         return;
     }
@@ -109,7 +109,7 @@ void eva__tcp_read_timer_fired(eva_tcp *tcp) {
         eva__tcp_read_abort(tcp, -ETIMEDOUT);
 }
 
-static void note_progress(eva_tcp *tcp) { tcp->read_activity = ev_now(eva_loop_ev(tcp->loop)); }
+static void note_progress(eva_tcp *tcp) { tcp->read_activity = ev_now(eva_loop_get_ev(tcp->loop)); }
 
 /* Where to look for the delimiter once `have` bytes are in: it may straddle
  * the previous chunk, so start dlen - 1 bytes back. */
@@ -178,7 +178,7 @@ static bool read_step(eva_tcp *tcp) {
 
 void eva__tcp_on_readable(eva_tcp *tcp) {
     if (!tcp->rd.active || tcp->rd.aborted) {
-        ev_io_stop(eva_loop_ev(tcp->loop), &tcp->rio);
+        ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->rio);
         return;
     }
     if (!read_step(tcp))
@@ -194,7 +194,7 @@ static int read_check(const eva_tcp *tcp) {
         return -ENOTCONN;
     if (tcp->rd.active)
         return -EBUSY;
-    if (tcp->read_deadline > 0 && ev_now(eva_loop_ev(tcp->loop)) >= tcp->read_deadline)
+    if (tcp->read_deadline > 0 && ev_now(eva_loop_get_ev(tcp->loop)) >= tcp->read_deadline)
         return -ETIMEDOUT;
     return 0;
 }
@@ -221,7 +221,7 @@ static int read_prepare(eva_tcp *tcp, eva_tcp_read_mode mode, void *buf, size_t 
 }
 
 static void read_arm(eva_tcp *tcp) {
-    ev_io_start(eva_loop_ev(tcp->loop), &tcp->rio);
+    ev_io_start(eva_loop_get_ev(tcp->loop), &tcp->rio);
     note_progress(tcp);
     eva__tcp_read_timer_arm(tcp);
 }
@@ -257,7 +257,7 @@ static void read_woken(eva_tcp *tcp, ssize_t n) {
     eva_task_wake(t, n < 0 ? (int)n : 0, NULL);
 }
 
-static void read_await_cancel(eva_task *t) { eva_tcp_read_cancel(eva_task_wait_obj(t)); }
+static void read_await_cancel(eva_task *t) { eva_tcp_read_cancel(eva_task_get_wait_obj(t)); }
 
 static const eva_wait_ops read_wait = {"read", read_await_cancel};
 

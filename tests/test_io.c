@@ -43,7 +43,7 @@ static void readable_and_writable_are_reported(void **state) {
     test_run_until(loop, &s.done, 5000);
     assert_int_equal(s.events, EVA_READ);
     assert_false(eva_io_is_active(&io));
-    assert_int_equal(eva_loop_active_handles(loop), 0);
+    assert_int_equal(eva_loop_get_active_handles(loop), 0);
 
     close(sv[0]);
     close(sv[1]);
@@ -61,7 +61,7 @@ static void restart_changes_fd_and_events(void **state) {
     eva_io_init(loop, &io);
     eva_io_start(&io, a[0], EVA_READ, on_io, &s);
     eva_io_start(&io, b[0], EVA_READ, on_io, &s); /* now watching b only */
-    assert_int_equal(eva_loop_active_handles(loop), 1);
+    assert_int_equal(eva_loop_get_active_handles(loop), 1);
     assert_int_equal(write(a[1], "x", 1), 1);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_NOWAIT), 1);
     assert_int_equal(s.calls, 0);
@@ -75,9 +75,30 @@ static void restart_changes_fd_and_events(void **state) {
     test_loop_destroy(loop);
 }
 
+/* Every handle says which loop it belongs to (callbacks get the handle, not
+ * the loop). */
+static void handles_know_their_loop(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    eva_io io;
+    eva_timer timer;
+    eva_signal sig;
+    assert_int_equal(eva_io_init(loop, &io), 0);
+    assert_int_equal(eva_timer_init(loop, &timer), 0);
+    assert_int_equal(eva_signal_init(loop, &sig), 0);
+    assert_ptr_equal(eva_io_get_loop(&io), loop);
+    assert_ptr_equal(eva_timer_get_loop(&timer), loop);
+    assert_ptr_equal(eva_signal_get_loop(&sig), loop);
+    assert_null(eva_io_get_loop(NULL));
+    assert_null(eva_timer_get_loop(NULL));
+    assert_null(eva_signal_get_loop(NULL));
+    test_loop_destroy(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(readable_and_writable_are_reported),
+        cmocka_unit_test(handles_know_their_loop),
         cmocka_unit_test(restart_changes_fd_and_events),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

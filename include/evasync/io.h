@@ -54,6 +54,9 @@ EVA_API int eva_io_stop(eva_io *io);
 
 EVA_API bool eva_io_is_active(const eva_io *io);
 
+/* The loop io was bound to by eva_io_init (NULL for NULL). */
+EVA_API eva_loop *eva_io_get_loop(const eva_io *io);
+
 #ifdef __cplusplus
 }
 #endif

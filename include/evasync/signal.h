@@ -47,6 +47,9 @@ EVA_API int eva_signal_stop(eva_signal *sig);
 
 EVA_API bool eva_signal_is_active(const eva_signal *sig);
 
+/* The loop sig was bound to by eva_signal_init (NULL for NULL). */
+EVA_API eva_loop *eva_signal_get_loop(const eva_signal *sig);
+
 #ifdef __cplusplus
 }
 #endif

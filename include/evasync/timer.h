@@ -59,6 +59,9 @@ EVA_API int eva_timer_stop(eva_timer *timer);
 /* true while the timer is started and has not fired (one-shot) or been stopped. */
 EVA_API bool eva_timer_is_active(const eva_timer *timer);
 
+/* The loop timer was bound to by eva_timer_init (NULL for NULL). */
+EVA_API eva_loop *eva_timer_get_loop(const eva_timer *timer);
+
 #ifdef __cplusplus
 }
 #endif
