@@ -39,7 +39,7 @@ static void cancel_inputs(eva__combinator *c) {
 
 static void stop_timer(eva__combinator *c) {
     if (ev_is_active(&c->timer) || ev_is_pending(&c->timer))
-        ev_timer_stop(eva_loop_ev(c->result->loop), &c->timer);
+        ev_timer_stop(eva_loop_get_ev(c->result->loop), &c->timer);
 }
 
 static bool node_linked(const comb_node *n) { return eva__queue_linked(&n->r.node); }
@@ -169,7 +169,7 @@ static int combine(comb_kind kind, eva_loop *loop, eva_promise *const *inputs, s
     }
     if (kind == COMB_TIMEOUT) {
         ev_timer_init(&c->timer, on_timeout, (double)ms / 1e3, 0.);
-        ev_timer_start(eva_loop_ev(loop), &c->timer);
+        ev_timer_start(eva_loop_get_ev(loop), &c->timer);
     }
     if (n == 0 && kind == COMB_ANY)
         decide(c, EVA_PROMISE_REJECTED, EVA_EALLFAILED, NULL);
@@ -209,7 +209,7 @@ int eva_promise_timeout(eva_promise *p, int64_t ms, eva_promise **out) {
     return combine(COMB_TIMEOUT, p->loop, &p, 1, ms, out);
 }
 
-eva_promise *const *eva_promise_inputs(const eva_promise *p, size_t *n) {
+eva_promise *const *eva_promise_get_inputs(const eva_promise *p, size_t *n) {
     size_t count = p && p->comb ? p->comb->n : 0;
     if (n)
         *n = count;

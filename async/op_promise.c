@@ -22,10 +22,10 @@ static eva_step op_run(void *frame) {
 
 static void op_done(eva_task *t) {
     op_frame *f = (op_frame *)t;
-    int rc = eva_task_status(t) < 0 ? eva_task_status(t) : f->rc; /* cancelled before it ran */
+    int rc = eva_task_get_status(t) < 0 ? eva_task_get_status(t) : f->rc; /* cancelled before it ran */
     if (f->p->state == EVA_PROMISE_PENDING) {
         if (rc < 0) {
-            eva__promise_settle(f->p, EVA_PROMISE_REJECTED, rc, eva_task_message(t), NULL, NULL);
+            eva__promise_settle(f->p, EVA_PROMISE_REJECTED, rc, eva_task_get_message(t), NULL, NULL);
         } else {
             eva__promise_settle(f->p, EVA_PROMISE_FULFILLED, 0, NULL, f->value, f->dtor);
             f->value = NULL; /* the promise's now */

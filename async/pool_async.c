@@ -11,7 +11,7 @@ static void on_job_done(eva_pool_job *job, int status) { eva_task_wake(job->ctx,
 static void job_cancel(eva_task *t) {
     /* the job completes with -ECANCELED (a running one when it finishes:
      * the frame holds it, so the task must wait), which wakes the task */
-    eva_pool_cancel(eva_task_wait_obj(t));
+    eva_pool_cancel(eva_task_get_wait_obj(t));
 }
 
 static const eva_wait_ops pool_wait = {"pool", job_cancel};
@@ -28,7 +28,7 @@ static int job_start(eva_task *t, const eva_op *op) {
     return EVA_PARKED;
 }
 
-eva_op eva_pool_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *arg) {
+eva_op eva_pool_submit_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *arg) {
     if (job && !job->in_flight) { /* submit reads them back; never touch a job in flight */
         job->pool = pool;
         job->work = work;

@@ -105,7 +105,7 @@ void eva_promise_unref(eva_promise *p) {
     /* cancellation is a request someone made, not a failure to report */
     if (p->state == EVA_PROMISE_REJECTED && !p->observed && p->code != -ECANCELED)
         eva__log(p->loop, EVA_LOG_WARN, "unhandled promise rejection: %s (%d)",
-                 eva_promise_message(p), p->code);
+                 eva_promise_get_message(p), p->code);
     release_pending(p); /* a settled promise has none: its notify holds a reference */
     if (p->comb)
         eva__combinator_free(p->comb);
@@ -236,11 +236,11 @@ eva_promise_state eva_promise_get_state(const eva_promise *p) {
     return p ? (eva_promise_state)p->state : EVA_PROMISE_PENDING;
 }
 
-void *eva_promise_value(const eva_promise *p) {
+void *eva_promise_get_value(const eva_promise *p) {
     return p && p->state == EVA_PROMISE_FULFILLED ? p->value : NULL;
 }
 
-int eva_promise_error(eva_promise *p) {
+int eva_promise_get_error(eva_promise *p) {
     if (!p)
         return -EINVAL;
     if (p->state != EVA_PROMISE_REJECTED)
@@ -249,7 +249,7 @@ int eva_promise_error(eva_promise *p) {
     return p->code;
 }
 
-const char *eva_promise_message(const eva_promise *p) {
+const char *eva_promise_get_message(const eva_promise *p) {
     if (p && p->state == EVA_PROMISE_REJECTED && p->message)
         return p->message;
     return eva_strerror(p && p->state == EVA_PROMISE_REJECTED ? p->code : 0);

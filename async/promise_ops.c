@@ -4,7 +4,7 @@
 
 #include "promise_internal.h"
 
-/* ---- eva_sleep ----------------------------------------------------------- */
+/* ---- eva_sleep_promise ----------------------------------------------------------- */
 
 typedef struct sleep_req {
     ev_timer w;
@@ -13,7 +13,7 @@ typedef struct sleep_req {
 
 static void sleep_end(sleep_req *req, eva_promise_state state) {
     eva_promise *p = req->p;
-    ev_timer_stop(eva_loop_ev(p->loop), &req->w);
+    ev_timer_stop(eva_loop_get_ev(p->loop), &req->w);
     eva__free(req);
     if (state == EVA_PROMISE_FULFILLED)
         eva__promise_settle(p, state, 0, NULL, NULL, NULL);
@@ -33,7 +33,7 @@ static void sleep_cancel(eva_promise *p, void *arg) {
     sleep_end(arg, EVA_PROMISE_REJECTED);
 }
 
-int eva_sleep(eva_loop *loop, int64_t ms, eva_promise **out) {
+int eva_sleep_promise(eva_loop *loop, int64_t ms, eva_promise **out) {
     if (!loop || !out || ms < 0)
         return -EINVAL;
     sleep_req *req = eva__calloc(1, sizeof *req);
@@ -45,7 +45,7 @@ int eva_sleep(eva_loop *loop, int64_t ms, eva_promise **out) {
         return rc;
     }
     ev_timer_init(&req->w, on_sleep_timer, (double)ms / 1e3, 0.);
-    ev_timer_start(eva_loop_ev(loop), &req->w);
+    ev_timer_start(eva_loop_get_ev(loop), &req->w);
     eva_promise_set_canceller(req->p, sleep_cancel, req);
     *out = eva_promise_ref(req->p);
     return 0;
@@ -66,11 +66,11 @@ static void free_block(void *frame) { eva__free((char *)frame - SPAWN_OFFSET); }
 static void on_spawned_done(eva_task *t) {
     spawn_block *b = (spawn_block *)(void *)((char *)t - SPAWN_OFFSET);
     eva_promise *p = b->p;
-    int status = eva_task_status(t);
+    int status = eva_task_get_status(t);
     if (status == 0)
         eva__promise_settle(p, EVA_PROMISE_FULFILLED, 0, NULL, t, free_block);
     else /* the frame still goes with the promise, though only as a hidden value */
-        eva__promise_settle(p, EVA_PROMISE_REJECTED, status, eva_task_message(t), t, free_block);
+        eva__promise_settle(p, EVA_PROMISE_REJECTED, status, eva_task_get_message(t), t, free_block);
     eva_promise_unref(p);
 }
 

@@ -96,7 +96,7 @@ int eva_scope_cancel(eva_scope *s) {
     return 0;
 }
 
-size_t eva_scope_live(const eva_scope *s) { return s ? s->live : 0; }
+size_t eva_scope_get_live(const eva_scope *s) { return s ? s->live : 0; }
 
 /* ---- the owner's join ------------------------------------------------------ */
 
@@ -160,8 +160,8 @@ static void scope_settle(eva_scope *s) {
 /* A supervising scope with no callback: the failure must not go unseen. */
 static void log_failure(const eva_scope *s, eva_task *child) {
     eva__log(child->loop, EVA_LOG_WARN, "task '%s' failed in the scope of '%s': %s (%d)",
-             eva_task_name(child), eva_task_name(s->owner), eva_task_message(child),
-             eva_task_status(child));
+             eva_task_get_name(child), eva_task_get_name(s->owner), eva_task_get_message(child),
+             eva_task_get_status(child));
 }
 
 static void child_failed(eva_scope *s, eva_task *child) {
@@ -202,7 +202,7 @@ bool eva__scope_hold_exit(eva_task *owner, eva_step step) {
         if (owner->status >= 0) /* succeeding without the join: a bug in the owner */
             eva__log(owner->loop, EVA_LOG_WARN,
                      "task '%s' finished without joining its scope: %zu child task(s) cancelled",
-                     eva_task_name(owner), s->live);
+                     eva_task_get_name(owner), s->live);
         eva_scope_cancel(s);
         s->exit_hold = true;
         held = true;

@@ -10,7 +10,7 @@ static void on_sleep_timer(struct ev_loop *ev, ev_timer *w, int revents) {
 }
 
 static void sleep_cancel(eva_task *t) {
-    ev_timer_stop(eva_loop_ev(t->loop), &t->op.timer);
+    ev_timer_stop(eva_loop_get_ev(t->loop), &t->op.timer);
     eva_task_wake_later(t, -ECANCELED);
 }
 
@@ -20,7 +20,7 @@ static int sleep_start(eva_task *t, const eva_op *op) {
     if (op->num < 0)
         return -EINVAL;
     ev_timer_init(&t->op.timer, on_sleep_timer, (double)op->num / 1e3, 0.);
-    ev_timer_start(eva_loop_ev(t->loop), &t->op.timer);
+    ev_timer_start(eva_loop_get_ev(t->loop), &t->op.timer);
     eva_task_park(t, &sleep_wait, NULL);
     return EVA_PARKED;
 }

@@ -72,7 +72,7 @@ static int lock_start(eva_task *t, const eva_op *op) {
 
 eva_op eva_mutex_lock_op(eva_mutex *m) { return (eva_op){.start = lock_start, .ptr = m}; }
 
-int eva_mutex_trylock(eva_mutex *m) {
+int eva_mutex_try_lock(eva_mutex *m) {
     if (!m || !m->loop)
         return -EINVAL;
     if (m->locked)
@@ -318,7 +318,7 @@ int eva_channel_close(eva_channel *ch) {
     return 0;
 }
 
-size_t eva_channel_count(const eva_channel *ch) { return ch ? ch->count : 0; }
+size_t eva_channel_get_count(const eva_channel *ch) { return ch ? ch->count : 0; }
 
 int eva_channel_destroy(eva_channel *ch) {
     if (!ch || !ch->ring)

@@ -76,7 +76,7 @@ static const eva__span_task *describe_step(const eva_task *t, eva__span_task *wh
     if (!eva__detecting(t->loop))
         return NULL;
     const eva_site *site = t->site;
-    *who = (eva__span_task){.name = eva_task_name(t),
+    *who = (eva__span_task){.name = eva_task_get_name(t),
                             .file = site ? site->file : NULL,
                             .expr = site ? site->expr : NULL,
                             .line = site ? site->line : 0};
@@ -298,25 +298,25 @@ int eva_task_cancel(eva_task *t) {
     return 0;
 }
 
-int eva_task_status(const eva_task *t) {
+int eva_task_get_status(const eva_task *t) {
     if (!t)
         return -EINVAL;
     return t->state == EVA_TASK_DONE ? t->status : -EINPROGRESS;
 }
 
-const char *eva_task_message(const eva_task *t) {
+const char *eva_task_get_message(const eva_task *t) {
     if (t && t->state == EVA_TASK_DONE && t->status < 0 && t->u.message)
         return t->u.message;
-    return eva_strerror(eva_task_status(t));
+    return eva_strerror(eva_task_get_status(t));
 }
 
 eva_task_state eva_task_get_state(const eva_task *t) { return t ? t->state : EVA_TASK_IDLE; }
 
-const eva_site *eva_task_site(const eva_task *t) { return t ? t->site : NULL; }
+const eva_site *eva_task_get_site(const eva_task *t) { return t ? t->site : NULL; }
 
-const char *eva_task_name(const eva_task *t) { return t && t->name ? t->name : "task"; }
+const char *eva_task_get_name(const eva_task *t) { return t && t->name ? t->name : "task"; }
 
-eva_loop *eva_task_loop(const eva_task *t) { return t ? t->loop : NULL; }
+eva_loop *eva_task_get_loop(const eva_task *t) { return t ? t->loop : NULL; }
 
 void eva_task_park(eva_task *t, const eva_wait_ops *ops, void *obj) {
     t->wait = ops;
@@ -338,7 +338,7 @@ void eva_task_wake_later(eva_task *t, int status) {
     ready_push(eva__async_loop_get(t->loop), t); /* exists: the task was started */
 }
 
-void *eva_task_wait_obj(const eva_task *t) {
+void *eva_task_get_wait_obj(const eva_task *t) {
     bool parked = t && t->state == EVA_TASK_SUSPENDED && !(t->flags & EVA__TASK_EXIT_HELD);
     return parked ? t->u.wait_obj : NULL;
 }
@@ -362,7 +362,7 @@ static int budget_yield(eva__async_loop *al, eva_task *t, int rc) {
 static int await_in_finally(eva_task *t) {
     eva__log(t->loop, EVA_LOG_ERROR,
              "task '%s': AWAIT in the finally section at %s:%d (not allowed: it fails with -ECANCELED)",
-             eva_task_name(t), t->site->file, t->site->line);
+             eva_task_get_name(t), t->site->file, t->site->line);
     if (t->status >= 0) {
         t->status = -ECANCELED;
         t->u.message = "AWAIT in the finally section";
@@ -402,7 +402,7 @@ int eva_task_set_budget(eva_loop *loop, unsigned ops) {
     return 0;
 }
 
-uint64_t eva_task_budget_yields(eva_loop *loop) {
+uint64_t eva_task_get_budget_yields(eva_loop *loop) {
     eva__async_loop *al = loop ? eva__async_loop_find(loop) : NULL;
     return al ? al->budget_yields : 0;
 }
@@ -445,7 +445,7 @@ eva_step eva__task_end(eva_task *t) {
 /* A task body broke a macro rule (evasync/task.h): log where, and fail the
  * task with -EFAULT through its finally section. */
 static eva_step misused(eva_task *t, const char *file, int line, const char *what) {
-    eva__log(t->loop, EVA_LOG_ERROR, "task '%s': %s at %s:%d", eva_task_name(t), what, file, line);
+    eva__log(t->loop, EVA_LOG_ERROR, "task '%s': %s at %s:%d", eva_task_get_name(t), what, file, line);
     return eva__task_fail(t, -EFAULT, what);
 }
 

@@ -12,7 +12,7 @@ static void describe(const eva_task *t, eva_loop *loop, eva_task_info *info) {
     bool parked = in->state == EVA_TASK_SUSPENDED && !(in->flags & EVA__TASK_EXIT_HELD);
     *info = (eva_task_info){
         .task = t,
-        .name = eva_task_name(t),
+        .name = eva_task_get_name(t),
         .state = t->state,
         .cancelling = t->flags & EVA__TASK_CANCEL,
         .site = in->site,

@@ -100,7 +100,7 @@ static eva_step acceptor_run(void *frame) {
     ASYNC_BEGIN(a);
     for (;;) {
         AWAIT(a, eva_tcp_accept_op(&a->accept, a->srv));
-        serve(eva_task_loop(&a->task), a->accept.fd);
+        serve(eva_task_get_loop(&a->task), a->accept.fd);
     }
     ASYNC_END(a);
 }
@@ -220,7 +220,7 @@ int main(int argc, char **argv) {
     pid_t pid = fork();
     if (pid == 0) { /* the clients: no evasync in the child, the parent's loop is never touched */
         pin_to_cpu(1);
-        _exit(run_clients(n, (uint16_t)eva_tcp_server_port(&srv)));
+        _exit(run_clients(n, (uint16_t)eva_tcp_server_get_port(&srv)));
     }
     pin_to_cpu(0);
     eva_loop_run(loop, EVA_RUN_DEFAULT); /* until the clients are done */

@@ -119,7 +119,7 @@ static eva_step client_run(void *frame) {
 
 static void on_client_done(eva_task *t) {
     client *c = (client *)t;
-    if (eva_task_status(t) < 0) {
+    if (eva_task_get_status(t) < 0) {
         ++*c->errors;
         if (--*c->left == 0) /* the last one to finish, failed or not, releases all */
             eva_event_set(c->all_echoed);
@@ -182,7 +182,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "conn10k: cannot listen\n");
         return 1;
     }
-    uint16_t port = (uint16_t)eva_tcp_server_port(&srv);
+    uint16_t port = (uint16_t)eva_tcp_server_get_port(&srv);
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) /* the clients: a fresh loop; the parent's is never touched here */

@@ -84,7 +84,7 @@ static void eva_start(eva_side *s, size_t slot) {
     char name[64];
     s->which[slot] = s->next++;
     name_of(s->which[slot], name, sizeof name);
-    int rc = eva_dns_resolve_cb(s->loop, &s->slots[slot], name, AF_INET, on_resolved, s);
+    int rc = eva_dns_resolve(s->loop, &s->slots[slot], name, AF_INET, on_resolved, s);
     if (rc < 0) {
         fprintf(stderr, "dns_bench: resolve: %s\n", eva_strerror(rc));
         exit(1);
@@ -159,7 +159,7 @@ static double run_pool(unsigned long base, unsigned long n, unsigned long *error
         exit(1);
     uint64_t t0 = eva_hrtime();
     for (unsigned long i = 0; i < n; i++) {
-        int rc = eva_pool_submit_cb(pool, loop, pool_work, on_pool_done, (void *)(uintptr_t)(base + i));
+        int rc = eva_pool_submit_alloc(pool, loop, pool_work, on_pool_done, (void *)(uintptr_t)(base + i));
         if (rc < 0) {
             fprintf(stderr, "dns_bench: pool submit: %s\n", eva_strerror(rc));
             exit(1);

@@ -56,7 +56,7 @@ static eva_step handler_run(void *frame) {
     handler *h = frame;
     ASYNC_BEGIN(h);
     if (pool)
-        AWAIT(h, eva_pool_op(pool, &h->job, burn, NULL));
+        AWAIT(h, eva_pool_submit_op(pool, &h->job, burn, NULL));
     else
         burn(NULL);
     if (--left == 0)
@@ -84,8 +84,8 @@ static double run(const char *mode, handler *h, int n) {
     uint64_t wall = eva_hrtime() - t0;
     tick(&ticker); /* the last stretch counts too: the end of a block is a late tick */
     for (int i = 0; i < n; i++)
-        if (eva_task_status(&h[i].task) != 0) {
-            fprintf(stderr, "pool_scenario: handler %d: %s\n", i, eva_task_message(&h[i].task));
+        if (eva_task_get_status(&h[i].task) != 0) {
+            fprintf(stderr, "pool_scenario: handler %d: %s\n", i, eva_task_get_message(&h[i].task));
             exit(1);
         }
     bench_sort_u64(lag_ns, ticks);

@@ -42,7 +42,7 @@ int eva_loop_from_ev(struct ev_loop *ev, eva_loop **out) {
     return loop_create(ev, false, out);
 }
 
-struct ev_loop *eva_loop_ev(const eva_loop *loop) { return loop ? loop->ev : NULL; }
+struct ev_loop *eva_loop_get_ev(const eva_loop *loop) { return loop ? loop->ev : NULL; }
 
 int eva_loop_run(eva_loop *loop, eva_run_mode mode) {
     if (!loop)
@@ -110,9 +110,9 @@ int eva_loop_destroy(eva_loop *loop) {
     return 0;
 }
 
-int eva_loop_pool_jobs(const eva_loop *loop) { return loop ? loop->pool_jobs : -EINVAL; }
+int eva_loop_get_pool_jobs(const eva_loop *loop) { return loop ? loop->pool_jobs : -EINVAL; }
 
-int eva_loop_active_handles(const eva_loop *loop) {
+int eva_loop_get_active_handles(const eva_loop *loop) {
     return loop ? loop->active_handles : -EINVAL;
 }
 

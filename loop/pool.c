@@ -38,7 +38,7 @@ struct eva_pool {
     uint64_t submitted, cancelled, rejected; /* guarded by the mutex */
 };
 
-unsigned eva_pool_default_threads(void) {
+unsigned eva_pool_get_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (unsigned)n : 1;
 }
@@ -151,7 +151,7 @@ static int pool_stop(eva_pool *pool, unsigned started) {
 }
 
 int eva_pool_new(const eva_pool_options *opts, eva_pool **out) {
-    unsigned threads = opts && opts->threads ? opts->threads : eva_pool_default_threads();
+    unsigned threads = opts && opts->threads ? opts->threads : eva_pool_get_default_threads();
     size_t capacity = opts && opts->queue_capacity ? opts->queue_capacity : 1024;
     if (!out || threads > 1024)
         return -EINVAL;
@@ -257,7 +257,7 @@ int eva_pool_cancel(eva_pool_job *job) {
 
 typedef struct cb_job {
     eva_pool_job job;
-    eva_pool_cb_fn done;
+    eva_pool_result_fn done;
     void *arg;
 } cb_job;
 
@@ -267,8 +267,8 @@ static void on_cb_done(eva_pool_job *job, int status) {
     eva__free(c);
 }
 
-int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
-                       eva_pool_cb_fn done, void *arg) {
+int eva_pool_submit_alloc(eva_pool *pool, eva_loop *loop, eva_work_fn work,
+                       eva_pool_result_fn done, void *arg) {
     if (!done)
         return -EINVAL;
     cb_job *c = eva__calloc(1, sizeof *c);

@@ -230,7 +230,7 @@ bool eva_dns_query_is_pending(const eva_dns_query *q) {
     return q && q->state != EVA__DNS_IDLE;
 }
 
-const char *eva_dns_query_message(const eva_dns_query *q) {
+const char *eva_dns_query_get_message(const eva_dns_query *q) {
     return q && q->message ? q->message : "";
 }
 
@@ -369,7 +369,7 @@ static int reverse_start(eva_loop *loop, eva_dns_query *q, const struct sockaddr
     return 0;
 }
 
-int eva_dns_resolve_cb(eva_loop *loop, eva_dns_query *q, const char *host, int family,
+int eva_dns_resolve(eva_loop *loop, eva_dns_query *q, const char *host, int family,
                        eva_dns_resolve_fn cb, void *data) {
     if (!loop || !q || !host || !cb)
         return -EINVAL;
@@ -385,14 +385,14 @@ int eva_dns_resolve_cb(eva_loop *loop, eva_dns_query *q, const char *host, int f
     return rc;
 }
 
-int eva_dns_reverse_cb(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
+int eva_dns_reverse(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
                        socklen_t salen, eva_dns_reverse_fn cb, void *data) {
     if (!loop || !q || !sa || !cb)
         return -EINVAL;
     if (q->state != EVA__DNS_IDLE)
         return -EBUSY;
     int rc = reverse_start(loop, q, sa, salen);
-    if (rc == 0) { /* as in eva_dns_resolve_cb */
+    if (rc == 0) { /* as in eva_dns_resolve */
         q->on_reverse = cb;
         q->data = data;
         q->waiter = NULL;
@@ -402,7 +402,7 @@ int eva_dns_reverse_cb(eva_loop *loop, eva_dns_query *q, const struct sockaddr *
 
 /* ---- AWAIT ---------------------------------------------------------------------------------- */
 
-static void wait_cancel(eva_task *t) { eva_dns_cancel(eva_task_wait_obj(t)); }
+static void wait_cancel(eva_task *t) { eva_dns_cancel(eva_task_get_wait_obj(t)); }
 
 static const eva_wait_ops dns_wait = {"dns", wait_cancel};
 
@@ -528,24 +528,24 @@ static int promise_end(dns_promise *dp, int rc, eva_promise **out) {
     return 0;
 }
 
-int eva_dns_resolve(eva_loop *loop, const char *host, int family, eva_promise **out) {
+int eva_dns_resolve_promise(eva_loop *loop, const char *host, int family, eva_promise **out) {
     if (!loop || !host || !out)
         return -EINVAL;
     dns_promise *dp;
     int rc = promise_begin(loop, &dp);
     if (rc < 0)
         return rc;
-    rc = eva_dns_resolve_cb(loop, &dp->q, host, family, promise_resolved, NULL);
+    rc = eva_dns_resolve(loop, &dp->q, host, family, promise_resolved, NULL);
     return promise_end(dp, rc, out);
 }
 
-int eva_dns_reverse(eva_loop *loop, const struct sockaddr *sa, socklen_t salen, eva_promise **out) {
+int eva_dns_reverse_promise(eva_loop *loop, const struct sockaddr *sa, socklen_t salen, eva_promise **out) {
     if (!loop || !sa || !out)
         return -EINVAL;
     dns_promise *dp;
     int rc = promise_begin(loop, &dp);
     if (rc < 0)
         return rc;
-    rc = eva_dns_reverse_cb(loop, &dp->q, sa, salen, promise_reversed, NULL);
+    rc = eva_dns_reverse(loop, &dp->q, sa, salen, promise_reversed, NULL);
     return promise_end(dp, rc, out);
 }

@@ -477,7 +477,7 @@ eva__dns_loop *eva__dns_loop_get(eva_loop *loop) {
     return dl;
 }
 
-int eva_dns_pending(const eva_loop *loop) {
+int eva_dns_get_pending(const eva_loop *loop) {
     if (!loop)
         return -EINVAL;
     const eva__dns_loop *dl = eva__dns_loop_find(loop);

@@ -53,7 +53,7 @@ static inline void eva__tcp_req_idle(eva__tcp_req *r) { r->busy = false; }
 static inline bool eva__tcp_req_queued(const eva__tcp_req *r) { return eva__queue_linked(&r->call.node); }
 
 /* Park t on r; obj (the request that embeds r, or the connection for a
- * close) is what the cancel finds in eva_task_wait_obj.  Returns EVA_PARKED
+ * close) is what the cancel finds in eva_task_get_wait_obj.  Returns EVA_PARKED
  * for the op's start. */
 int eva__tcp_req_park(eva__tcp_req *r, eva_task *t, void *obj);
 

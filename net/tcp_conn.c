@@ -66,7 +66,7 @@ int eva_tcp_open(eva_loop *loop, eva_tcp *tcp, int fd) {
 
 bool eva_tcp_is_open(const eva_tcp *tcp) { return tcp && tcp->loop && tcp->fd >= 0; }
 
-int eva_tcp_fd(const eva_tcp *tcp) { return eva_tcp_is_open(tcp) ? tcp->fd : -EBADF; }
+int eva_tcp_get_fd(const eva_tcp *tcp) { return eva_tcp_is_open(tcp) ? tcp->fd : -EBADF; }
 
 int eva_tcp_set_read_timeout(eva_tcp *tcp, int64_t ms) {
     if (!tcp || ms < 0)
@@ -82,7 +82,7 @@ int eva_tcp_set_read_deadline(eva_tcp *tcp, int64_t ms) {
         return -EINVAL;
     if (!eva_tcp_is_open(tcp))
         return -ENOTCONN;
-    tcp->read_deadline = ms ? ev_now(eva_loop_ev(tcp->loop)) + (double)ms / 1e3 : 0;
+    tcp->read_deadline = ms ? ev_now(eva_loop_get_ev(tcp->loop)) + (double)ms / 1e3 : 0;
     eva__tcp_read_timer_arm(tcp);
     return 0;
 }
@@ -96,7 +96,7 @@ int eva_tcp_set_watermarks(eva_tcp *tcp, size_t high, size_t low, void (*on_drai
     return 0;
 }
 
-size_t eva_tcp_write_queue_size(const eva_tcp *tcp) { return tcp ? tcp->queued : 0; }
+size_t eva_tcp_get_write_queue_size(const eva_tcp *tcp) { return tcp ? tcp->queued : 0; }
 
 /* ---- close ------------------------------------------------------------------ */
 
@@ -109,7 +109,7 @@ static void close_notify(eva__tcp_req *r, int status) {
  * aborted writes' completions, so the task (and its frame) outlives them.
  * Otherwise the close's report is queued already. */
 static void close_await_cancel(eva_task *t) {
-    eva_tcp *tcp = eva_task_wait_obj(t);
+    eva_tcp *tcp = eva_task_get_wait_obj(t);
     if (eva_tcp_is_open(tcp))
         eva__tcp_close_now(tcp, false, -ECANCELED);
 }
@@ -117,7 +117,7 @@ static void close_await_cancel(eva_task *t) {
 static const eva__tcp_req_kind close_kind = {{"close", close_await_cancel}, close_notify};
 
 void eva__tcp_close_now(eva_tcp *tcp, bool reset, int status) {
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
     ev_io_stop(ev, &tcp->rio);
     ev_io_stop(ev, &tcp->wio);
     eva__tcp_timer_stop(tcp);

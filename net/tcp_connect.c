@@ -18,7 +18,7 @@ static void connect_notify(eva__tcp_req *r, int status) {
  * task: a task woken separately could finish, and its frame (holding the
  * eva_tcp) be freed, while that completion is still queued. */
 static void connect_await_cancel(eva_task *t) {
-    eva_tcp_connect_req *req = eva_task_wait_obj(t);
+    eva_tcp_connect_req *req = eva_task_get_wait_obj(t);
     if (eva__tcp_req_queued(&req->req))
         return; /* over already: the task gets the connect's own status */
     /* closing completes the connect with -ECANCELED */
@@ -36,7 +36,7 @@ static void connect_fail_fd(eva_tcp *tcp) {
 /* The connect is over: status 0 (check SO_ERROR), -ETIMEDOUT or -ECANCELED.
  * A failed connection is closed again, so the struct can connect anew. */
 void eva__tcp_connect_done(eva_tcp *tcp, int status) {
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
     eva_tcp_connect_req *req = tcp->cn;
     ev_io_stop(ev, &tcp->wio);
     ev_timer_stop(ev, &tcp->timer);
@@ -105,10 +105,10 @@ static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
     }
     tcp->cn = req;
     tcp->connecting = 1;
-    ev_io_start(eva_loop_ev(loop), &tcp->wio);
+    ev_io_start(eva_loop_get_ev(loop), &tcp->wio);
     if (req->timeout_ms > 0) {
         ev_timer_set(&tcp->timer, (double)req->timeout_ms / 1e3, 0.);
-        ev_timer_start(eva_loop_ev(loop), &tcp->timer);
+        ev_timer_start(eva_loop_get_ev(loop), &tcp->timer);
     }
     return 0;
 }

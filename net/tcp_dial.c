@@ -52,7 +52,7 @@ eva_op eva_tcp_dial_op(eva_tcp_dial_req *d, eva_tcp *tcp, const char *host, uint
 
 static void on_dialed(eva_task *t) {
     eva_tcp_dial_req *d = (eva_tcp_dial_req *)t;
-    EVA__CALL_USER(t->loop, d->cb, d->cb(d, eva_task_status(t)));
+    EVA__CALL_USER(t->loop, d->cb, d->cb(d, eva_task_get_status(t)));
 }
 
 int eva_tcp_dial(eva_tcp_dial_req *d, eva_loop *loop, eva_tcp *tcp, const char *host,

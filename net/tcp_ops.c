@@ -15,7 +15,7 @@ static void shut_notify(eva__tcp_req *r, int status) {
 /* Not reported yet: the half-close still happens once the queue drains,
  * reported to nobody; the task is withdrawn and woken later. */
 static void shut_await_cancel(eva_task *t) {
-    eva_tcp_shutdown_req *req = eva_task_wait_obj(t);
+    eva_tcp_shutdown_req *req = eva_task_get_wait_obj(t);
     if (eva__tcp_req_queued(&req->req))
         return; /* done already: the task gets the half-close's own status */
     req->tcp->shut = NULL;

@@ -18,7 +18,7 @@ static const eva__tcp_req_kind read_kind = {{"read", read_await_cancel}, read_no
 
 /* The read timer is left running: it stops itself when it fires with no read
  * pending, which costs less than a stop and a start per read. */
-static void read_disarm(eva_tcp *tcp) { ev_io_stop(eva_loop_ev(tcp->loop), &tcp->rio); }
+static void read_disarm(eva_tcp *tcp) { ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->rio); }
 
 /* The pending read is over: the connection lets go of it (a new read may
  * start from its completion on). */
@@ -70,7 +70,7 @@ static ev_tstamp read_due(const eva_tcp *tcp) {
 
 /* (Re)arm a repeating timer for due: it must never repeat with 0 (that stops it). */
 static void timer_move(eva_tcp *tcp, ev_tstamp due) {
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
     ev_tstamp left = due - ev_now(ev);
     tcp->timer_at = due;
     tcp->timer.repeat = left > 1e-6 ? left : 1e-6;
@@ -87,12 +87,12 @@ void eva__tcp_read_timer_arm(eva_tcp *tcp) {
         return;                   /* else it fires first and looks again */
     }
     timer_move(tcp, due);
-    ev_unref(eva_loop_ev(tcp->loop));
+    ev_unref(eva_loop_get_ev(tcp->loop));
     tcp->timer_unref = true;
 }
 
 void eva__tcp_timer_stop(eva_tcp *tcp) {
-    struct ev_loop *ev = eva_loop_ev(tcp->loop);
+    struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
     if (tcp->timer_unref) { /* stopping an unreferenced watcher: libev wants the ref back first */
         ev_ref(ev);
         tcp->timer_unref = false;
@@ -102,7 +102,7 @@ void eva__tcp_timer_stop(eva_tcp *tcp) {
 
 void eva__tcp_read_timer_fired(eva_tcp *tcp) {
     ev_tstamp due = read_due(tcp);
-    if (due > ev_now(eva_loop_ev(tcp->loop))) {
+    if (due > ev_now(eva_loop_get_ev(tcp->loop))) {
         timer_move(tcp, due); /* progress, or a later deadline, since it was armed */
         return;
     }
@@ -111,7 +111,7 @@ void eva__tcp_read_timer_fired(eva_tcp *tcp) {
         eva__tcp_read_abort(tcp, -ETIMEDOUT);
 }
 
-static void note_progress(eva_tcp *tcp) { tcp->read_activity = ev_now(eva_loop_ev(tcp->loop)); }
+static void note_progress(eva_tcp *tcp) { tcp->read_activity = ev_now(eva_loop_get_ev(tcp->loop)); }
 
 /* Where to look for the delimiter once `have` bytes are in: it may straddle
  * the previous chunk, so start dlen - 1 bytes back. */
@@ -176,7 +176,7 @@ void eva__tcp_on_readable(eva_tcp *tcp) {
     eva_tcp_read_req *rd = tcp->rd;
     int status;
     if (!rd) {
-        ev_io_stop(eva_loop_ev(tcp->loop), &tcp->rio);
+        ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->rio);
         return;
     }
     if (read_step(tcp, rd, &status))
@@ -190,7 +190,7 @@ static int read_check(const eva_tcp *tcp) {
         return -ENOTCONN;
     if (tcp->rd)
         return -EBUSY;
-    if (tcp->read_deadline > 0 && ev_now(eva_loop_ev(tcp->loop)) >= tcp->read_deadline)
+    if (tcp->read_deadline > 0 && ev_now(eva_loop_get_ev(tcp->loop)) >= tcp->read_deadline)
         return -ETIMEDOUT;
     return 0;
 }
@@ -225,7 +225,7 @@ static int read_begin(eva_tcp_read_req *req, void (*cb)(void)) {
 }
 
 static void read_arm(eva_tcp *tcp) {
-    ev_io_start(eva_loop_ev(tcp->loop), &tcp->rio);
+    ev_io_start(eva_loop_get_ev(tcp->loop), &tcp->rio);
     note_progress(tcp);
     eva__tcp_read_timer_arm(tcp);
 }
@@ -261,7 +261,7 @@ int eva_tcp_read_until(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t ma
 /* The read completes once, through its own completion (which wakes the
  * task): queued already, it is left alone; else it is aborted. */
 static void read_await_cancel(eva_task *t) {
-    eva_tcp_read_req *req = eva_task_wait_obj(t);
+    eva_tcp_read_req *req = eva_task_get_wait_obj(t);
     if (!eva__tcp_req_queued(&req->req))
         eva__tcp_read_abort(req->tcp, -ECANCELED);
 }

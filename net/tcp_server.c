@@ -22,7 +22,7 @@ enum {
 static bool server_open(const eva_tcp_server *srv) { return srv && srv->loop && srv->fd >= 0; }
 
 static void watch(eva_tcp_server *srv, bool on) {
-    struct ev_loop *ev = eva_loop_ev(srv->loop);
+    struct ev_loop *ev = eva_loop_get_ev(srv->loop);
     if (on && !ev_is_active(&srv->backoff)) /* a paused listener waits for its timer */
         ev_io_start(ev, &srv->io);
     else if (!on)
@@ -45,16 +45,16 @@ static void fd_limit(eva_tcp_server *srv, int err) {
     srv->backoff_ms = srv->backoff_ms ? srv->backoff_ms * 2 : 10;
     if (srv->backoff_ms > 1000)
         srv->backoff_ms = 1000;
-    ev_tstamp now = ev_now(eva_loop_ev(srv->loop));
+    ev_tstamp now = ev_now(eva_loop_get_ev(srv->loop));
     if (!srv->fd_limit_at || now - srv->fd_limit_at >= FD_LIMIT_EPISODE_GAP_MS / 1e3)
         eva__log(srv->loop, EVA_LOG_WARN,
                  "tcp server on port %d: accept: %s: dropping connections and pausing accept "
                  "(logged once per episode)",
-                 eva_tcp_server_port(srv), eva_strerror(err));
+                 eva_tcp_server_get_port(srv), eva_strerror(err));
     srv->fd_limit_at = now;
-    ev_io_stop(eva_loop_ev(srv->loop), &srv->io);
+    ev_io_stop(eva_loop_get_ev(srv->loop), &srv->io);
     ev_timer_set(&srv->backoff, (double)srv->backoff_ms / 1e3, 0.);
-    ev_timer_start(eva_loop_ev(srv->loop), &srv->backoff);
+    ev_timer_start(eva_loop_get_ev(srv->loop), &srv->backoff);
 }
 
 /* One connection's fd, or -EAGAIN when there is none (or we are paused). */
@@ -92,7 +92,7 @@ static int accept_one(eva_tcp_server *srv) {
 enum { ACCEPT_SLICE_NS = 1000000 };
 
 static bool accept_budget_left(eva_tcp_server *srv) {
-    unsigned iteration = ev_iteration(eva_loop_ev(srv->loop));
+    unsigned iteration = ev_iteration(eva_loop_get_ev(srv->loop));
     if (srv->batch_iteration != iteration) {
         srv->batch_iteration = iteration;
         srv->batch_used = 0;
@@ -196,7 +196,7 @@ int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *srv, const char *ip, uint1
     return -EINVAL;
 }
 
-int eva_tcp_server_port(const eva_tcp_server *srv) {
+int eva_tcp_server_get_port(const eva_tcp_server *srv) {
     if (!server_open(srv))
         return -EBADF;
     struct sockaddr_storage ss;
@@ -231,7 +231,7 @@ int eva_tcp_server_close(eva_tcp_server *srv) {
         return -EINVAL;
     if (!server_open(srv))
         return 0;
-    struct ev_loop *ev = eva_loop_ev(srv->loop);
+    struct ev_loop *ev = eva_loop_get_ev(srv->loop);
     ev_io_stop(ev, &srv->io);
     ev_timer_stop(ev, &srv->backoff);
     close(srv->fd);
@@ -257,7 +257,7 @@ static void accept_notify(eva__tcp_req *r, int status) {
 
 /* Nothing is queued while a request waits: withdraw it and wake the task later. */
 static void accept_await_cancel(eva_task *t) {
-    eva_tcp_accept_req *req = eva_task_wait_obj(t);
+    eva_tcp_accept_req *req = eva_task_get_wait_obj(t);
     if (eva__tcp_req_queued(&req->req))
         return; /* the server closed: the task gets that */
     eva_tcp_server *srv = req->server;

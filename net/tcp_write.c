@@ -48,7 +48,7 @@ static void drain_notify(eva_tcp *tcp) {
 void eva__tcp_write_abort(eva_tcp *tcp, int status) {
     while (tcp->wq_head)
         complete_head(tcp, status);
-    ev_io_stop(eva_loop_ev(tcp->loop), &tcp->wio);
+    ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->wio);
     eva__tcp_drain_done(tcp, status);
     tcp->above_high = false;
 }
@@ -113,7 +113,7 @@ void eva__tcp_on_writable(eva_tcp *tcp) {
         drain_notify(tcp);
         return;
     }
-    ev_io_stop(eva_loop_ev(tcp->loop), &tcp->wio);
+    ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->wio);
     drain_notify(tcp);
     eva__tcp_queue_drained(tcp, rc);
 }
@@ -153,7 +153,7 @@ static int enqueue(eva_tcp *tcp, eva_tcp_write_req *req, bool try_now) {
     tcp->wq_tail = req;
     tcp->queued += req->remaining;
     if (was_empty && (!try_now || flush(tcp) == 1))
-        ev_io_start(eva_loop_ev(tcp->loop), &tcp->wio);
+        ev_io_start(eva_loop_get_ev(tcp->loop), &tcp->wio);
     if (tcp->queued >= tcp->high_water && tcp->queued > 0)
         tcp->above_high = true;
     return tcp->above_high ? 1 : 0;
@@ -203,7 +203,7 @@ int eva_tcp_write_copy(eva_tcp *tcp, const void *data, size_t len) {
  * task separately would let it finish, and its frame be freed, while that
  * completion is still queued.) */
 static void write_await_cancel(eva_task *t) {
-    eva_tcp_write_req *req = eva_task_wait_obj(t);
+    eva_tcp_write_req *req = eva_task_get_wait_obj(t);
     eva_tcp *tcp = req->tcp;
     if (eva__tcp_req_queued(&req->req))
         return; /* written (or failed) already: the task gets that status */
@@ -224,7 +224,7 @@ static void write_await_cancel(eva_task *t) {
     req->next = NULL;
     tcp->queued -= req->remaining;
     if (!tcp->wq_head)
-        ev_io_stop(eva_loop_ev(tcp->loop), &tcp->wio);
+        ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->wio);
     write_complete(tcp, req, -ECANCELED);
 }
 
@@ -296,7 +296,7 @@ static void drain_notify_cb(eva__tcp_req *r, int status) {
 
 /* Nothing is queued while a drain waits: withdraw it and wake the task later. */
 static void drain_await_cancel(eva_task *t) {
-    eva_tcp_drain_req *req = eva_task_wait_obj(t);
+    eva_tcp_drain_req *req = eva_task_get_wait_obj(t);
     if (eva__tcp_req_queued(&req->req))
         return;
     req->tcp->drain = NULL;

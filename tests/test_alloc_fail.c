@@ -74,7 +74,7 @@ static eva_step waiter_run(void *frame) {
 static int on_any(void *arg, eva_promise *settled, eva_promise *next) {
     (void)next;
     *(int *)arg += 1;
-    return eva_promise_error(settled); /* observed: no unhandled-rejection report */
+    return eva_promise_get_error(settled); /* observed: no unhandled-rejection report */
 }
 
 /* A TCP round trip: a server task echoes one line, a client task sends it
@@ -92,7 +92,7 @@ static eva_step echo_server_run(void *frame) {
     echo_server *e = frame;
     ASYNC_BEGIN(e);
     AWAIT(e, eva_tcp_accept_op(&e->acc, e->srv));
-    if (eva_tcp_open(eva_task_loop(&e->task), &e->conn, e->acc.fd) < 0)
+    if (eva_tcp_open(eva_task_get_loop(&e->task), &e->conn, e->acc.fd) < 0)
         ASYNC_FAIL(e, -EBADF, "cannot open");
     AWAIT(e, eva_tcp_read_until_op(&e->rd, &e->conn, e->buf, sizeof e->buf, "\n", 1));
     if (eva_tcp_write_copy(&e->conn, e->buf, (size_t)e->rd.nread) < 0)
@@ -144,7 +144,7 @@ static void echo(eva_loop *loop, eva_tcp_server *srv) {
         return;
     }
     c->addr = (struct sockaddr_in){.sin_family = AF_INET,
-                                   .sin_port = htons((uint16_t)eva_tcp_server_port(srv)),
+                                   .sin_port = htons((uint16_t)eva_tcp_server_get_port(srv)),
                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 }
 
@@ -160,9 +160,9 @@ static void program(eva_loop *loop, int *reactions) {
             n->ms = 1 + i;
     }
     eva_promise *in[2] = {NULL, NULL}, *all = NULL;
-    int rc = eva_sleep(loop, 2, &in[0]);
+    int rc = eva_sleep_promise(loop, 2, &in[0]);
     if (rc == 0)
-        rc = eva_sleep(loop, 3, &in[1]);
+        rc = eva_sleep_promise(loop, 3, &in[1]);
     if (rc == 0)
         rc = eva_promise_all(loop, in, 2, &all);
     if (rc == 0)

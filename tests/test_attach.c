@@ -14,7 +14,7 @@ static void attached_loop_adds_no_reference(void **state) {
     assert_non_null(ev);
     eva_loop *loop = NULL;
     assert_int_equal(eva_loop_from_ev(ev, &loop), 0);
-    assert_ptr_equal(eva_loop_ev(loop), ev);
+    assert_ptr_equal(eva_loop_get_ev(loop), ev);
     /* evasync's wake-up watcher is unreferenced: the daemon's loop is idle */
     assert_int_equal(ev_run(ev, EVRUN_NOWAIT), 0);
     assert_int_equal(eva_loop_destroy(loop), 0);

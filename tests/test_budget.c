@@ -68,7 +68,7 @@ static void run_pair(eva_loop *loop, greedy *g, observer *o) {
         done = eva_task_get_state(&g->task) == EVA_TASK_DONE &&
                eva_task_get_state(&o->task) == EVA_TASK_DONE;
     }
-    assert_int_equal(eva_task_status(&g->task), 0);
+    assert_int_equal(eva_task_get_status(&g->task), 0);
     assert_int_equal(g->count, OPS);
     eva_promise_unref(g->settled);
 }
@@ -82,7 +82,7 @@ static void greedy_task_yields_every_budget_operations(void **state) {
     run_pair(loop, &g, &o);
     assert_true(o.max_gap <= 10);        /* never more than the budget in a row */
     assert_true(o.runs >= OPS / 10);     /* ...and the other task ran in between */
-    assert_true(eva_task_budget_yields(loop) >= OPS / 10);
+    assert_true(eva_task_get_budget_yields(loop) >= OPS / 10);
     test_loop_destroy(loop);
 }
 
@@ -105,7 +105,7 @@ static void an_unlimited_budget_never_yields(void **state) {
     observer o = {0};
     run_pair(loop, &g, &o);
     assert_int_equal(o.runs, 0); /* the greedy task ran to its end in one step */
-    assert_int_equal(eva_task_budget_yields(loop), 0);
+    assert_int_equal(eva_task_get_budget_yields(loop), 0);
     test_loop_destroy(loop);
 }
 
@@ -198,7 +198,7 @@ static void cancel_while_yielded_keeps_the_completed_result(void **state) {
 static void budget_rejects_a_null_loop(void **state) {
     (void)state;
     assert_int_equal(eva_task_set_budget(NULL, 1), -EINVAL);
-    assert_int_equal(eva_task_budget_yields(NULL), 0);
+    assert_int_equal(eva_task_get_budget_yields(NULL), 0);
 }
 
 int main(void) {

@@ -329,7 +329,7 @@ static void cancel_a_connect_that_completed(void **state) {
     assert_int_equal(eva_task_spawn(loop, sizeof *c, connector_run, "connector", on_finished, (void **)&c), 0);
     struct sockaddr_in *a = (struct sockaddr_in *)&c->addr;
     a->sin_family = AF_INET;
-    a->sin_port = htons((uint16_t)eva_tcp_server_port(&srv));
+    a->sin_port = htons((uint16_t)eva_tcp_server_get_port(&srv));
     a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     c->addrlen = sizeof *a;
     int rc = 1;
@@ -359,7 +359,7 @@ static void an_operations_promise_is_settled_only_by_it(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
     eva_promise *sleep, *other;
-    assert_int_equal(eva_sleep(loop, 0, &sleep), 0);
+    assert_int_equal(eva_sleep_promise(loop, 0, &sleep), 0);
     assert_int_equal(eva_promise_new(loop, &other), 0);
     int v;
     assert_int_equal(eva_promise_resolve(sleep, &v, NULL), -EPERM);
@@ -369,7 +369,7 @@ static void an_operations_promise_is_settled_only_by_it(void **state) {
     while (eva_promise_get_state(sleep) == EVA_PROMISE_PENDING)
         assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
     assert_int_equal(eva_promise_get_state(sleep), EVA_PROMISE_FULFILLED);
-    assert_null(eva_promise_value(sleep));
+    assert_null(eva_promise_get_value(sleep));
     eva_promise_unref(sleep);
     eva_promise_unref(other);
     test_loop_destroy(loop);

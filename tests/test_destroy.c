@@ -18,7 +18,7 @@ static void destroy_with_active_handle_is_refused(void **state) {
     eva_timer_start(&t, 1, 0, on_fire, &fired);
     assert_int_equal(eva_loop_destroy(loop), -EBUSY);
     /* the loop is unchanged and still runs the timer */
-    assert_int_equal(eva_loop_active_handles(loop), 1);
+    assert_int_equal(eva_loop_get_active_handles(loop), 1);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
     assert_int_equal(fired, 1);
     test_loop_destroy(loop);

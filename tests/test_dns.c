@@ -58,7 +58,7 @@ static void fx_start(fixture *fx, int timeout_ms, int tries) {
 
 static void fx_finish(fixture *fx) {
     dns_responder_stop(fx->r);
-    assert_int_equal(eva_dns_pending(fx->loop), 0);
+    assert_int_equal(eva_dns_get_pending(fx->loop), 0);
     test_loop_destroy(fx->loop);
 }
 
@@ -85,11 +85,11 @@ static void run_until_no_pending(eva_loop *loop, int64_t timeout_ms) {
     eva_timer guard;
     assert_int_equal(eva_timer_init(loop, &guard), 0);
     assert_int_equal(eva_timer_start(&guard, timeout_ms, 0, on_guard, &expired), 0);
-    while (eva_dns_pending(loop) > 0 && !expired)
+    while (eva_dns_get_pending(loop) > 0 && !expired)
         assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
     eva_timer_stop(&guard);
     if (expired)
-        fail_msg("%d queries still pending after %lld ms", eva_dns_pending(loop), (long long)timeout_ms);
+        fail_msg("%d queries still pending after %lld ms", eva_dns_get_pending(loop), (long long)timeout_ms);
 }
 
 /* ---- the three styles ------------------------------------------------------------------- */
@@ -127,7 +127,7 @@ static void on_reversed(eva_dns_query *q, int status, const char *host) {
 /* Resolve with the callback primitive and wait for it. */
 static void resolve_cb(fixture *fx, outcome *o, const char *host, int family) {
     memset(o, 0, sizeof *o);
-    assert_int_equal(eva_dns_resolve_cb(fx->loop, &o->q, host, family, on_resolved, o), 0);
+    assert_int_equal(eva_dns_resolve(fx->loop, &o->q, host, family, on_resolved, o), 0);
     assert_int_equal(o->calls, 0); /* never inside the start call */
     assert_true(eva_dns_query_is_pending(&o->q));
     test_run_until(fx->loop, &o->done, 10000);
@@ -183,7 +183,7 @@ static void strict_done(eva_task *t) { ((strict_resolver *)t)->done = true; }
 /* promise */
 static eva_promise *resolve_promise(fixture *fx, const char *host, int family) {
     eva_promise *p = NULL;
-    assert_int_equal(eva_dns_resolve(fx->loop, host, family, &p), 0);
+    assert_int_equal(eva_dns_resolve_promise(fx->loop, host, family, &p), 0);
     assert_int_equal(eva_promise_get_state(p), EVA_PROMISE_PENDING);
     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
         assert_true(eva_loop_run(fx->loop, EVA_RUN_ONCE) >= 0);
@@ -200,7 +200,7 @@ static void a_aaaa_and_both(void **state) {
 
     resolve_cb(&fx, &o, "v4.test", AF_INET);
     assert_int_equal(o.status, 0);
-    assert_string_equal(eva_dns_query_message(&o.q), "success");
+    assert_string_equal(eva_dns_query_get_message(&o.q), "success");
     assert_int_equal(o.addrs->count, 2);
     assert_true(has_addr(o.addrs, "10.0.0.1") && has_addr(o.addrs, "10.0.0.2"));
     for (size_t i = 0; i < o.addrs->count; i++) {
@@ -243,7 +243,7 @@ static void a_aaaa_and_both(void **state) {
 
     eva_promise *p = resolve_promise(&fx, "v4.test", AF_UNSPEC);
     assert_int_equal(eva_promise_get_state(p), EVA_PROMISE_FULFILLED);
-    const eva_dns_addrs *pa = eva_promise_value(p);
+    const eva_dns_addrs *pa = eva_promise_get_value(p);
     assert_int_equal(pa->count, 2);
     assert_true(has_addr(pa, "10.0.0.1"));
     eva_promise_unref(p); /* frees the list */
@@ -259,7 +259,7 @@ static void nxdomain_servfail_refused(void **state) {
     assert_int_equal(o.status, EVA_EDNS_NOTFOUND);
     resolve_cb(&fx, &o, "nx.test", AF_UNSPEC);
     assert_int_equal(o.status, EVA_EDNS_NOTFOUND);
-    assert_string_equal(eva_dns_query_message(&o.q), "DNS: name not found (NXDOMAIN)");
+    assert_string_equal(eva_dns_query_get_message(&o.q), "DNS: name not found (NXDOMAIN)");
 
     resolve_cb(&fx, &o, "servfail.test", AF_INET);
     assert_int_equal(o.status, EVA_EDNS_SERVFAIL);
@@ -273,12 +273,12 @@ static void nxdomain_servfail_refused(void **state) {
     eva_task_init(fx.loop, &s.task, strict_run, "strict");
     eva_task_start(&s.task, strict_done);
     test_run_until(fx.loop, &s.done, 10000);
-    assert_int_equal(eva_task_status(&s.task), EVA_EDNS_SERVFAIL);
-    assert_string_equal(eva_task_message(&s.task), "DNS: server failure (SERVFAIL) on every try");
+    assert_int_equal(eva_task_get_status(&s.task), EVA_EDNS_SERVFAIL);
+    assert_string_equal(eva_task_get_message(&s.task), "DNS: server failure (SERVFAIL) on every try");
 
     eva_promise *p = resolve_promise(&fx, "nx.test", AF_INET);
-    assert_int_equal(eva_promise_error(p), EVA_EDNS_NOTFOUND);
-    assert_string_equal(eva_promise_message(p), "DNS: name not found (NXDOMAIN)");
+    assert_int_equal(eva_promise_get_error(p), EVA_EDNS_NOTFOUND);
+    assert_string_equal(eva_promise_get_message(p), "DNS: name not found (NXDOMAIN)");
     eva_promise_unref(p);
     fx_finish(&fx);
 }
@@ -299,7 +299,7 @@ static void timeout_with_retries(void **state) {
     assert_null(f.addrs);
 
     eva_promise *p = resolve_promise(&fx, "drop.test", AF_INET);
-    assert_int_equal(eva_promise_error(p), -ETIMEDOUT);
+    assert_int_equal(eva_promise_get_error(p), -ETIMEDOUT);
     eva_promise_unref(p);
     assert_int_equal(dns_responder_queries(fx.r, "drop.test"), 6);
     fx_finish(&fx);
@@ -312,7 +312,7 @@ static void garbage_reply(void **state) {
     outcome o;
     resolve_cb(&fx, &o, "garbage.test", AF_INET);
     assert_int_equal(o.status, EVA_EDNS_BADREPLY);
-    assert_string_equal(eva_dns_query_message(&o.q), "DNS: malformed reply");
+    assert_string_equal(eva_dns_query_get_message(&o.q), "DNS: malformed reply");
     /* the resolver still works afterwards */
     resolve_cb(&fx, &o, "v4.test", AF_INET);
     assert_int_equal(o.status, 0);
@@ -365,14 +365,14 @@ static void thousand_concurrent_lookups(void **state) {
         snprintf(names[i], sizeof names[i], "n%d.bulk.test", i);
         if (i % 3 == 0) {
             memset(&cbs[i], 0, sizeof cbs[i]);
-            assert_int_equal(eva_dns_resolve_cb(fx.loop, &cbs[i].q, names[i], AF_INET, on_resolved, &cbs[i]), 0);
+            assert_int_equal(eva_dns_resolve(fx.loop, &cbs[i].q, names[i], AF_INET, on_resolved, &cbs[i]), 0);
         } else if (i % 3 == 1) {
             resolver_start(fx.loop, &tasks[i], names[i], AF_INET);
         } else {
-            assert_int_equal(eva_dns_resolve(fx.loop, names[i], AF_INET, &promises[i]), 0);
+            assert_int_equal(eva_dns_resolve_promise(fx.loop, names[i], AF_INET, &promises[i]), 0);
         }
     }
-    assert_int_equal(eva_dns_pending(fx.loop), BULK - BULK / 3); /* the tasks start theirs next */
+    assert_int_equal(eva_dns_get_pending(fx.loop), BULK - BULK / 3); /* the tasks start theirs next */
     run_until_no_pending(fx.loop, 30000);
     eva_loop_run(fx.loop, EVA_RUN_NOWAIT); /* promise reactions */
     int ok = 0;
@@ -389,7 +389,7 @@ static void thousand_concurrent_lookups(void **state) {
             eva_dns_addrs_free(tasks[i].addrs);
         } else {
             assert_int_equal(eva_promise_get_state(promises[i]), EVA_PROMISE_FULFILLED);
-            ok += bulk_addr_ok(eva_promise_value(promises[i]), (unsigned long)i);
+            ok += bulk_addr_ok(eva_promise_get_value(promises[i]), (unsigned long)i);
             eva_promise_unref(promises[i]);
         }
     }
@@ -408,23 +408,23 @@ static void cancel_one_of_many(void **state) {
     outcome o[N];
     for (int i = 0; i < N; i++) {
         memset(&o[i], 0, sizeof o[i]);
-        assert_int_equal(eva_dns_resolve_cb(fx.loop, &o[i].q, "slow.test", AF_INET, on_resolved, &o[i]), 0);
+        assert_int_equal(eva_dns_resolve(fx.loop, &o[i].q, "slow.test", AF_INET, on_resolved, &o[i]), 0);
     }
     eva_loop_run(fx.loop, EVA_RUN_NOWAIT); /* the queries are out; replies come in 20 ms */
-    assert_int_equal(eva_dns_pending(fx.loop), N);
+    assert_int_equal(eva_dns_get_pending(fx.loop), N);
     assert_int_equal(eva_dns_cancel(&o[VICTIM].q), 0);
     assert_int_equal(o[VICTIM].calls, 0);               /* never inside the cancel call */
     assert_true(eva_dns_query_is_pending(&o[VICTIM].q)); /* until its completion has run */
     assert_int_equal(eva_dns_cancel(&o[VICTIM].q), 0);   /* a second cancel changes nothing */
-    assert_int_equal(eva_dns_resolve_cb(fx.loop, &o[VICTIM].q, "v4.test", AF_INET, on_resolved, &o[VICTIM]),
+    assert_int_equal(eva_dns_resolve(fx.loop, &o[VICTIM].q, "v4.test", AF_INET, on_resolved, &o[VICTIM]),
                      -EBUSY);
-    assert_int_equal(eva_dns_pending(fx.loop), N - 1);
+    assert_int_equal(eva_dns_get_pending(fx.loop), N - 1);
 
     /* an awaiting task cancelled, and a cancelled promise, among them */
     resolver f;
     resolver_start(fx.loop, &f, "slow.test", AF_INET);
     eva_promise *p = NULL;
-    assert_int_equal(eva_dns_resolve(fx.loop, "slow.test", AF_INET, &p), 0);
+    assert_int_equal(eva_dns_resolve_promise(fx.loop, "slow.test", AF_INET, &p), 0);
     eva_loop_run(fx.loop, EVA_RUN_NOWAIT);
     assert_int_equal(eva_task_get_state(&f.task), EVA_TASK_SUSPENDED);
     assert_string_equal(f.task.wait->kind, "dns");
@@ -442,7 +442,7 @@ static void cancel_one_of_many(void **state) {
         if (i == VICTIM) {
             assert_int_equal(o[i].status, -ECANCELED);
             assert_null(o[i].addrs);
-            assert_string_equal(eva_dns_query_message(&o[i].q), "DNS: query cancelled");
+            assert_string_equal(eva_dns_query_get_message(&o[i].q), "DNS: query cancelled");
         } else {
             assert_int_equal(o[i].status, 0);
             assert_true(has_addr(o[i].addrs, "10.0.2.1"));
@@ -450,8 +450,8 @@ static void cancel_one_of_many(void **state) {
         }
     }
     assert_int_equal(f.rc, -ECANCELED);
-    assert_int_equal(eva_task_status(&f.task), 0); /* AWAIT_RC handed the code to the task */
-    assert_int_equal(eva_promise_error(p), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&f.task), 0); /* AWAIT_RC handed the code to the task */
+    assert_int_equal(eva_promise_get_error(p), -ECANCELED);
     eva_promise_unref(p);
 
     /* the late replies for the cancelled queries were ignored; the query is reusable */
@@ -470,7 +470,7 @@ static void on_resolved_restart(eva_dns_query *q, int status, eva_dns_addrs *add
     if (o->calls == 1) {
         assert_int_equal(status, -ECANCELED);
         /* from the callback, the query may be restarted */
-        assert_int_equal(eva_dns_resolve_cb(q->loop, q, "v6.test", AF_INET6, on_resolved_restart, o), 0);
+        assert_int_equal(eva_dns_resolve(q->loop, q, "v6.test", AF_INET6, on_resolved_restart, o), 0);
     } else {
         o->status = status;
         o->done = true;
@@ -482,7 +482,7 @@ static void cancel_then_restart_from_the_callback(void **state) {
     fixture fx;
     fx_start(&fx, 1000, 2);
     outcome o = {0};
-    assert_int_equal(eva_dns_resolve_cb(fx.loop, &o.q, "drop.test", AF_INET, on_resolved_restart, &o), 0);
+    assert_int_equal(eva_dns_resolve(fx.loop, &o.q, "drop.test", AF_INET, on_resolved_restart, &o), 0);
     assert_int_equal(eva_dns_cancel(&o.q), 0);
     test_run_until(fx.loop, &o.done, 10000);
     assert_int_equal(o.calls, 2);
@@ -505,7 +505,7 @@ static void on_destroyed(eva_dns_query *q, int status, eva_dns_addrs *addrs) {
     }
     assert_null(addrs);
     /* nothing new can start while the loop is being destroyed */
-    assert_int_equal(eva_dns_resolve_cb(q->loop, q, "v4.test", AF_INET, on_resolved, o), -ECANCELED);
+    assert_int_equal(eva_dns_resolve(q->loop, q, "v4.test", AF_INET, on_resolved, o), -ECANCELED);
 }
 
 static void destroy_loop_mid_query(void **state) {
@@ -515,21 +515,21 @@ static void destroy_loop_mid_query(void **state) {
     outcome o[3];
     for (int i = 0; i < 3; i++) {
         memset(&o[i], 0, sizeof o[i]);
-        assert_int_equal(eva_dns_resolve_cb(fx.loop, &o[i].q, i == 1 ? "drop.test" : "slower.test", AF_INET,
+        assert_int_equal(eva_dns_resolve(fx.loop, &o[i].q, i == 1 ? "drop.test" : "slower.test", AF_INET,
                                             on_destroyed, &o[i]),
                          0);
     }
     outcome numeric = {0}; /* answered, delivery still queued */
-    assert_int_equal(eva_dns_resolve_cb(fx.loop, &numeric.q, "192.0.2.1", AF_INET, on_destroyed, &numeric), 0);
+    assert_int_equal(eva_dns_resolve(fx.loop, &numeric.q, "192.0.2.1", AF_INET, on_destroyed, &numeric), 0);
     resolver f;
     resolver_start(fx.loop, &f, "drop.test", AF_UNSPEC);
     eva_promise *p = NULL;
-    assert_int_equal(eva_dns_resolve(fx.loop, "slower.test", AF_INET, &p), 0);
+    assert_int_equal(eva_dns_resolve_promise(fx.loop, "slower.test", AF_INET, &p), 0);
     outcome rev = {0};
     struct sockaddr_in sin = {.sin_family = AF_INET};
     inet_pton(AF_INET, "10.9.9.9", &sin.sin_addr);
     assert_int_equal(dns_responder_set_mode(fx.r, "9.9.9.10.in-addr.arpa", DNS_MODE_DROP, 0), 0);
-    assert_int_equal(eva_dns_reverse_cb(fx.loop, &rev.q, (struct sockaddr *)&sin, sizeof sin, on_reversed, &rev), 0);
+    assert_int_equal(eva_dns_reverse(fx.loop, &rev.q, (struct sockaddr *)&sin, sizeof sin, on_reversed, &rev), 0);
     eva_loop_run(fx.loop, EVA_RUN_NOWAIT); /* the queries are sent; the task parked */
     eva_loop_run(fx.loop, EVA_RUN_NOWAIT);
     assert_int_equal(eva_task_get_state(&f.task), EVA_TASK_SUSPENDED);
@@ -548,7 +548,7 @@ static void destroy_loop_mid_query(void **state) {
     assert_int_equal(rev.status, -ECANCELED);
     assert_true(f.done);
     assert_int_equal(f.rc, -ECANCELED);
-    assert_int_equal(eva_promise_error(p), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(p), -ECANCELED);
     eva_promise_unref(p);
 }
 
@@ -601,7 +601,7 @@ static void numeric_and_hosts_file_without_a_query(void **state) {
     eva_dns_addrs_free(f.addrs);
 
     eva_promise *p = resolve_promise(&fx, "10.20.30.40", AF_INET);
-    assert_true(has_addr(eva_promise_value(p), "10.20.30.40"));
+    assert_true(has_addr(eva_promise_get_value(p), "10.20.30.40"));
     eva_promise_unref(p);
 
     assert_int_equal(dns_responder_queries(fx.r, NULL), 0);
@@ -658,7 +658,7 @@ static void reverse_lookups(void **state) {
     inet_pton(AF_INET, "10.1.2.3", &sin.sin_addr);
 
     outcome o = {0};
-    assert_int_equal(eva_dns_reverse_cb(fx.loop, &o.q, (struct sockaddr *)&sin, sizeof sin, on_reversed, &o), 0);
+    assert_int_equal(eva_dns_reverse(fx.loop, &o.q, (struct sockaddr *)&sin, sizeof sin, on_reversed, &o), 0);
     assert_int_equal(o.calls, 0);
     test_run_until(fx.loop, &o.done, 10000);
     assert_int_equal(o.status, 0);
@@ -685,10 +685,10 @@ static void reverse_lookups(void **state) {
     }
 
     eva_promise *p = NULL;
-    assert_int_equal(eva_dns_reverse(fx.loop, (struct sockaddr *)&sin, sizeof sin, &p), 0);
+    assert_int_equal(eva_dns_reverse_promise(fx.loop, (struct sockaddr *)&sin, sizeof sin, &p), 0);
     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
         eva_loop_run(fx.loop, EVA_RUN_ONCE);
-    assert_string_equal((const char *)eva_promise_value(p), "host3.test");
+    assert_string_equal((const char *)eva_promise_get_value(p), "host3.test");
     eva_promise_unref(p);
     fx_finish(&fx);
 }
@@ -706,7 +706,7 @@ static void attached_loop_is_not_kept_alive(void **state) {
     eva_dns_options opts = {.servers = dns_responder_servers(r), .timeout_ms = 5000, .tries = 4};
     assert_int_equal(eva_dns_configure(loop, &opts), 0);
     outcome o = {0};
-    assert_int_equal(eva_dns_resolve_cb(loop, &o.q, "drop.test", AF_INET, on_resolved, &o), 0);
+    assert_int_equal(eva_dns_resolve(loop, &o.q, "drop.test", AF_INET, on_resolved, &o), 0);
     ev_run(ev, EVRUN_NOWAIT);
     assert_int_equal(dns_responder_queries(r, "drop.test"), 1); /* on the wire */
     dns_responder_stop(r);
@@ -735,14 +735,14 @@ static void reconfigure_between_queries(void **state) {
     assert_int_equal(dns_responder_add(other, "v4.test", "10.99.0.1"), 0);
 
     outcome o = {0};
-    assert_int_equal(eva_dns_resolve_cb(fx.loop, &o.q, "slow.test", AF_INET, on_resolved, &o), 0);
+    assert_int_equal(eva_dns_resolve(fx.loop, &o.q, "slow.test", AF_INET, on_resolved, &o), 0);
     eva_dns_options opts = {.servers = dns_responder_servers(other)};
     assert_int_equal(eva_dns_configure(fx.loop, &opts), -EBUSY); /* a query is pending */
     test_run_until(fx.loop, &o.done, 10000);
     eva_dns_addrs_free(o.addrs);
 
     /* a cancelled query c-ares still carries does not block it */
-    assert_int_equal(eva_dns_resolve_cb(fx.loop, &o.q, "drop.test", AF_INET, on_resolved, &o), 0);
+    assert_int_equal(eva_dns_resolve(fx.loop, &o.q, "drop.test", AF_INET, on_resolved, &o), 0);
     eva_dns_cancel(&o.q);
     o.done = false;
     test_run_until(fx.loop, &o.done, 10000);
@@ -792,7 +792,7 @@ static void several_servers_fail_over(void **state) {
     /* every server fails: c-ares 1.18 reports it as "no server gave an answer" */
     resolve_cb(&fx, &o, "servfail.test", AF_INET);
     assert_int_equal(o.status, -ECONNREFUSED);
-    assert_string_equal(eva_dns_query_message(&o.q),
+    assert_string_equal(eva_dns_query_get_message(&o.q),
                         "DNS: no server gave an answer (unreachable, or each refused or failed the query)");
     dns_responder_stop(good);
     fx_finish(&fx);
@@ -807,11 +807,11 @@ static void invalid_arguments(void **state) {
     eva_loop *loop = fx.loop;
     eva_dns_query q = {0};
     int x;
-    assert_int_equal(eva_dns_resolve_cb(NULL, &q, "a.test", AF_INET, on_resolved, &x), -EINVAL);
-    assert_int_equal(eva_dns_resolve_cb(loop, NULL, "a.test", AF_INET, on_resolved, &x), -EINVAL);
-    assert_int_equal(eva_dns_resolve_cb(loop, &q, NULL, AF_INET, on_resolved, &x), -EINVAL);
-    assert_int_equal(eva_dns_resolve_cb(loop, &q, "a.test", AF_INET, NULL, &x), -EINVAL);
-    assert_int_equal(eva_dns_resolve_cb(loop, &q, "a.test", AF_UNIX, on_resolved, &x), -EINVAL);
+    assert_int_equal(eva_dns_resolve(NULL, &q, "a.test", AF_INET, on_resolved, &x), -EINVAL);
+    assert_int_equal(eva_dns_resolve(loop, NULL, "a.test", AF_INET, on_resolved, &x), -EINVAL);
+    assert_int_equal(eva_dns_resolve(loop, &q, NULL, AF_INET, on_resolved, &x), -EINVAL);
+    assert_int_equal(eva_dns_resolve(loop, &q, "a.test", AF_INET, NULL, &x), -EINVAL);
+    assert_int_equal(eva_dns_resolve(loop, &q, "a.test", AF_UNIX, on_resolved, &x), -EINVAL);
     char long_label[80], long_name[300];
     memset(long_label, 'a', 70);
     strcpy(long_label + 70, ".test");
@@ -820,44 +820,44 @@ static void invalid_arguments(void **state) {
     strcpy(long_name + 290, "test");
     const char *bad[] = {"", ".", "a..test", ".a.test", "a b.test", "a\tb", "a\nb", long_label, long_name};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(eva_dns_resolve_cb(loop, &q, bad[i], AF_INET, on_resolved, &x), EVA_EDNS_BADNAME);
+        assert_int_equal(eva_dns_resolve(loop, &q, bad[i], AF_INET, on_resolved, &x), EVA_EDNS_BADNAME);
     assert_false(eva_dns_query_is_pending(&q)); /* nothing started */
-    assert_int_equal(eva_dns_pending(loop), 0);
+    assert_int_equal(eva_dns_get_pending(loop), 0);
 
     eva_promise *p = NULL;
-    assert_int_equal(eva_dns_resolve(NULL, "a.test", AF_INET, &p), -EINVAL);
-    assert_int_equal(eva_dns_resolve(loop, NULL, AF_INET, &p), -EINVAL);
-    assert_int_equal(eva_dns_resolve(loop, "a.test", AF_INET, NULL), -EINVAL);
-    assert_int_equal(eva_dns_resolve(loop, "a..test", AF_INET, &p), EVA_EDNS_BADNAME);
-    assert_int_equal(eva_dns_resolve(loop, "a.test", 12345, &p), -EINVAL);
+    assert_int_equal(eva_dns_resolve_promise(NULL, "a.test", AF_INET, &p), -EINVAL);
+    assert_int_equal(eva_dns_resolve_promise(loop, NULL, AF_INET, &p), -EINVAL);
+    assert_int_equal(eva_dns_resolve_promise(loop, "a.test", AF_INET, NULL), -EINVAL);
+    assert_int_equal(eva_dns_resolve_promise(loop, "a..test", AF_INET, &p), EVA_EDNS_BADNAME);
+    assert_int_equal(eva_dns_resolve_promise(loop, "a.test", 12345, &p), -EINVAL);
     assert_null(p);
 
     struct sockaddr_in sin = {.sin_family = AF_INET};
     struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6};
     struct sockaddr_un_like { sa_family_t f; char path[20]; } un = {.f = AF_UNIX};
-    assert_int_equal(eva_dns_reverse_cb(loop, &q, NULL, sizeof sin, on_reversed, &x), -EINVAL);
-    assert_int_equal(eva_dns_reverse_cb(loop, &q, (struct sockaddr *)&sin, sizeof sin, NULL, &x), -EINVAL);
-    assert_int_equal(eva_dns_reverse_cb(loop, &q, (struct sockaddr *)&sin, sizeof sin6, on_reversed, &x), -EINVAL);
-    assert_int_equal(eva_dns_reverse_cb(loop, &q, (struct sockaddr *)&sin6, sizeof sin, on_reversed, &x), -EINVAL);
-    assert_int_equal(eva_dns_reverse_cb(loop, &q, (struct sockaddr *)&un, sizeof un, on_reversed, &x), -EINVAL);
-    assert_int_equal(eva_dns_reverse(loop, (struct sockaddr *)&un, sizeof un, &p), -EINVAL);
-    assert_int_equal(eva_dns_reverse(loop, (struct sockaddr *)&sin, sizeof sin, NULL), -EINVAL);
+    assert_int_equal(eva_dns_reverse(loop, &q, NULL, sizeof sin, on_reversed, &x), -EINVAL);
+    assert_int_equal(eva_dns_reverse(loop, &q, (struct sockaddr *)&sin, sizeof sin, NULL, &x), -EINVAL);
+    assert_int_equal(eva_dns_reverse(loop, &q, (struct sockaddr *)&sin, sizeof sin6, on_reversed, &x), -EINVAL);
+    assert_int_equal(eva_dns_reverse(loop, &q, (struct sockaddr *)&sin6, sizeof sin, on_reversed, &x), -EINVAL);
+    assert_int_equal(eva_dns_reverse(loop, &q, (struct sockaddr *)&un, sizeof un, on_reversed, &x), -EINVAL);
+    assert_int_equal(eva_dns_reverse_promise(loop, (struct sockaddr *)&un, sizeof un, &p), -EINVAL);
+    assert_int_equal(eva_dns_reverse_promise(loop, (struct sockaddr *)&sin, sizeof sin, NULL), -EINVAL);
 
     /* a pending query cannot be started again, in any style */
     outcome o = {0};
-    assert_int_equal(eva_dns_resolve_cb(loop, &o.q, "slow.test", AF_INET, on_resolved, &o), 0);
-    assert_int_equal(eva_dns_resolve_cb(loop, &o.q, "v4.test", AF_INET, on_resolved, &o), -EBUSY);
-    assert_int_equal(eva_dns_reverse_cb(loop, &o.q, (struct sockaddr *)&sin, sizeof sin, on_reversed, &o), -EBUSY);
+    assert_int_equal(eva_dns_resolve(loop, &o.q, "slow.test", AF_INET, on_resolved, &o), 0);
+    assert_int_equal(eva_dns_resolve(loop, &o.q, "v4.test", AF_INET, on_resolved, &o), -EBUSY);
+    assert_int_equal(eva_dns_reverse(loop, &o.q, (struct sockaddr *)&sin, sizeof sin, on_reversed, &o), -EBUSY);
     assert_ptr_equal(o.q.data, &o); /* and it was not touched */
     test_run_until(loop, &o.done, 10000);
     eva_dns_addrs_free(o.addrs);
 
     assert_int_equal(eva_dns_cancel(NULL), -EINVAL);
     assert_false(eva_dns_query_is_pending(NULL));
-    assert_string_equal(eva_dns_query_message(NULL), "");
+    assert_string_equal(eva_dns_query_get_message(NULL), "");
     eva_dns_query fresh = {0};
-    assert_string_equal(eva_dns_query_message(&fresh), "");
-    assert_int_equal(eva_dns_pending(NULL), -EINVAL);
+    assert_string_equal(eva_dns_query_get_message(&fresh), "");
+    assert_int_equal(eva_dns_get_pending(NULL), -EINVAL);
     assert_int_equal(eva_dns_addrs_set_port(NULL, 1), -EINVAL);
     eva_dns_addrs_free(NULL);
     eva_dns_addr a = {.family = AF_INET6};
@@ -928,7 +928,7 @@ static void await_forms_reject_bad_operands(void **state) {
     memset(&f, 0, sizeof f);
     f.sin.sin_family = AF_INET;
     outcome busy_owner = {0};
-    assert_int_equal(eva_dns_resolve_cb(fx.loop, &f.busy, "slow.test", AF_INET, on_resolved, &busy_owner), 0);
+    assert_int_equal(eva_dns_resolve(fx.loop, &f.busy, "slow.test", AF_INET, on_resolved, &busy_owner), 0);
     eva_task_init(fx.loop, &f.task, bad_awaiter_run, "bad");
     eva_task_start(&f.task, bad_awaiter_done);
     test_run_until(fx.loop, &f.done, 10000);
@@ -976,7 +976,7 @@ static void allocation_failure(int style) {
             resolver f;
             eva_promise *p = NULL;
             if (style == 0) {
-                rc = eva_dns_resolve_cb(loop, &out.q, "v4.test", AF_INET, on_alloc_resolved, &out);
+                rc = eva_dns_resolve(loop, &out.q, "v4.test", AF_INET, on_alloc_resolved, &out);
             } else if (style == 1) {
                 memset(&f, 0, sizeof f);
                 f.host = "v4.test";
@@ -984,20 +984,20 @@ static void allocation_failure(int style) {
                 eva_task_init(loop, &f.task, resolver_run, "resolver");
                 rc = eva_task_start(&f.task, resolver_done);
             } else {
-                rc = eva_dns_resolve(loop, "v4.test", AF_INET, &p);
+                rc = eva_dns_resolve_promise(loop, "v4.test", AF_INET, &p);
             }
             if (rc == 0) {
                 bool *done = style == 0 ? &out.done : &f.done;
                 if (style == 2) {
                     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
                         eva_loop_run(loop, EVA_RUN_ONCE);
-                    rc = eva_promise_get_state(p) == EVA_PROMISE_FULFILLED ? 0 : eva_promise_error(p);
+                    rc = eva_promise_get_state(p) == EVA_PROMISE_FULFILLED ? 0 : eva_promise_get_error(p);
                     if (rc == 0)
-                        assert_true(has_addr(eva_promise_value(p), "10.0.0.1"));
+                        assert_true(has_addr(eva_promise_get_value(p), "10.0.0.1"));
                     eva_promise_unref(p);
                 } else {
                     test_run_until(loop, done, 10000);
-                    rc = style == 0 ? out.status : (eva_task_status(&f.task) < 0 ? eva_task_status(&f.task) : f.rc);
+                    rc = style == 0 ? out.status : (eva_task_get_status(&f.task) < 0 ? eva_task_get_status(&f.task) : f.rc);
                     eva_dns_addrs *addrs = style == 0 ? out.addrs : f.addrs;
                     if (rc == 0)
                         assert_true(has_addr(addrs, "10.0.0.1"));

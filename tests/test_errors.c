@@ -20,13 +20,13 @@ static void loop_rejects_invalid_arguments(void **state) {
     eva_loop *loop = test_loop_new();
     assert_int_equal(eva_loop_new(NULL), -EINVAL);
     assert_int_equal(eva_loop_from_ev(NULL, &loop), -EINVAL);
-    assert_int_equal(eva_loop_from_ev(eva_loop_ev(loop), NULL), -EINVAL);
-    assert_null(eva_loop_ev(NULL));
+    assert_int_equal(eva_loop_from_ev(eva_loop_get_ev(loop), NULL), -EINVAL);
+    assert_null(eva_loop_get_ev(NULL));
     assert_int_equal(eva_loop_run(NULL, EVA_RUN_NOWAIT), -EINVAL);
     assert_int_equal(eva_loop_run(loop, (eva_run_mode)42), -EINVAL);
     assert_int_equal(eva_loop_stop(NULL), -EINVAL);
     assert_int_equal(eva_loop_destroy(NULL), -EINVAL);
-    assert_int_equal(eva_loop_active_handles(NULL), -EINVAL);
+    assert_int_equal(eva_loop_get_active_handles(NULL), -EINVAL);
     assert_int_equal(eva_loop_set_log(NULL, NULL, NULL), -EINVAL);
     assert_int_equal(eva_now(NULL), 0);
     eva_now_update(NULL);
@@ -62,7 +62,7 @@ static void timer_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_timer_stop(NULL), -EINVAL);
     assert_int_equal(eva_timer_stop(&zeroed), -EINVAL);
     assert_false(eva_timer_is_active(NULL));
-    assert_int_equal(eva_loop_active_handles(loop), 0); /* no failed start counted */
+    assert_int_equal(eva_loop_get_active_handles(loop), 0); /* no failed start counted */
     test_loop_destroy(loop);
 }
 
@@ -85,7 +85,7 @@ static void io_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_io_start(&io, fds[0], EVA_READ, on_io, NULL), -EBADF);
     assert_int_equal(eva_io_stop(NULL), -EINVAL);
     assert_false(eva_io_is_active(&io));
-    assert_int_equal(eva_loop_active_handles(loop), 0);
+    assert_int_equal(eva_loop_get_active_handles(loop), 0);
     test_loop_destroy(loop);
 }
 
@@ -104,7 +104,7 @@ static void signal_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_signal_start(&sig, SIGSTOP, on_sig, NULL), -EINVAL);
     assert_int_equal(eva_signal_start(&sig, SIGUSR1, NULL, NULL), -EINVAL);
     assert_int_equal(eva_signal_stop(NULL), -EINVAL);
-    assert_int_equal(eva_loop_active_handles(loop), 0);
+    assert_int_equal(eva_loop_get_active_handles(loop), 0);
     test_loop_destroy(loop);
 }
 

@@ -43,7 +43,7 @@ static void readable_and_writable_are_reported(void **state) {
     test_run_until(loop, &s.done, 5000);
     assert_int_equal(s.events, EVA_READ);
     assert_false(eva_io_is_active(&io));
-    assert_int_equal(eva_loop_active_handles(loop), 0);
+    assert_int_equal(eva_loop_get_active_handles(loop), 0);
 
     close(sv[0]);
     close(sv[1]);
@@ -61,7 +61,7 @@ static void restart_changes_fd_and_events(void **state) {
     eva_io_init(loop, &io);
     eva_io_start(&io, a[0], EVA_READ, on_io, &s);
     eva_io_start(&io, b[0], EVA_READ, on_io, &s); /* now watching b only */
-    assert_int_equal(eva_loop_active_handles(loop), 1);
+    assert_int_equal(eva_loop_get_active_handles(loop), 1);
     assert_int_equal(write(a[1], "x", 1), 1);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_NOWAIT), 1);
     assert_int_equal(s.calls, 0);

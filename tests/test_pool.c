@@ -95,7 +95,7 @@ static eva_step submitter_run(void *frame) {
     submitter *s = frame;
     ASYNC_BEGIN(s);
     for (s->i = s->first; s->i < s->first + JOBS_PER_TASK; s->i++) {
-        AWAIT(s, eva_pool_op(s->pool, &s->job, square, (void *)(uintptr_t)s->i));
+        AWAIT(s, eva_pool_submit_op(s->pool, &s->job, square, (void *)(uintptr_t)s->i));
         if ((uintptr_t)s->job.result != (uintptr_t)s->i * (uintptr_t)s->i ||
             !pthread_equal(pthread_self(), s->loop_thread))
             s->wrong++;
@@ -118,7 +118,7 @@ static void every_job_delivered_once_on_the_loop(void **state) {
     }
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
     for (int t = 0; t < TASKS; t++) {
-        assert_int_equal(eva_task_status(&s[t].task), 0);
+        assert_int_equal(eva_task_get_status(&s[t].task), 0);
         assert_int_equal(s[t].wrong, 0);
     }
     for (int i = 0; i < JOBS; i++)
@@ -175,7 +175,7 @@ static void full_queue_fails_fast_and_loses_nothing(void **state) {
     assert_int_equal(st.running, 1);
     assert_int_equal(st.rejected, 1);
     gate_open(&g);
-    while (eva_loop_pool_jobs(loop) > 0)
+    while (eva_loop_get_pool_jobs(loop) > 0)
         eva_loop_run(loop, EVA_RUN_ONCE);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(out[i].runs, 1);
@@ -235,7 +235,7 @@ static eva_step cancelled_waiter_run(void *frame) {
     cancelled_waiter *c = frame;
     ASYNC_BEGIN(c);
     c->job.result_dtor = free;
-    AWAIT_RC(c, c->rc, eva_pool_op(c->pool, &c->job, wait_at_gate, c->g));
+    AWAIT_RC(c, c->rc, eva_pool_submit_op(c->pool, &c->job, wait_at_gate, c->g));
     ASYNC_END(c);
 }
 
@@ -279,7 +279,7 @@ static void destroying_pool_completes_queued_jobs(void **state) {
     gate_await_entered(&g, 1);
     gate_open(&g); /* let the running one finish, so destroy can join */
     assert_int_equal(eva_pool_destroy(pool), 0);
-    while (eva_loop_pool_jobs(loop) > 0)
+    while (eva_loop_get_pool_jobs(loop) > 0)
         eva_loop_run(loop, EVA_RUN_ONCE);
     int ok = 0, cancelled = 0;
     for (int i = 0; i < 3; i++) {
@@ -303,13 +303,13 @@ static void loop_destroy_refuses_jobs_in_flight(void **state) {
     eva_pool_job job = {0};
     outcome out = {0};
     submit(pool, loop, &job, &out, &g, 0);
-    assert_int_equal(eva_loop_pool_jobs(loop), 1);
+    assert_int_equal(eva_loop_get_pool_jobs(loop), 1);
     assert_int_equal(eva_loop_destroy(loop), -EBUSY);
     gate_open(&g);
     while (out.runs == 0)
         eva_loop_run(loop, EVA_RUN_ONCE);
     free(out.result);
-    assert_int_equal(eva_loop_pool_jobs(loop), 0);
+    assert_int_equal(eva_loop_get_pool_jobs(loop), 0);
     test_loop_destroy(loop);
     eva_pool_destroy(pool);
     gate_destroy(&g);
@@ -347,16 +347,16 @@ static void promise_and_callback_forms(void **state) {
     eva_pool *pool = pool_new(2, 8);
     post_back pb = {.loop = loop};
     eva_promise *p = NULL;
-    assert_int_equal(eva_pool_submit_cb(pool, loop, posts_to_loop, NULL, &pb), -EINVAL);
-    assert_int_equal(eva_pool_submit_cb(pool, loop, posts_to_loop, on_post_job, &pb), 0);
+    assert_int_equal(eva_pool_submit_alloc(pool, loop, posts_to_loop, NULL, &pb), -EINVAL);
+    assert_int_equal(eva_pool_submit_alloc(pool, loop, posts_to_loop, on_post_job, &pb), 0);
     assert_int_equal(eva_pool_submit_promise(pool, loop, square, (void *)(uintptr_t)12, NULL, &p), 0);
-    while (eva_loop_pool_jobs(loop) > 0 || !pb.posted_ran)
+    while (eva_loop_get_pool_jobs(loop) > 0 || !pb.posted_ran)
         eva_loop_run(loop, EVA_RUN_ONCE);
     assert_true(pb.posted_ran);
     assert_int_equal(pb.job_status, 1);
     eva_loop_run(loop, EVA_RUN_NOWAIT); /* the promise's reactions */
     assert_int_equal(eva_promise_get_state(p), EVA_PROMISE_FULFILLED);
-    assert_int_equal((uintptr_t)eva_promise_value(p), 144);
+    assert_int_equal((uintptr_t)eva_promise_get_value(p), 144);
     eva_promise_unref(p);
     eva_pool_destroy(pool);
     test_loop_destroy(loop);
@@ -377,7 +377,7 @@ static eva_step mixer_run(void *frame) {
     ASYNC_BEGIN(m);
     for (m->i = 1; m->i <= 100; m->i++) {
         if (m->i % 2) {
-            AWAIT(m, eva_pool_op(m->pool, &m->job, square, (void *)(uintptr_t)m->i));
+            AWAIT(m, eva_pool_submit_op(m->pool, &m->job, square, (void *)(uintptr_t)m->i));
             m->sum += (uintptr_t)m->job.result;
         } else {
             m->sum += (uintptr_t)m->i * (uintptr_t)m->i; /* inline */
@@ -418,7 +418,7 @@ static void pool_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_pool_cancel(&job), 0); /* never submitted */
     assert_int_equal(eva_pool_get_stats(NULL, NULL), -EINVAL);
     assert_int_equal(eva_pool_destroy(NULL), -EINVAL);
-    assert_true(eva_pool_default_threads() >= 1);
+    assert_true(eva_pool_get_default_threads() >= 1);
     eva_pool_destroy(pool);
     test_loop_destroy(loop);
 }

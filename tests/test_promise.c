@@ -24,15 +24,15 @@ static int record(void *arg, eva_promise *settled, eva_promise *next) {
     (void)next;
     seen *s = arg;
     s->calls++;
-    s->value = eva_promise_value(settled);
-    s->code = eva_promise_error(settled);
-    snprintf(s->message, sizeof s->message, "%s", eva_promise_message(settled));
+    s->value = eva_promise_get_value(settled);
+    s->code = eva_promise_get_error(settled);
+    snprintf(s->message, sizeof s->message, "%s", eva_promise_get_message(settled));
     return 0;
 }
 
 static int doubler(void *arg, eva_promise *settled, eva_promise *next) {
     (void)arg;
-    int *in = eva_promise_value(settled);
+    int *in = eva_promise_get_value(settled);
     int *out = malloc(sizeof *out);
     *out = *in * 2;
     return eva_promise_resolve(next, out, free);
@@ -57,7 +57,7 @@ static void reactions_run_later_and_chain(void **state) {
     assert_int_equal(s.calls, 1);
     assert_int_equal(*(int *)s.value, 42);
     assert_int_equal(eva_promise_get_state(last), EVA_PROMISE_FULFILLED);
-    assert_null(eva_promise_value(last)); /* record returned 0 without a value */
+    assert_null(eva_promise_get_value(last)); /* record returned 0 without a value */
     /* a reaction added to a settled promise also runs later */
     seen late = {0};
     assert_int_equal(eva_promise_then(p, record, NULL, &late, NULL), 0);
@@ -84,7 +84,7 @@ static void missing_handlers_pass_outcome_through(void **state) {
     assert_int_equal(s.calls, 1); /* only the catch ran */
     assert_int_equal(s.code, -EPROTO);
     assert_string_equal(s.message, "bad frame");
-    assert_int_equal(eva_promise_error(through), -EPROTO);
+    assert_int_equal(eva_promise_get_error(through), -EPROTO);
     assert_int_equal(eva_promise_get_state(caught), EVA_PROMISE_FULFILLED); /* recovered */
     eva_promise_unref(p);
     eva_promise_unref(through);
@@ -111,8 +111,8 @@ static void finally_runs_on_both_outcomes(void **state) {
     eva_promise_reject(bad, -EIO, NULL);
     run(loop);
     assert_int_equal(runs, 2);
-    assert_ptr_equal(eva_promise_value(ok_next), &value);
-    assert_int_equal(eva_promise_error(bad_next), -EIO);
+    assert_ptr_equal(eva_promise_get_value(ok_next), &value);
+    assert_int_equal(eva_promise_get_error(bad_next), -EIO);
     eva_promise_unref(ok);
     eva_promise_unref(bad);
     eva_promise_unref(ok_next);
@@ -132,7 +132,7 @@ static void unhandled_rejection_is_reported(void **state) {
     eva_promise_reject(lost, -ECONNRESET, "peer went away");
     eva_promise_reject(handled, -ECONNRESET, NULL);
     eva_promise_reject(cancelled, -ECANCELED, NULL);
-    assert_int_equal(eva_promise_error(handled), -ECONNRESET);
+    assert_int_equal(eva_promise_get_error(handled), -ECONNRESET);
     eva_promise_unref(handled);
     eva_promise_unref(cancelled);
     assert_int_equal(log.count, 0);
@@ -155,15 +155,15 @@ static void adopt_follows_the_source(void **state) {
     static int value = 3;
     eva_promise_resolve(src, &value, NULL);
     run(loop);
-    assert_ptr_equal(eva_promise_value(p), &value);
+    assert_ptr_equal(eva_promise_get_value(p), &value);
     /* cancelling a follower cancels what it follows */
-    assert_int_equal(eva_sleep(loop, 60 * 60 * 1000, &sleeper), 0);
+    assert_int_equal(eva_sleep_promise(loop, 60 * 60 * 1000, &sleeper), 0);
     eva_promise_new(loop, &follower);
     eva_promise_adopt(follower, sleeper);
     assert_int_equal(eva_promise_cancel(follower), 0);
     run(loop); /* returns at once: the hour-long timer is gone */
-    assert_int_equal(eva_promise_error(sleeper), -ECANCELED);
-    assert_int_equal(eva_promise_error(follower), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(sleeper), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(follower), -ECANCELED);
     assert_int_equal(eva_promise_cancel(src), 0); /* settled: nothing to do */
     eva_promise *plain;
     eva_promise_new(loop, &plain);
@@ -189,7 +189,7 @@ static eva_step awaiter_run(void *frame) {
     awaiter *a = frame;
     ASYNC_BEGIN(a);
     AWAIT_RC(a, a->rc, eva_promise_op(a->p));
-    a->value = eva_promise_value(a->p);
+    a->value = eva_promise_get_value(a->p);
     AWAIT(a, a->p); /* a promise directly; settled now: no suspension; errors propagate */
     ASYNC_END(a);
 }
@@ -213,10 +213,10 @@ static void task_awaits_a_promise(void **state) {
     run(loop);
     assert_int_equal(ok.rc, 0);
     assert_ptr_equal(ok.value, &value);
-    assert_int_equal(eva_task_status(&ok.task), 0);
+    assert_int_equal(eva_task_get_status(&ok.task), 0);
     assert_int_equal(bad.rc, -EACCES);
-    assert_int_equal(eva_task_status(&bad.task), -EACCES);
-    assert_string_equal(eva_task_message(&bad.task), "denied");
+    assert_int_equal(eva_task_get_status(&bad.task), -EACCES);
+    assert_string_equal(eva_task_get_message(&bad.task), "denied");
     eva_promise_unref(ok.p);
     eva_promise_unref(bad.p);
     test_loop_destroy(loop);
@@ -275,13 +275,13 @@ static void spawned_task_settles_its_promise(void **state) {
     eva_loop_run(loop, EVA_RUN_NOWAIT);
     assert_int_equal(eva_promise_cancel(ph), 0); /* cancels the task */
     run(loop);
-    worker *result = eva_promise_value(pg);
+    worker *result = eva_promise_get_value(pg);
     assert_ptr_equal(result, good);
     assert_int_equal(result->output, 42); /* the frame outlives the task */
-    assert_int_equal(eva_promise_error(pb), -EDOM);
-    assert_string_equal(eva_promise_message(pb), "zero is not allowed");
-    assert_null(eva_promise_value(pb));
-    assert_int_equal(eva_promise_error(ph), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(pb), -EDOM);
+    assert_string_equal(eva_promise_get_message(pb), "zero is not allowed");
+    assert_null(eva_promise_get_value(pb));
+    assert_int_equal(eva_promise_get_error(ph), -ECANCELED);
     eva_promise_unref(pg); /* frees the frames */
     eva_promise_unref(pb);
     eva_promise_unref(ph);
@@ -292,7 +292,7 @@ static void spawned_task_settles_its_promise(void **state) {
 
 static eva_promise *sleeping(eva_loop *loop, int64_t ms) {
     eva_promise *p;
-    assert_int_equal(eva_sleep(loop, ms, &p), 0);
+    assert_int_equal(eva_sleep_promise(loop, ms, &p), 0);
     return p;
 }
 
@@ -319,7 +319,7 @@ static void all_fulfils_or_fails_fast(void **state) {
     run(loop);
     assert_int_equal(eva_promise_get_state(all), EVA_PROMISE_FULFILLED);
     size_t n;
-    assert_ptr_equal(eva_promise_inputs(all, &n)[2], in[2]);
+    assert_ptr_equal(eva_promise_get_inputs(all, &n)[2], in[2]);
     assert_int_equal(n, 3);
     eva_promise_unref(all);
     unref_all(in, 3);
@@ -328,14 +328,14 @@ static void all_fulfils_or_fails_fast(void **state) {
     eva_promise *in2[2] = {sleeping(loop, 60 * 60 * 1000), settled(loop, -EIO)};
     eva_promise_all(loop, in2, 2, &all);
     run(loop); /* returns: the sleep was cancelled */
-    assert_int_equal(eva_promise_error(all), -EIO);
-    assert_int_equal(eva_promise_error(in2[0]), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(all), -EIO);
+    assert_int_equal(eva_promise_get_error(in2[0]), -ECANCELED);
     eva_promise_unref(all);
     unref_all(in2, 2);
 
     assert_int_equal(eva_promise_all(loop, NULL, 0, &all), 0); /* empty: fulfilled */
     assert_int_equal(eva_promise_get_state(all), EVA_PROMISE_FULFILLED);
-    assert_null(eva_promise_inputs(all, &n));
+    assert_null(eva_promise_get_inputs(all, &n));
     assert_int_equal(n, 0);
     eva_promise_unref(all);
     test_loop_destroy(loop);
@@ -349,7 +349,7 @@ static void all_settled_waits_for_every_input(void **state) {
     run(loop);
     assert_int_equal(eva_promise_get_state(all), EVA_PROMISE_FULFILLED);
     assert_int_equal(eva_promise_get_state(in[1]), EVA_PROMISE_FULFILLED); /* not cancelled */
-    assert_int_equal(eva_promise_error(in[0]), -EIO);
+    assert_int_equal(eva_promise_get_error(in[0]), -EIO);
     eva_promise_unref(all);
     unref_all(in, 3);
     eva_promise_all_settled(loop, NULL, 0, &all);
@@ -368,25 +368,25 @@ static void any_needs_one_success(void **state) {
     eva_promise_any(loop, in, 3, &any);
     eva_promise_resolve(winner, &value, NULL);
     run(loop);
-    assert_ptr_equal(eva_promise_value(any), &value);
-    assert_int_equal(eva_promise_error(in[2]), -ECANCELED); /* the loser was stopped */
+    assert_ptr_equal(eva_promise_get_value(any), &value);
+    assert_int_equal(eva_promise_get_error(in[2]), -ECANCELED); /* the loser was stopped */
     eva_promise_unref(any);
     unref_all(in, 3);
 
     eva_promise *fails[2] = {settled(loop, -EIO), settled(loop, -EPERM)};
     eva_promise_any(loop, fails, 2, &any);
     run(loop);
-    assert_int_equal(eva_promise_error(any), EVA_EALLFAILED);
+    assert_int_equal(eva_promise_get_error(any), EVA_EALLFAILED);
     size_t n;
-    eva_promise *const *errs = eva_promise_inputs(any, &n);
+    eva_promise *const *errs = eva_promise_get_inputs(any, &n);
     assert_int_equal(n, 2);
-    assert_int_equal(eva_promise_error(errs[0]), -EIO);
-    assert_int_equal(eva_promise_error(errs[1]), -EPERM);
+    assert_int_equal(eva_promise_get_error(errs[0]), -EIO);
+    assert_int_equal(eva_promise_get_error(errs[1]), -EPERM);
     eva_promise_unref(any);
     unref_all(fails, 2);
 
     eva_promise_any(loop, NULL, 0, &any);
-    assert_int_equal(eva_promise_error(any), EVA_EALLFAILED);
+    assert_int_equal(eva_promise_get_error(any), EVA_EALLFAILED);
     eva_promise_unref(any);
     test_loop_destroy(loop);
 }
@@ -400,8 +400,8 @@ static void race_takes_the_first_to_settle(void **state) {
     run(loop);
     assert_int_equal(eva_promise_get_state(race), EVA_PROMISE_FULFILLED);
     assert_int_equal(eva_promise_get_state(in[1]), EVA_PROMISE_FULFILLED);
-    assert_int_equal(eva_promise_error(in[0]), -ECANCELED);
-    assert_int_equal(eva_promise_error(in[2]), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(in[0]), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(in[2]), -ECANCELED);
     eva_promise_unref(race);
     unref_all(in, 3);
     assert_int_equal(eva_promise_race(loop, NULL, 0, &race), -EINVAL);
@@ -414,9 +414,9 @@ static void timeout_rejects_and_cancels(void **state) {
     eva_promise *slow = sleeping(loop, 60 * 60 * 1000), *t;
     assert_int_equal(eva_promise_timeout(slow, 1, &t), 0);
     run(loop);
-    assert_int_equal(eva_promise_error(t), -ETIMEDOUT);
-    assert_string_equal(eva_promise_message(t), "eva_promise_timeout: time ran out before the promise settled");
-    assert_int_equal(eva_promise_error(slow), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(t), -ETIMEDOUT);
+    assert_string_equal(eva_promise_get_message(t), "eva_promise_timeout: time ran out before the promise settled");
+    assert_int_equal(eva_promise_get_error(slow), -ECANCELED);
     eva_promise_unref(t);
     eva_promise_unref(slow);
 
@@ -427,7 +427,7 @@ static void timeout_rejects_and_cancels(void **state) {
     eva_promise_timeout(fast, 60 * 60 * 1000, &t);
     eva_promise_resolve(fast, &value, NULL);
     run(loop);
-    assert_ptr_equal(eva_promise_value(t), &value);
+    assert_ptr_equal(eva_promise_get_value(t), &value);
     eva_promise_unref(t);
     eva_promise_unref(fast);
     assert_int_equal(eva_promise_timeout(NULL, 1, &t), -EINVAL);
@@ -441,9 +441,9 @@ static void cancelling_a_combinator_cancels_inputs(void **state) {
     eva_promise_all(loop, in, 2, &all);
     assert_int_equal(eva_promise_cancel(all), 0);
     run(loop);
-    assert_int_equal(eva_promise_error(all), -ECANCELED);
-    assert_int_equal(eva_promise_error(in[0]), -ECANCELED);
-    assert_int_equal(eva_promise_error(in[1]), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(all), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(in[0]), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(in[1]), -ECANCELED);
     eva_promise_unref(all);
     unref_all(in, 2);
     test_loop_destroy(loop);
@@ -470,7 +470,7 @@ static int start_step_two(void *arg, eva_promise *settled_p, eva_promise *next) 
     job *j = arg;
     count_step(j, settled_p, next);
     eva_promise *two, *after;
-    assert_int_equal(eva_sleep(j->loop, 1, &two), 0);
+    assert_int_equal(eva_sleep_promise(j->loop, 1, &two), 0);
     assert_int_equal(eva_promise_then(two, count_step, NULL, j, &after), 0);
     assert_int_equal(eva_promise_adopt(next, after), 0);
     eva_promise_unref(two);
@@ -482,7 +482,7 @@ static int job_done(void *arg, eva_promise *settled_p, eva_promise *next) {
     (void)next;
     job *j = arg;
     j->done++;
-    j->code = eva_promise_error(settled_p);
+    j->code = eva_promise_get_error(settled_p);
     return 0;
 }
 
@@ -581,7 +581,7 @@ static void cancel_stops_a_dropped_chain(void **state) {
     run(loop); /* returns at once: the hour-long timer is gone */
     assert_int_equal(j.steps, 0);
     assert_int_equal(j.done, 0); /* withdrawn, not run with the cancellation */
-    assert_int_equal(eva_promise_error(last), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(last), -ECANCELED);
     assert_int_equal(eva_promise_cancel(last), 0); /* settled: nothing to do */
     eva_promise_unref(last);
 
@@ -632,7 +632,7 @@ static void releasing_an_unsettleable_promise_is_reported(void **state) {
     eva_promise_unref(p); /* only we could have settled it */
     assert_int_equal(log.count, 1);
     assert_non_null(strstr(log.last, "nobody can settle it"));
-    assert_int_equal(eva_promise_error(next), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(next), -ECANCELED);
     assert_int_equal(s.calls, 0);
     eva_promise_unref(next);
     test_loop_destroy(loop);
@@ -660,9 +660,9 @@ static void destroy_settles_pending_promises(void **state) {
     assert_int_equal(s.calls, 1); /* the reaction ran, with the cancellation */
     assert_int_equal(s.code, -ECANCELED);
     assert_int_equal(a.rc, -ECANCELED);
-    assert_int_equal(eva_task_status(&a.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&a.task), -ECANCELED);
     /* the survivors are detached from the dead loop and may still be released */
-    assert_int_equal(eva_promise_error(sleep), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(sleep), -ECANCELED);
     assert_int_equal(eva_promise_then(plain, record, NULL, &s, NULL), -EINVAL);
     eva_promise_unref(a.p);
     eva_promise_unref(plain);
@@ -693,7 +693,7 @@ static void allocation_failure_registers_nothing(void **state) {
     assert_int_equal(eva_promise_then(p, record, NULL, NULL, &out), -ENOMEM);
     a.fail_after = 1; /* the reaction, not its promise */
     assert_int_equal(eva_promise_then(p, record, NULL, NULL, &out), -ENOMEM);
-    assert_int_equal(eva_sleep(loop, 1, &out), -ENOMEM);
+    assert_int_equal(eva_sleep_promise(loop, 1, &out), -ENOMEM);
     test_alloc_install(NULL);
     seen s = {0};
     assert_int_equal(eva_promise_then(p, record, NULL, &s, NULL), 0);
@@ -719,8 +719,8 @@ static void promise_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_promise_finally(p, NULL, NULL, NULL), -EINVAL);
     assert_int_equal(eva_promise_adopt(NULL, p), -EINVAL);
     assert_int_equal(eva_promise_cancel(NULL), -EINVAL);
-    assert_int_equal(eva_promise_error(NULL), -EINVAL);
-    assert_int_equal(eva_sleep(loop, -1, &out), -EINVAL);
+    assert_int_equal(eva_promise_get_error(NULL), -EINVAL);
+    assert_int_equal(eva_sleep_promise(loop, -1, &out), -EINVAL);
     eva_promise *holes[2] = {p, NULL};
     assert_int_equal(eva_promise_all(loop, holes, 2, &out), -EINVAL);
     assert_int_equal(eva_promise_all(loop, NULL, 2, &out), -EINVAL);

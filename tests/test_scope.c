@@ -54,7 +54,7 @@ static eva_step owner_run(void *frame) {
     assert_int_equal(eva_scope_init(&o->scope, &o->task), 0);
     for (o->i = 0; o->i < o->n; o->i++) {
         o->kids[o->i].clock = &o->clock;
-        eva_task_init(eva_task_loop(&o->task), &o->kids[o->i].task, child_run, "kid");
+        eva_task_init(eva_task_get_loop(&o->task), &o->kids[o->i].task, child_run, "kid");
         assert_int_equal(eva_scope_start(&o->scope, &o->kids[o->i].task), 0);
     }
     if (o->mode == FAIL_BEFORE_JOIN) {
@@ -84,12 +84,12 @@ static void join_waits_for_every_child(void **state) {
     owner o = {.n = 3, .mode = JOIN, .kids = {{.ms = 3}, {.ms = 1}, {.ms = 2}}};
     start_owner(loop, &o);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
-    assert_int_equal(eva_task_status(&o.task), 0);
+    assert_int_equal(eva_task_get_status(&o.task), 0);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(o.kids[i].done_steps, 1);
         assert_true(o.kids[i].finally_at < o.finally_at); /* all before the owner's end */
     }
-    assert_int_equal(eva_scope_live(&o.scope), 0);
+    assert_int_equal(eva_scope_get_live(&o.scope), 0);
     test_loop_destroy(loop);
 }
 
@@ -99,11 +99,11 @@ static void first_failure_cancels_siblings(void **state) {
     owner o = {.n = 3, .mode = JOIN, .kids = {{.ms = HOUR}, {.ms = 1, .fail = 1}, {.ms = HOUR}}};
     start_owner(loop, &o);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0); /* the hour-long sleeps were cancelled */
-    assert_int_equal(eva_task_status(&o.kids[1].task), -EIO);
-    assert_int_equal(eva_task_status(&o.kids[0].task), -ECANCELED);
-    assert_int_equal(eva_task_status(&o.kids[2].task), -ECANCELED);
-    assert_int_equal(eva_task_status(&o.task), -EIO); /* the scope's error propagated */
-    assert_string_equal(eva_task_message(&o.task), "child: boom");
+    assert_int_equal(eva_task_get_status(&o.kids[1].task), -EIO);
+    assert_int_equal(eva_task_get_status(&o.kids[0].task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&o.kids[2].task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&o.task), -EIO); /* the scope's error propagated */
+    assert_string_equal(eva_task_get_message(&o.task), "child: boom");
     assert_true(o.kids[0].finally_at < o.finally_at);
     assert_true(o.kids[2].finally_at < o.finally_at);
     test_loop_destroy(loop);
@@ -121,8 +121,8 @@ static void cancelling_owner_cancels_scope(void **state) {
     eva_timer_start(&t, 1, 0, on_cancel, &o.task);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
     assert_int_equal(o.rc, -ECANCELED); /* the join waited for the cancelled children */
-    assert_int_equal(eva_task_status(&o.kids[0].task), -ECANCELED);
-    assert_int_equal(eva_task_status(&o.kids[1].task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&o.kids[0].task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&o.kids[1].task), -ECANCELED);
     assert_int_equal(o.kids[0].finally_at > 0 && o.kids[1].finally_at > 0, 1);
     test_loop_destroy(loop);
 }
@@ -133,10 +133,10 @@ static void owner_failing_early_waits_for_children(void **state) {
     owner o = {.n = 2, .mode = FAIL_BEFORE_JOIN, .kids = {{.ms = HOUR}, {.ms = HOUR}}};
     start_owner(loop, &o);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
-    assert_int_equal(eva_task_status(&o.task), -EPERM);
-    assert_string_equal(eva_task_message(&o.task), "owner gives up");
+    assert_int_equal(eva_task_get_status(&o.task), -EPERM);
+    assert_string_equal(eva_task_get_message(&o.task), "owner gives up");
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(eva_task_status(&o.kids[i].task), -ECANCELED);
+        assert_int_equal(eva_task_get_status(&o.kids[i].task), -ECANCELED);
         /* the children were cleaned up before the owner's finally section */
         assert_true(o.kids[i].finally_at < o.finally_at);
     }
@@ -151,7 +151,7 @@ static void owner_forgetting_to_join_is_reported(void **state) {
     owner o = {.n = 1, .mode = FORGET_JOIN, .kids = {{.ms = HOUR}}};
     start_owner(loop, &o);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
-    assert_int_equal(eva_task_status(&o.kids[0].task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&o.kids[0].task), -ECANCELED);
     assert_int_equal(eva_task_get_state(&o.task), EVA_TASK_DONE);
     assert_int_equal(log.count, 1);
     assert_non_null(strstr(log.last, "task 'owner' finished without joining its scope"));
@@ -178,14 +178,14 @@ static void on_child_failure(void *arg, eva_scope *scope, eva_task *failed) {
     supervisor *s = arg;
     assert_ptr_equal(scope, &s->scope);
     s->failures++;
-    s->failed_status = eva_task_status(failed);
-    snprintf(s->failed_name, sizeof s->failed_name, "%s", eva_task_name(failed));
-    snprintf(s->failed_message, sizeof s->failed_message, "%s", eva_task_message(failed));
+    s->failed_status = eva_task_get_status(failed);
+    snprintf(s->failed_name, sizeof s->failed_name, "%s", eva_task_get_name(failed));
+    snprintf(s->failed_message, sizeof s->failed_message, "%s", eva_task_get_message(failed));
 }
 
 static int start_kid(supervisor *s, int i, const char *name) {
     s->kids[i].clock = &s->clock;
-    eva_task_init(eva_task_loop(&s->task), &s->kids[i].task, child_run, name);
+    eva_task_init(eva_task_get_loop(&s->task), &s->kids[i].task, child_run, name);
     return eva_scope_start(&s->scope, &s->kids[i].task);
 }
 
@@ -220,13 +220,13 @@ static void run_supervisor(eva_loop *loop, supervisor *s) {
     eva_task_init(loop, &s->task, supervisor_run, "supervisor");
     assert_int_equal(eva_task_start(&s->task, NULL), 0);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0); /* the hour-long kid was cancelled */
-    assert_int_equal(eva_task_status(&s->kids[0].task), -EIO);
+    assert_int_equal(eva_task_get_status(&s->kids[0].task), -EIO);
     assert_int_equal(s->late_rc, 0);                 /* new children still accepted */
     assert_int_equal(s->kids[2].done_steps, 1);
     assert_int_equal(s->sibling_state, EVA_TASK_SUSPENDED); /* the sibling was left alone */
-    assert_int_equal(eva_task_status(&s->kids[1].task), -ECANCELED); /* by the scope's cancel */
+    assert_int_equal(eva_task_get_status(&s->kids[1].task), -ECANCELED); /* by the scope's cancel */
     assert_int_equal(s->rc, -ECANCELED);
-    assert_int_equal(eva_task_status(&s->task), 0);
+    assert_int_equal(eva_task_get_status(&s->task), 0);
     for (int i = 0; i < 3; i++)
         assert_true(s->kids[i].finally_at < s->finally_at); /* none outlived the scope */
 }
@@ -297,7 +297,7 @@ static void spawned_children_and_empty_scopes(void **state) {
     eva_task_init(loop, &s.task, spawner_run, "spawner");
     eva_task_start(&s.task, NULL);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
-    assert_int_equal(eva_task_status(&s.task), 0);
+    assert_int_equal(eva_task_get_status(&s.task), 0);
     assert_int_equal(s.start_after_cancel, -ECANCELED);
     assert_int_equal(s.empty_rc, -ECANCELED); /* the cancelled scope's status */
     test_loop_destroy(loop); /* ASan: the spawned frames were freed */
@@ -318,7 +318,7 @@ static void scope_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_scope_cancel(NULL), -EINVAL);
     assert_int_equal(eva_scope_init_mode(&scope, &idle, EVA_SCOPE_SUPERVISE), -EINVAL);
     assert_int_equal(eva_scope_on_failure(NULL, on_child_failure, NULL), -EINVAL);
-    assert_int_equal(eva_scope_live(NULL), 0);
+    assert_int_equal(eva_scope_get_live(NULL), 0);
     test_loop_destroy(loop);
 }
 
@@ -329,11 +329,11 @@ static void destroy_cancels_running_scopes(void **state) {
     start_owner(loop, &o);
     eva_loop_run(loop, EVA_RUN_NOWAIT);
     eva_loop_run(loop, EVA_RUN_NOWAIT);
-    assert_int_equal(eva_scope_live(&o.scope), 3);
+    assert_int_equal(eva_scope_get_live(&o.scope), 3);
     test_loop_destroy(loop);
-    assert_int_equal(eva_task_status(&o.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&o.task), -ECANCELED);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(eva_task_status(&o.kids[i].task), -ECANCELED);
+        assert_int_equal(eva_task_get_status(&o.kids[i].task), -ECANCELED);
 }
 
 int main(void) {

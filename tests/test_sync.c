@@ -100,8 +100,8 @@ static void mutex_is_fifo_and_cancellable(void **state) {
     eva_loop *loop = test_loop_new();
     eva_mutex m;
     assert_int_equal(eva_mutex_init(loop, &m), 0);
-    assert_int_equal(eva_mutex_trylock(&m), 0); /* the test holds it first */
-    assert_int_equal(eva_mutex_trylock(&m), -EBUSY);
+    assert_int_equal(eva_mutex_try_lock(&m), 0); /* the test holds it first */
+    assert_int_equal(eva_mutex_try_lock(&m), -EBUSY);
     int order[4], n = 0;
     locker l[4];
     for (int i = 0; i < 4; i++) {
@@ -160,7 +160,7 @@ static void semaphore_limits_holders(void **state) {
     }
     run(loop);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(eva_task_status(&u[i].task), 0);
+        assert_int_equal(eva_task_get_status(&u[i].task), 0);
     assert_int_equal(max_inside, 2);
     assert_int_equal(eva_semaphore_try_acquire(&s), 0);
     assert_int_equal(eva_semaphore_try_acquire(&s), 0);
@@ -228,7 +228,7 @@ static eva_step producer_run(void *frame) {
     producer *p = frame;
     ASYNC_BEGIN(p);
     for (p->i = 1; p->i <= p->n; p->i++) {
-        if (eva_channel_count(p->ch) == p->ch->capacity)
+        if (eva_channel_get_count(p->ch) == p->ch->capacity)
             p->blocked++;
         AWAIT_RC(p, p->rc, eva_channel_send_op(p->ch, (void *)(uintptr_t)p->i));
         if (p->rc < 0)
@@ -323,7 +323,7 @@ static void channel_cancel_sender_and_receiver(void **state) {
     eva_task_cancel(&p.task);
     run(loop);
     assert_int_equal(p.rc, -ECANCELED);
-    assert_int_equal(eva_channel_count(&ch), 1); /* its item was not sent */
+    assert_int_equal(eva_channel_get_count(&ch), 1); /* its item was not sent */
     void *item;
     eva_channel_try_recv(&ch, &item);
 
@@ -365,7 +365,7 @@ static void sync_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_mutex_init(NULL, &m), -EINVAL);
     assert_int_equal(eva_mutex_init(loop, NULL), -EINVAL);
     assert_int_equal(eva_mutex_unlock(NULL), -EINVAL);
-    assert_int_equal(eva_mutex_trylock(NULL), -EINVAL);
+    assert_int_equal(eva_mutex_try_lock(NULL), -EINVAL);
     assert_int_equal(eva_semaphore_init(NULL, &s, 1), -EINVAL);
     assert_int_equal(eva_semaphore_release(NULL), -EINVAL);
     assert_int_equal(eva_event_init(loop, NULL), -EINVAL);

@@ -45,13 +45,13 @@ static void task_runs_to_completion(void **state) {
     assert_int_equal(eva_task_start(&c.task, on_counter_done), 0);
     assert_int_equal(eva_task_get_state(&c.task), EVA_TASK_QUEUED);
     assert_int_equal(c.steps, 0); /* the first step waits for the loop */
-    assert_int_equal(eva_task_status(&c.task), -EINPROGRESS);
+    assert_int_equal(eva_task_get_status(&c.task), -EINPROGRESS);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
     assert_true(c.done);
     assert_int_equal(c.steps, 4);
     assert_int_equal(c.finally_runs, 1);
-    assert_int_equal(eva_task_status(&c.task), 0);
-    assert_string_equal(eva_task_message(&c.task), "success");
+    assert_int_equal(eva_task_get_status(&c.task), 0);
+    assert_string_equal(eva_task_get_message(&c.task), "success");
     assert_int_equal(eva_task_get_state(&c.task), EVA_TASK_DONE);
     /* a finished caller-owned task may be started again */
     c = (counter){.task = c.task};
@@ -116,7 +116,7 @@ static eva_step top_run(void *frame) {
     t->middle.input = t->input;
     AWAIT_RC(t, t->rc, EVA_ASYNC(middle_run, &t->middle)); /* errors caught */
     if (t->rc < 0) {
-        t->message = eva_task_message(&t->middle.task);
+        t->message = eva_task_get_message(&t->middle.task);
         ASYNC_RETURN(t, 0);
     }
     t->output = t->middle.output;
@@ -136,7 +136,7 @@ static void nested_three_deep_returns_values(void **state) {
     (void)state;
     top t;
     run_top(20, &t);
-    assert_int_equal(eva_task_status(&t.task), 0);
+    assert_int_equal(eva_task_get_status(&t.task), 0);
     assert_int_equal(t.rc, 0);
     assert_int_equal(t.output, 41);
     assert_int_equal(t.middle.finally_runs, 1);
@@ -150,10 +150,10 @@ static void errors_propagate_with_message(void **state) {
     assert_int_equal(t.rc, -EIO);
     assert_non_null(t.message);
     assert_string_equal(t.message, "leaf: disk on fire");
-    assert_int_equal(eva_task_status(&t.middle.task), -EIO);
+    assert_int_equal(eva_task_get_status(&t.middle.task), -EIO);
     assert_int_equal(t.middle.finally_runs, 1); /* cleanup ran on the error path */
     assert_int_equal(t.middle.leaf.finally_runs, 1);
-    assert_int_equal(eva_task_status(&t.task), 0); /* top handled it */
+    assert_int_equal(eva_task_get_status(&t.task), 0); /* top handled it */
 }
 
 /* A child that finishes without ever suspending. */
@@ -196,8 +196,8 @@ static void child_finishing_synchronously(void **state) {
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     assert_int_equal(c.rc1, 0);
     assert_int_equal(c.rc2, 0);
-    assert_int_equal(eva_task_status(&c.task), -EPERM);
-    assert_string_equal(eva_task_message(&c.task), "instant refusal");
+    assert_int_equal(eva_task_get_status(&c.task), -EPERM);
+    assert_string_equal(eva_task_get_message(&c.task), "instant refusal");
     test_loop_destroy(loop);
 }
 
@@ -306,7 +306,7 @@ static void cancel_stops_a_sleep(void **state) {
     eva_timer_start(&t, 1, 0, on_cancel_timer, &s.task);
     /* returns only because the hour-long timer was stopped */
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
-    assert_int_equal(eva_task_status(&s.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&s.task), -ECANCELED);
     assert_int_equal(s.after_sleep, 0);
     assert_int_equal(s.finally_runs, 1);
     assert_int_equal(eva_task_cancel(&s.task), 0); /* idempotent after done */
@@ -322,7 +322,7 @@ static void cancel_before_first_step(void **state) {
     assert_int_equal(eva_task_cancel(&s.task), 0);
     assert_int_equal(eva_task_cancel(&s.task), 0);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
-    assert_int_equal(eva_task_status(&s.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&s.task), -ECANCELED);
     assert_int_equal(s.finally_runs, 0); /* it never ran, so nothing to clean */
     test_loop_destroy(loop);
 }
@@ -357,8 +357,8 @@ static void cancel_reaches_nested_child(void **state) {
     eva_timer_init(loop, &t);
     eva_timer_start(&t, 1, 0, on_cancel_timer, &p.task);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
-    assert_int_equal(eva_task_status(&p.task), -ECANCELED);
-    assert_int_equal(eva_task_status(&p.child.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&p.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&p.child.task), -ECANCELED);
     assert_int_equal(p.child.finally_runs, 1);
     assert_int_equal(p.finally_runs, 1);
     assert_int_equal(p.child.order, 1); /* the child cleans up before its parent */
@@ -388,7 +388,7 @@ static void cancel_while_running(void **state) {
     eva_task_start(&s.task, NULL);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     assert_int_equal(s.rc, -ECANCELED);
-    assert_int_equal(eva_task_status(&s.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&s.task), -ECANCELED);
     test_loop_destroy(loop);
 }
 
@@ -403,7 +403,7 @@ static void cancel_during_yield(void **state) {
     assert_int_equal(eva_task_get_state(&y.task), EVA_TASK_QUEUED);
     eva_task_cancel(&y.task);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
-    assert_int_equal(eva_task_status(&y.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&y.task), -ECANCELED);
     assert_string_equal(tr.log, "y");
     test_loop_destroy(loop);
 }
@@ -429,11 +429,11 @@ static void site_names_the_parked_await(void **state) {
     eva_loop *loop = test_loop_new();
     parker p;
     eva_task_init(loop, &p.task, parker_run, "parker");
-    assert_null(eva_task_site(&p.task));
+    assert_null(eva_task_get_site(&p.task));
     eva_task_start(&p.task, NULL);
     eva_loop_run(loop, EVA_RUN_NOWAIT);
     assert_int_equal(eva_task_get_state(&p.task), EVA_TASK_SUSPENDED);
-    const eva_site *site = eva_task_site(&p.task);
+    const eva_site *site = eva_task_get_site(&p.task);
     assert_non_null(site);
     assert_int_equal(site->line, parked_line);
     assert_non_null(strstr(site->file, "test_task.c"));
@@ -455,7 +455,7 @@ static void site_names_the_parked_await(void **state) {
 static int spawned_done;
 
 static void on_spawned_done(eva_task *t) {
-    assert_int_equal(eva_task_status(t), 0);
+    assert_int_equal(eva_task_get_status(t), 0);
     spawned_done++;
 }
 
@@ -488,10 +488,10 @@ static void destroy_cancels_suspended_tasks(void **state) {
     eva_loop_run(loop, EVA_RUN_NOWAIT); /* both are now parked on hour-long timers */
     eva_task_start(&never_ran.task, NULL);
     test_loop_destroy(loop);
-    assert_int_equal(eva_task_status(&owned.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&owned.task), -ECANCELED);
     assert_int_equal(owned.finally_runs, 1);
     assert_int_equal(owned.child.finally_runs, 1);
-    assert_int_equal(eva_task_status(&never_ran.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&never_ran.task), -ECANCELED);
 }
 
 /* ---- invalid arguments and allocation failure ---------------------------- */
@@ -506,13 +506,13 @@ static void task_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_task_init(loop, &c.task, NULL, "c"), -EINVAL);
     assert_int_equal(eva_task_start(NULL, NULL), -EINVAL);
     assert_int_equal(eva_task_cancel(NULL), -EINVAL);
-    assert_int_equal(eva_task_status(NULL), -EINVAL);
+    assert_int_equal(eva_task_get_status(NULL), -EINVAL);
     assert_int_equal(eva_task_spawn(loop, sizeof(eva_task) - 1, counter_run, "c", NULL, &frame), -EINVAL);
     assert_int_equal(eva_task_spawn(loop, sizeof c, counter_run, "c", NULL, NULL), -EINVAL);
     assert_int_equal(eva_task_spawn(NULL, sizeof c, counter_run, "c", NULL, &frame), -EINVAL);
     assert_null(frame);
     eva_task_init(loop, &c.task, counter_run, NULL);
-    assert_string_equal(eva_task_name(&c.task), "task");
+    assert_string_equal(eva_task_get_name(&c.task), "task");
     assert_int_equal(eva_task_start(&c.task, NULL), 0);
     assert_int_equal(eva_task_start(&c.task, NULL), -EBUSY);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
@@ -540,7 +540,7 @@ static void negative_sleep_is_einval(void **state) {
     eva_task_start(&b.task, NULL);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     assert_int_equal(b.rc, -EINVAL);
-    assert_int_equal(eva_task_status(&b.task), -EINVAL);
+    assert_int_equal(eva_task_get_status(&b.task), -EINVAL);
     test_loop_destroy(loop);
 }
 
@@ -624,8 +624,8 @@ static void await_in_finally_keeps_the_original_error(void **state) {
     cleanup_awaiter c = {.rc = 1};
     test_log log = {.count = 0};
     run_logged(&c.task, failing_cleanup_awaiter_run, &log);
-    assert_int_equal(eva_task_status(&c.task), -EIO);
-    assert_string_equal(eva_task_message(&c.task), "boom");
+    assert_int_equal(eva_task_get_status(&c.task), -EIO);
+    assert_string_equal(eva_task_get_message(&c.task), "boom");
     assert_int_equal(c.finally_runs, 1);
     assert_int_equal(c.after_finally_await, 0); /* AWAIT failing ends the cleanup */
     assert_int_equal(log.count, 1);
@@ -642,8 +642,8 @@ static void await_rc_in_finally_fails_at_once(void **state) {
         assert_int_equal(c.after_finally_await, 1); /* AWAIT_RC hands the code over */
         assert_int_equal(c.finally_runs, 1);
         /* the same on both paths: a failure stands, a success is not reported */
-        assert_int_equal(eva_task_status(&c.task), fail ? -EIO : -ECANCELED);
-        assert_string_equal(eva_task_message(&c.task), fail ? "boom" : "AWAIT in the finally section");
+        assert_int_equal(eva_task_get_status(&c.task), fail ? -EIO : -ECANCELED);
+        assert_string_equal(eva_task_get_message(&c.task), fail ? "boom" : "AWAIT in the finally section");
         assert_int_equal(log.count, 1);
         assert_logged_at(&log, finally_await_line);
     }
@@ -675,7 +675,7 @@ static void await_on_another_frame_fails(void **state) {
     linked l = {.other = &other};
     test_log log = {.count = 0};
     run_logged(&l.task, wrong_frame_run, &log);
-    assert_int_equal(eva_task_status(&l.task), -EFAULT);
+    assert_int_equal(eva_task_get_status(&l.task), -EFAULT);
     assert_int_equal(l.reached, 0);
     assert_int_equal(l.finally_runs, 1);
     assert_logged_at(&log, wrong_frame_line);
@@ -730,7 +730,7 @@ static void assert_misuse_fails(eva_task_fn fn, int which, const int *line) {
     misuser m = {.which = which};
     test_log log = {.count = 0};
     run_logged(&m.task, fn, &log);
-    assert_int_equal(eva_task_status(&m.task), -EFAULT);
+    assert_int_equal(eva_task_get_status(&m.task), -EFAULT);
     assert_int_equal(m.reached, 0);
     assert_int_equal(m.finally_runs, 1);
     assert_logged_at(&log, *line);

@@ -28,7 +28,7 @@ static struct sockaddr_in loopback(int port) {
 static void listen_any(eva_loop *loop, eva_tcp_server *srv, struct sockaddr_in *addr) {
     *srv = (eva_tcp_server){0};
     assert_int_equal(eva_tcp_listen_ip(loop, srv, "127.0.0.1", 0, NULL), 0);
-    int port = eva_tcp_server_port(srv);
+    int port = eva_tcp_server_get_port(srv);
     assert_true(port > 0);
     *addr = loopback(port);
 }
@@ -70,9 +70,9 @@ static eva_step echo_server_run(void *frame) {
     for (;;) {
         AWAIT(s, eva_tcp_accept_op(&s->acc, &s->srv));
         echo_conn *c = NULL;
-        assert_int_equal(eva_task_spawn(eva_task_loop(&s->task), sizeof *c, echo_conn_run, "echo", NULL,
+        assert_int_equal(eva_task_spawn(eva_task_get_loop(&s->task), sizeof *c, echo_conn_run, "echo", NULL,
                                         (void **)&c), 0);
-        assert_int_equal(eva_tcp_open(eva_task_loop(&s->task), &c->tcp, s->acc.fd), 0);
+        assert_int_equal(eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->acc.fd), 0);
         s->served++;
     }
     ASYNC_END(s);
@@ -135,7 +135,7 @@ static void echo_round_trips_from_1_byte_to_16_mib(void **state) {
         eva_task_init(loop, &c.task, echo_client_run, "client");
         eva_task_start(&c.task, NULL);
         test_run_until(loop, &c.done, 60000);
-        assert_int_equal(eva_task_status(&c.task), 0);
+        assert_int_equal(eva_task_get_status(&c.task), 0);
         while (c.write_status == 1) /* its completion runs from the loop */
             eva_loop_run(loop, EVA_RUN_NOWAIT);
         assert_int_equal(c.write_status, 0);
@@ -213,7 +213,7 @@ static void thousand_concurrent_clients(void **state) {
     }
     test_run_until(loop, &clients_done, 60000);
     for (int i = 0; i < n; i++)
-        assert_int_equal(eva_task_status(&clients[i].task), 0);
+        assert_int_equal(eva_task_get_status(&clients[i].task), 0);
     assert_int_equal(ok, n);
     assert_int_equal(s.served, n);
     free(clients);
@@ -417,7 +417,7 @@ static void write_backpressure_with_a_stalled_reader(void **state) {
         sent += sizeof chunk;
     }
     assert_int_equal(rc, 1); /* backpressure, not unbounded buffering */
-    assert_true(eva_tcp_write_queue_size(&f->tcp) >= 64 * 1024);
+    assert_true(eva_tcp_get_write_queue_size(&f->tcp) >= 64 * 1024);
     /* now the peer reads it all, in order */
     int fl = 1;
     (void)fl;
@@ -432,7 +432,7 @@ static void write_backpressure_with_a_stalled_reader(void **state) {
             assert_int_equal(in[k], (unsigned char)(got + (size_t)k));
         got += (size_t)n;
     }
-    assert_int_equal(eva_tcp_write_queue_size(&f->tcp), 0);
+    assert_int_equal(eva_tcp_get_write_queue_size(&f->tcp), 0);
     assert_int_equal(drains, 1);
     fixture_free(f);
 }
@@ -585,7 +585,7 @@ static void read_timer_left_running_does_not_hold_the_loop(void **state) {
     assert_true(ev_is_active(&f->tcp.timer)); /* still running, for the next read */
     /* nothing pending: the loop must return at once, not in an hour; an
      * unreferenced guard breaks it after 10 s if it does not */
-    struct ev_loop *ev = eva_loop_ev(f->loop);
+    struct ev_loop *ev = eva_loop_get_ev(f->loop);
     bool held = false;
     ev_timer guard;
     ev_timer_init(&guard, on_loop_timer, 10., 0.);
@@ -765,7 +765,7 @@ static void cancel_each_operation(void **state) {
     canceller w = {.op = OP_WRITE, .tcp = &f->tcp, .big = big, .big_len = 100, .rc = 1};
     cancel_after_parking(f->loop, &w, "write");
     assert_true(eva_tcp_is_open(&f->tcp));
-    assert_int_equal(eva_tcp_write_queue_size(&f->tcp), first.remaining);
+    assert_int_equal(eva_tcp_get_write_queue_size(&f->tcp), first.remaining);
     eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
     while (write_status == 1)
         eva_loop_run(f->loop, EVA_RUN_NOWAIT);
@@ -843,7 +843,7 @@ static void burst_check(bool pull) {
     burst *b = calloc(1, sizeof *b);
     eva_tcp_listen_options opts = {.accept_batch = BATCH};
     assert_int_equal(eva_tcp_listen_ip(loop, &b->srv, "127.0.0.1", 0, &opts), 0);
-    struct sockaddr_in addr = loopback(eva_tcp_server_port(&b->srv));
+    struct sockaddr_in addr = loopback(eva_tcp_server_get_port(&b->srv));
     int clients[BURST];
     for (int i = 0; i < BURST; i++) { /* all in the backlog before anything is accepted */
         clients[i] = socket(AF_INET, SOCK_STREAM, 0);
@@ -924,7 +924,7 @@ static void promise_form_of_a_read(void **state) {
     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
         assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
     assert_int_equal(eva_promise_get_state(p), EVA_PROMISE_FULFILLED);
-    const eva_tcp_read_req *done = eva_promise_value(p); /* the request is the value */
+    const eva_tcp_read_req *done = eva_promise_get_value(p); /* the request is the value */
     assert_int_equal(done->nread, 8);
     assert_memory_equal(f->buf, "promised", 8);
     eva_promise_unref(p);
@@ -934,7 +934,7 @@ static void promise_form_of_a_read(void **state) {
     eva_promise_cancel(p);
     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
         assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
-    assert_int_equal(eva_promise_error(p), -ECANCELED);
+    assert_int_equal(eva_promise_get_error(p), -ECANCELED);
     eva_promise_unref(p);
     fixture_free(f);
 }
@@ -958,7 +958,7 @@ static void promise_forms_of_every_operation(void **state) {
     assert_int_equal(eva_tcp_connect_promise(loop, &client, (struct sockaddr *)&addr, sizeof addr, 5000, &cn), 0);
     assert_true(settle(loop, cn));
     assert_true(settle(loop, acc));
-    const eva_tcp_accept_req *a = eva_promise_value(acc);
+    const eva_tcp_accept_req *a = eva_promise_get_value(acc);
     assert_true(a->fd >= 0);
     assert_int_equal(eva_tcp_open(loop, &server_side, a->fd), 0);
     eva_promise_unref(acc);
@@ -973,7 +973,7 @@ static void promise_forms_of_every_operation(void **state) {
     eva_promise_unref(p);
     assert_int_equal(eva_tcp_read_until_promise(&server_side, in, sizeof in, "\r\n", 2, &p), 0);
     assert_true(settle(loop, p));
-    assert_int_equal(((const eva_tcp_read_req *)eva_promise_value(p))->nread, 4);
+    assert_int_equal(((const eva_tcp_read_req *)eva_promise_get_value(p))->nread, 4);
     assert_memory_equal(in, "hi\r\n", 4);
     eva_promise_unref(p);
     assert_int_equal(eva_tcp_read_exact_promise(&server_side, in, 5, &p), 0);
@@ -985,7 +985,7 @@ static void promise_forms_of_every_operation(void **state) {
     eva_promise_unref(p);
     assert_int_equal(eva_tcp_read_promise(&server_side, in, sizeof in, &p), 0);
     assert_true(settle(loop, p));
-    assert_int_equal(((const eva_tcp_read_req *)eva_promise_value(p))->nread, 0); /* EOF */
+    assert_int_equal(((const eva_tcp_read_req *)eva_promise_get_value(p))->nread, 0); /* EOF */
     eva_promise_unref(p);
     assert_int_equal(eva_tcp_close_promise(&client, EVA_TCP_CLOSE_FLUSH, &p), 0);
     assert_true(settle(loop, p));
@@ -994,7 +994,7 @@ static void promise_forms_of_every_operation(void **state) {
     /* a failing start rejects the promise with its error */
     assert_int_equal(eva_tcp_read_promise(&client, in, sizeof in, &p), 0);
     assert_false(settle(loop, p));
-    assert_int_equal(eva_promise_error(p), -ENOTCONN);
+    assert_int_equal(eva_promise_get_error(p), -ENOTCONN);
     eva_promise_unref(p);
     eva_tcp_close(&server_side, EVA_TCP_CLOSE_DISCARD, NULL);
     eva_tcp_server_close(&srv);
@@ -1142,7 +1142,7 @@ static void tcp_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_tcp_listen(loop, &srv, &unix_addr, sizeof unix_addr, NULL), -EINVAL);
     eva_tcp_listen_options negative_batch = {.accept_batch = -1};
     assert_int_equal(eva_tcp_listen(loop, &srv, (struct sockaddr *)&a, sizeof a, &negative_batch), -EINVAL);
-    assert_int_equal(eva_tcp_server_port(&srv), -EBADF);
+    assert_int_equal(eva_tcp_server_get_port(&srv), -EBADF);
     assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), -EINVAL);
     assert_int_equal(eva_tcp_open(loop, &tcp, -1), -EINVAL);
     assert_int_equal(eva_tcp_open(loop, &tcp, 12345), -EBADF);
@@ -1165,7 +1165,7 @@ static void tcp_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_tcp_set_read_deadline(&tcp, 10), -ENOTCONN);
     assert_int_equal(eva_tcp_close(&tcp, (eva_tcp_close_how)9, NULL), -EINVAL);
     assert_int_equal(eva_tcp_close(&tcp, EVA_TCP_CLOSE_FLUSH, NULL), 0); /* not open: no-op */
-    assert_int_equal(eva_tcp_fd(&tcp), -EBADF);
+    assert_int_equal(eva_tcp_get_fd(&tcp), -EBADF);
     assert_false(eva_tcp_is_open(NULL));
     test_loop_destroy(loop);
 }

@@ -34,7 +34,7 @@ static fixture *fixture_new(void) {
     assert_int_equal(dns_responder_add(f->r, "refusing.test", "127.0.0.2"), 0);
     assert_int_equal(eva_tcp_listen_ip(f->loop, &f->srv, "127.0.0.1", 0, NULL), 0);
     assert_int_equal(eva_tcp_accept_start(&f->srv, on_accept), 0);
-    f->port = eva_tcp_server_port(&f->srv);
+    f->port = eva_tcp_server_get_port(&f->srv);
     return f;
 }
 

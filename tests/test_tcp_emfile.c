@@ -90,7 +90,7 @@ static int child_main(int report_fd, int control_fd) {
     if (eva_tcp_listen_ip(loop, &srv, "127.0.0.1", 0, NULL) < 0 ||
         eva_tcp_accept_start(&srv, on_child_accept) < 0)
         return 4;
-    int port = eva_tcp_server_port(&srv);
+    int port = eva_tcp_server_get_port(&srv);
     if (write(report_fd, &port, sizeof port) != sizeof port)
         return 5;
     eva_io control;
@@ -99,7 +99,7 @@ static int child_main(int report_fd, int control_fd) {
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     st.accepted = (long)srv.accepted;
     st.dropped = (long)srv.dropped;
-    st.iterations = ev_iteration(eva_loop_ev(loop));
+    st.iterations = ev_iteration(eva_loop_get_ev(loop));
     if (write(report_fd, &st, sizeof st) != sizeof st)
         return 6;
     eva_tcp_server_close(&srv);

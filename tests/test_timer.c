@@ -37,7 +37,7 @@ static void timers_fire_in_order_once(void **state) {
         assert_int_equal(eva_timer_init(loop, &tt[i].timer), 0);
         assert_int_equal(eva_timer_start(&tt[i].timer, delays[i], 0, on_tagged, &tt[i]), 0);
     }
-    assert_int_equal(eva_loop_active_handles(loop), 5);
+    assert_int_equal(eva_loop_get_active_handles(loop), 5);
     /* With nothing else active, the loop returns once every timer has fired. */
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
     assert_int_equal(rec.n, 5);
@@ -47,7 +47,7 @@ static void timers_fire_in_order_once(void **state) {
         assert_int_equal(tt[i].fired, 1);
         assert_false(eva_timer_is_active(&tt[i].timer));
     }
-    assert_int_equal(eva_loop_active_handles(loop), 0);
+    assert_int_equal(eva_loop_get_active_handles(loop), 0);
     test_loop_destroy(loop);
 }
 
@@ -92,7 +92,7 @@ static void timer_stopped_while_pending_never_fires(void **state) {
     }
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
     assert_int_equal(r.fired, 1);
-    assert_int_equal(eva_loop_active_handles(loop), 0);
+    assert_int_equal(eva_loop_get_active_handles(loop), 0);
     test_loop_destroy(loop);
 }
 
@@ -125,7 +125,7 @@ static void restart_replaces_the_timeout(void **state) {
     eva_timer_init(loop, &t);
     eva_timer_start(&t, 60 * 60 * 1000, 0, on_count, &fired);
     eva_timer_start(&t, 0, 0, on_count, &fired);
-    assert_int_equal(eva_loop_active_handles(loop), 1);
+    assert_int_equal(eva_loop_get_active_handles(loop), 1);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_DEFAULT), 0);
     assert_int_equal(fired, 1);
     test_loop_destroy(loop);

@@ -94,7 +94,7 @@ int db_start(int delay_ms, struct sockaddr_in *addr) {
         return rc;
     }
     *addr = (struct sockaddr_in){.sin_family = AF_INET,
-                                 .sin_port = htons((uint16_t)eva_tcp_server_port(&db.acceptor.srv)),
+                                 .sin_port = htons((uint16_t)eva_tcp_server_get_port(&db.acceptor.srv)),
                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     eva_task_init(db.loop, &db.acceptor.task, accept_run, "db-accept");
     eva_task_start(&db.acceptor.task, NULL);

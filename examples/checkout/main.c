@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
     printf("\nThe blocking server computes %.1f%% of the time and waits the rest; one evasync "
            "loop\noverlaps the waits of all %d requests and keeps the %u cores busy with the "
            "pricing\n(the offload pool), so the loop itself stays free to accept more.\n",
-           100.0 * cpu / wall, cfg.requests, eva_pool_default_threads());
+           100.0 * cpu / wall, cfg.requests, eva_pool_get_default_threads());
     eva_pool_destroy(cfg.pool);
     db_stop();
     return failures ? 1 : 0;

@@ -32,7 +32,7 @@ static eva_step request_run(void *frame) {
         r->in[r->rd.nread] = '\0';
         r->total += strtoull(r->in, NULL, 10);
     }
-    AWAIT(r, eva_pool_op(r->cfg->pool, &r->job, price_work, &r->total));
+    AWAIT(r, eva_pool_submit_op(r->cfg->pool, &r->job, price_work, &r->total));
     ASYNC_FINALLY(r); /* success or failure: closed here, at once (no AWAIT:
                          the loop frees the frame when the task ends) */
     eva_tcp_close(&r->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
@@ -41,8 +41,8 @@ static eva_step request_run(void *frame) {
 
 static void on_done(eva_task *t) { /* the loop frees the frame after this */
     request *r = (request *)t;
-    int status = eva_task_status(t);
-    checkout_finish(r->tally, status, status ? eva_task_message(t) : NULL, r->total);
+    int status = eva_task_get_status(t);
+    checkout_finish(r->tally, status, status ? eva_task_get_message(t) : NULL, r->total);
 }
 
 int run_await(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t) {

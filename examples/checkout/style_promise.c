@@ -74,8 +74,8 @@ static int on_connected(void *arg, eva_promise *settled, eva_promise *next) {
 static int on_settled(void *arg, eva_promise *settled, eva_promise *next) {
     (void)next; /* fulfilled with no value when we return 0: nothing left unhandled */
     request *r = arg;
-    int status = eva_promise_error(settled);
-    checkout_finish(r->tally, status, status ? eva_promise_message(settled) : NULL, r->total);
+    int status = eva_promise_get_error(settled);
+    checkout_finish(r->tally, status, status ? eva_promise_get_message(settled) : NULL, r->total);
     eva_tcp_close(&r->tcp, EVA_TCP_CLOSE_DISCARD, NULL); /* over when it returns */
     free(r);
     return 0;

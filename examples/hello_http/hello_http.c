@@ -150,11 +150,11 @@ struct server {
 static void on_conn_failed(void *arg, eva_scope *scope, eva_task *child) {
     (void)scope;
     struct server *s = arg;
-    int status = eva_task_status(child);
+    int status = eva_task_get_status(child);
     if (status == -ECONNRESET || status == -EPIPE || status == -ETIMEDOUT)
         s->peer_errors++;
     else
-        fprintf(stderr, "hello_http: connection failed: %s\n", eva_task_message(child));
+        fprintf(stderr, "hello_http: connection failed: %s\n", eva_task_get_message(child));
 }
 
 static eva_step server_run(void *frame) {
@@ -169,7 +169,7 @@ static eva_step server_run(void *frame) {
          * ends; a task whose socket could not be opened fails at its first
          * read and ends at once */
         if (eva_scope_spawn(&s->conns, sizeof *c, conn_run, "http-conn", (void **)&c) < 0 ||
-            eva_tcp_open(eva_task_loop(&s->task), &c->tcp, s->accept.fd) < 0) {
+            eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->accept.fd) < 0) {
             fprintf(stderr, "hello_http: out of memory: dropping a connection\n");
             close(s->accept.fd);
         }
@@ -247,7 +247,7 @@ int main(int argc, char **argv) {
     eva_signal_start(&sigterm, SIGTERM, on_signal, NULL);
     eva_signal_init(loop, &sigusr1);
     eva_signal_start(&sigusr1, SIGUSR1, on_signal, NULL);
-    printf("hello_http: listening on http://127.0.0.1:%d/\n", eva_tcp_server_port(&s.srv));
+    printf("hello_http: listening on http://127.0.0.1:%d/\n", eva_tcp_server_get_port(&s.srv));
     fflush(stdout);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     eva_signal_stop(&sigint);

@@ -43,7 +43,7 @@ static const char *family_name(int family) {
 static void print_answer(lookup *l) {
     double ms = (double)(eva_hrtime() - l->started_ns) / 1e6;
     if (l->rc < 0) {
-        const char *detail = eva_dns_query_message(&l->query); /* "" if it never started */
+        const char *detail = eva_dns_query_get_message(&l->query); /* "" if it never started */
         printf(";; %s: %s%s%s%s in %.1f ms\n", l->name, eva_strerror(l->rc), detail[0] ? " (" : "",
                detail, detail[0] ? ")" : "", ms);
         (*l->failures)++;
@@ -178,8 +178,8 @@ int main(int argc, char **argv) {
     rc = eva_task_start(&r.task, NULL);
     if (rc == 0)
         rc = eva_loop_run(loop, EVA_RUN_DEFAULT); /* until every lookup is done */
-    if (rc >= 0 && eva_task_status(&r.task) < 0) {
-        fprintf(stderr, "resolve: %s\n", eva_task_message(&r.task));
+    if (rc >= 0 && eva_task_get_status(&r.task) < 0) {
+        fprintf(stderr, "resolve: %s\n", eva_task_get_message(&r.task));
         r.failures++;
     }
     eva_loop_destroy(loop);

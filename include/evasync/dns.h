@@ -35,7 +35,7 @@
  *  - Loop thread only, like everything else on a loop.
  *
  * Errors (negative codes; eva_strerror() names them, and the promise and
- * AWAIT forms carry a more precise message, see eva_dns_query_message()):
+ * AWAIT forms carry a more precise message, see eva_dns_query_get_message()):
  *   EVA_EDNS_NOTFOUND  the name does not exist (NXDOMAIN), has no address of
  *                      the requested family, or (reverse) has no name
  *   EVA_EDNS_SERVFAIL  the server failed (SERVFAIL)
@@ -159,7 +159,7 @@ struct eva_dns_query {
  * has an empty label or one over 63 characters, or a control character or
  * space); -EBUSY (q is pending); -ENOMEM; -ECANCELED (the loop is being
  * destroyed); or an error creating the channel (see eva_dns_configure). */
-EVA_API int eva_dns_resolve_cb(eva_loop *loop, eva_dns_query *q, const char *host, int family,
+EVA_API int eva_dns_resolve(eva_loop *loop, eva_dns_query *q, const char *host, int family,
                                eva_dns_resolve_fn cb, void *data);
 
 /* Reverse lookup (PTR, through ares_getnameinfo): the name of the address
@@ -169,7 +169,7 @@ EVA_API int eva_dns_resolve_cb(eva_loop *loop, eva_dns_query *q, const char *hos
  * name completes with EVA_EDNS_NOTFOUND.
  * Returns 0; -EINVAL (NULL loop, q, sa or cb; another family, or a salen
  * that does not match it); -EBUSY; -ENOMEM; -ECANCELED. */
-EVA_API int eva_dns_reverse_cb(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
+EVA_API int eva_dns_reverse(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
                                socklen_t salen, eva_dns_reverse_fn cb, void *data);
 
 /* Cancel a pending query without disturbing the others: it completes with
@@ -185,10 +185,10 @@ EVA_API bool eva_dns_query_is_pending(const eva_dns_query *q);
 /* The message of the query's last completion: "success", or a description
  * of the failure more precise than eva_strerror(status) (static storage).
  * "" for a query that never completed; never NULL. */
-EVA_API const char *eva_dns_query_message(const eva_dns_query *q);
+EVA_API const char *eva_dns_query_get_message(const eva_dns_query *q);
 
 /* How many queries are pending on loop, or -EINVAL for NULL. */
-EVA_API int eva_dns_pending(const eva_loop *loop);
+EVA_API int eva_dns_get_pending(const eva_loop *loop);
 
 /* ---- AWAIT forms --------------------------------------------------------------- */
 
@@ -199,29 +199,29 @@ EVA_API int eva_dns_pending(const eva_loop *loop);
  * to be valid only while the AWAIT starts.  The only allocations are the
  * per-query context and the result.  Cancelling the task completes the
  * AWAIT with -ECANCELED on a later iteration; other queries are unaffected.
- * Start errors: those of eva_dns_resolve_cb (-EINVAL also for a NULL out). */
+ * Start errors: those of eva_dns_resolve (-EINVAL also for a NULL out). */
 EVA_API eva_op eva_dns_resolve_op(eva_dns_query *q, const char *host, int family, eva_dns_addrs **out);
 
 /* AWAIT(f, eva_dns_reverse_op(&f->query, sa, salen, f->host, sizeof f->host)):
  * the name goes into host[0..hostlen) (NUL-terminated; NI_MAXHOST bytes
  * always suffice); -ENAMETOOLONG if it does not fit.  Start errors: those of
- * eva_dns_reverse_cb (-EINVAL also for a NULL host or hostlen 0). */
+ * eva_dns_reverse (-EINVAL also for a NULL host or hostlen 0). */
 EVA_API eva_op eva_dns_reverse_op(eva_dns_query *q, const struct sockaddr *sa, socklen_t salen,
                                   char *host, size_t hostlen);
 
 /* ---- promise forms ------------------------------------------------------------- */
 
 /* A promise fulfilled with the eva_dns_addrs * (owned by the promise: borrow
- * it with eva_promise_value(); it is freed with the promise) or rejected with
+ * it with eva_promise_get_value(); it is freed with the promise) or rejected with
  * the error and its message.  eva_promise_cancel() cancels the query (the
  * promise rejects with -ECANCELED).  *out receives your reference.
- * Returns 0, the start errors of eva_dns_resolve_cb, -EINVAL (NULL out),
+ * Returns 0, the start errors of eva_dns_resolve, -EINVAL (NULL out),
  * -ENOMEM. */
-EVA_API int eva_dns_resolve(eva_loop *loop, const char *host, int family, eva_promise **out);
+EVA_API int eva_dns_resolve_promise(eva_loop *loop, const char *host, int family, eva_promise **out);
 
-/* The promise form of eva_dns_reverse_cb: the value is the name, a
+/* The promise form of eva_dns_reverse: the value is the name, a
  * NUL-terminated char * owned by the promise. */
-EVA_API int eva_dns_reverse(eva_loop *loop, const struct sockaddr *sa, socklen_t salen,
+EVA_API int eva_dns_reverse_promise(eva_loop *loop, const struct sockaddr *sa, socklen_t salen,
                             eva_promise **out);
 
 /* ---- configuration --------------------------------------------------------------- */

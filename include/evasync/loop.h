@@ -48,7 +48,7 @@ EVA_API int eva_loop_new(eva_loop **out);
 EVA_API int eva_loop_from_ev(struct ev_loop *ev, eva_loop **out);
 
 /* The libev loop underneath (owned or attached).  NULL if loop is NULL. */
-EVA_API struct ev_loop *eva_loop_ev(const eva_loop *loop);
+EVA_API struct ev_loop *eva_loop_get_ev(const eva_loop *loop);
 
 /* Run the loop in the given mode (see eva_run_mode).  Callbacks run inside
  * this call, on this thread.  Returns 1 if active handles or requests remain,
@@ -65,8 +65,8 @@ EVA_API int eva_loop_stop(eva_loop *loop);
  *  - If a handle the caller started is still active, or an offload job
  *    submitted from this loop has not completed (its done() has not run),
  *    nothing is changed and -EBUSY is returned: stop the handles
- *    (eva_loop_active_handles() counts them), cancel the jobs and run the loop
- *    until their completions ran (eva_loop_pool_jobs() counts them), or destroy
+ *    (eva_loop_get_active_handles() counts them), cancel the jobs and run the loop
+ *    until their completions ran (eva_loop_get_pool_jobs() counts them), or destroy
  *    the pool first, then call again.  Handles are the caller's memory; evasync never
  *    stops or frees them behind the caller's back.
  *  - Otherwise every request still pending (deferred or posted calls, and
@@ -80,11 +80,11 @@ EVA_API int eva_loop_stop(eva_loop *loop);
 EVA_API int eva_loop_destroy(eva_loop *loop);
 
 /* How many handles are active (started and not yet stopped). -EINVAL if NULL. */
-EVA_API int eva_loop_active_handles(const eva_loop *loop);
+EVA_API int eva_loop_get_active_handles(const eva_loop *loop);
 
 /* How many offload pool jobs submitted from this loop have not completed
  * (done() not yet run). -EINVAL if NULL. */
-EVA_API int eva_loop_pool_jobs(const eva_loop *loop);
+EVA_API int eva_loop_get_pool_jobs(const eva_loop *loop);
 
 /* Time.
  * eva_now() is the loop's cached wall-clock time in milliseconds since the

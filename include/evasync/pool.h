@@ -109,9 +109,9 @@ EVA_API int eva_pool_cancel(eva_pool_job *job);
 
 /* The allocating convenience: like eva_pool_submit, with done(arg, result,
  * status) and no job to keep.  Returns the same errors, plus -ENOMEM. */
-typedef void (*eva_pool_cb_fn)(void *arg, void *result, int status);
-EVA_API int eva_pool_submit_cb(eva_pool *pool, eva_loop *loop, eva_work_fn work,
-                               eva_pool_cb_fn done, void *arg);
+typedef void (*eva_pool_result_fn)(void *arg, void *result, int status);
+EVA_API int eva_pool_submit_alloc(eva_pool *pool, eva_loop *loop, eva_work_fn work,
+                               eva_pool_result_fn done, void *arg);
 
 /* Counters and latency percentiles (ns) since the pool was created.  The
  * counters are exact; the latencies come from one job in 16 on each worker
@@ -133,7 +133,7 @@ typedef struct eva_pool_stats {
 EVA_API int eva_pool_get_stats(eva_pool *pool, eva_pool_stats *out);
 
 /* The number of online cores: the default thread count. */
-EVA_API unsigned eva_pool_default_threads(void);
+EVA_API unsigned eva_pool_get_default_threads(void);
 
 #ifdef __cplusplus
 }

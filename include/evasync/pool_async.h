@@ -13,12 +13,12 @@
 extern "C" {
 #endif
 
-/* AWAIT(f, eva_pool_op(pool, &f->job, work, arg)): run work(arg) on the
+/* AWAIT(f, eva_pool_submit_op(pool, &f->job, work, arg)): run work(arg) on the
  * pool and resume with 0 (the result is f->job.result) or an error: -EAGAIN
  * (queue full), -ESHUTDOWN, or -ECANCELED.  No allocation: the job is in the
  * frame.  Cancelling the task cancels the job; a running job is waited for
  * (the frame holds it), then its result goes to job->result_dtor. */
-EVA_API eva_op eva_pool_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *arg);
+EVA_API eva_op eva_pool_submit_op(eva_pool *pool, eva_pool_job *job, eva_work_fn work, void *arg);
 
 /* The promise form: fulfilled with work's result (owned by the promise,
  * freed with dtor), or rejected (-ECANCELED).  Cancelling the promise cancels

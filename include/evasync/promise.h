@@ -8,14 +8,14 @@
  *
  * Ownership.  Every function that hands out a promise hands out one reference
  * the caller must release with eva_promise_unref().  The value belongs to the
- * promise: borrow it with eva_promise_value() while you hold a reference; its
+ * promise: borrow it with eva_promise_get_value() while you hold a reference; its
  * destructor runs when the last reference goes.
  *
  * Lifetimes (the rules, in one place; docs/async.md "Promise lifetimes").
  *  1. Releasing a reference never cancels anything: only eva_promise_cancel()
  *     stops work.  Your reference is only for reading the promise.
  *  2. A pending promise is held by what will settle it: the operation behind
- *     it (eva_sleep's timer, a spawned task, a pool job, eva_promise_from_op's
+ *     it (eva_sleep_promise's timer, a spawned task, a pool job, eva_promise_from_op's
  *     task) until it settles it, or you, for an eva_promise_new() promise.
  *  3. A pending promise holds what reacts to it, as in JavaScript: the promise
  *     a then/catch/finally returned, a combinator's promise it is an input of,
@@ -24,7 +24,7 @@
  *     runs once.  An AWAIT holds the promise it waits for.
  *  4. Once settled, a promise lets go of what reacts to it; a settled promise
  *     nobody holds is freed with its value, and so, link by link, is a chain.
- *     (A combinator's promise holds its inputs, for eva_promise_inputs().)
+ *     (A combinator's promise holds its inputs, for eva_promise_get_inputs().)
  *  5. Cancelling a then/catch/finally result before its reaction ran
  *     withdraws the reaction (it never runs), rejects the result with
  *     -ECANCELED and cancels the promise it reacts to, so cancelling the end
@@ -41,12 +41,12 @@
  *     still hold survive, detached from the loop, until you release them.
  *
  * Unhandled rejections.  A rejected promise that nobody observed (no then,
- * catch, finally, combinator or AWAIT, and no eva_promise_error() call) is
+ * catch, finally, combinator or AWAIT, and no eva_promise_get_error() call) is
  * reported through the loop's log hook when its last reference is released,
  * as JavaScript and asyncio report theirs: for a chain or combination the
  * program let go of, that is when it settles.
  *
- * Cancellation.  Promises made by evasync operations (eva_sleep, spawned
+ * Cancellation.  Promises made by evasync operations (eva_sleep_promise, spawned
  * tasks, pool jobs, eva_promise_from_op, combinators, then/catch/finally) are
  * cancellable: eva_promise_cancel() stops the work and the promise rejects
  * with -ECANCELED.  A plain eva_promise_new() promise is cancellable only if
@@ -98,7 +98,7 @@ EVA_API int eva_promise_new(eva_loop *loop, eva_promise **out);
 /* Fulfil with value; the promise owns it from now on and calls dtor (may be
  * NULL) on it when freed.  On error nothing is taken: the value is still yours.
  * Returns 0; -EINVAL (NULL p); -EALREADY (already settled or adopting);
- * -EPERM (an operation's promise — eva_sleep, eva_task_spawn_promise, the
+ * -EPERM (an operation's promise — eva_sleep_promise, eva_task_spawn_promise, the
  * pool, DNS, eva_promise_from_op — which only its operation settles: cancel
  * it instead). */
 EVA_API int eva_promise_resolve(eva_promise *p, void *value, eva_value_dtor dtor);
@@ -135,14 +135,14 @@ EVA_API eva_promise_state eva_promise_get_state(const eva_promise *p);
 
 /* The value of a fulfilled promise (borrowed: valid while you hold a
  * reference), NULL otherwise. */
-EVA_API void *eva_promise_value(const eva_promise *p);
+EVA_API void *eva_promise_get_value(const eva_promise *p);
 
 /* The error of a rejected promise (marks it observed), 0 if it is not
  * rejected, -EINVAL for NULL. */
-EVA_API int eva_promise_error(eva_promise *p);
+EVA_API int eva_promise_get_error(eva_promise *p);
 
 /* The message of a rejected promise; never NULL. */
-EVA_API const char *eva_promise_message(const eva_promise *p);
+EVA_API const char *eva_promise_get_message(const eva_promise *p);
 
 /* ---- reactions ------------------------------------------------------------ */
 
@@ -174,7 +174,7 @@ EVA_API eva_op eva_promise_op(eva_promise *p);
 
 /* A promise fulfilled (with no value) after ms milliseconds; cancellable.
  * Returns 0, -EINVAL (NULL, ms < 0), -ENOMEM. */
-EVA_API int eva_sleep(eva_loop *loop, int64_t ms, eva_promise **out);
+EVA_API int eva_sleep_promise(eva_loop *loop, int64_t ms, eva_promise **out);
 
 /* eva_task_spawn, with a promise instead of a callback: it is fulfilled with
  * the frame as its value, or rejected with the task's status and message.
@@ -198,7 +198,7 @@ EVA_API int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out);
  * still pending.  The pending inputs keep it alive: releasing it does not
  * stop it (see Lifetimes).  Unlike JavaScript, the inputs that can no longer matter are
  * cancelled: the losers of race/any/timeout and the rest of a failed all.
- * eva_promise_inputs() lists a combinator's inputs, in order, to read their
+ * eva_promise_get_inputs() lists a combinator's inputs, in order, to read their
  * values or errors.  Errors: -EINVAL (NULL, n > 0 with NULL inputs, an input
  * on another loop), -ENOMEM. */
 
@@ -210,7 +210,7 @@ EVA_API int eva_promise_all(eva_loop *loop, eva_promise *const *inputs, size_t n
 EVA_API int eva_promise_all_settled(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
 
 /* Settles like the first input to fulfil; rejected with EVA_EALLFAILED only
- * when all reject (read each error through eva_promise_inputs). n == 0: rejected. */
+ * when all reject (read each error through eva_promise_get_inputs). n == 0: rejected. */
 EVA_API int eva_promise_any(eva_loop *loop, eva_promise *const *inputs, size_t n, eva_promise **out);
 
 /* Settles like the first input to settle.  n == 0 is -EINVAL: it would never settle. */
@@ -223,7 +223,7 @@ EVA_API int eva_promise_timeout(eva_promise *p, int64_t ms, eva_promise **out);
 
 /* The inputs of a combinator's promise (NULL and *n = 0 for other promises);
  * borrowed, valid while you hold the combinator's promise. */
-EVA_API eva_promise *const *eva_promise_inputs(const eva_promise *p, size_t *n);
+EVA_API eva_promise *const *eva_promise_get_inputs(const eva_promise *p, size_t *n);
 
 #ifdef __cplusplus
 }

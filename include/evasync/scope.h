@@ -30,7 +30,7 @@
  *     ASYNC_BEGIN(f);
  *     eva_scope_init(&f->scope, &f->task);
  *     for (f->i = 0; f->i < 3; f->i++) {
- *         eva_task_init(eva_task_loop(&f->task), &f->one[f->i].task, fetch_run, "fetch");
+ *         eva_task_init(eva_task_get_loop(&f->task), &f->one[f->i].task, fetch_run, "fetch");
  *         eva_scope_start(&f->scope, &f->one[f->i].task);
  *     }
  *     AWAIT(f, eva_scope_join_op(&f->scope));   // fails like the first failing child
@@ -57,8 +57,8 @@ typedef enum eva_scope_mode {
 } eva_scope_mode;
 
 /* A child of the scope failed (status < 0, not -ECANCELED).  child is
- * borrowed for the call: read eva_task_status(), eva_task_message() and
- * eva_task_name() here (a spawned child's frame is freed after it returns).
+ * borrowed for the call: read eva_task_get_status(), eva_task_get_message() and
+ * eva_task_get_name() here (a spawned child's frame is freed after it returns).
  * Runs on the loop as the child finishes; it may start children or cancel the
  * scope. */
 typedef void (*eva_scope_failure_fn)(void *arg, eva_scope *scope, eva_task *child);
@@ -119,7 +119,7 @@ EVA_API int eva_scope_cancel(eva_scope *scope);
 EVA_API eva_op eva_scope_join_op(eva_scope *scope);
 
 /* Children still running. */
-EVA_API size_t eva_scope_live(const eva_scope *scope);
+EVA_API size_t eva_scope_get_live(const eva_scope *scope);
 
 #ifdef __cplusplus
 }

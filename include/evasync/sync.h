@@ -57,7 +57,7 @@ EVA_API int eva_mutex_init(eva_loop *loop, eva_mutex *m);
 EVA_API eva_op eva_mutex_lock_op(eva_mutex *m);
 
 /* Take it only if free: 0, -EBUSY (held), -EINVAL. */
-EVA_API int eva_mutex_trylock(eva_mutex *m);
+EVA_API int eva_mutex_try_lock(eva_mutex *m);
 
 /* Release; the first waiter (if any) now holds it.  0, -EPERM (not locked),
  * -EINVAL. */
@@ -162,7 +162,7 @@ EVA_API int eva_channel_try_recv(eva_channel *ch, void **item);
  * buffered, then get EVA_EOF.  Idempotent.  0 or -EINVAL. */
 EVA_API int eva_channel_close(eva_channel *ch);
 
-EVA_API size_t eva_channel_count(const eva_channel *ch);
+EVA_API size_t eva_channel_get_count(const eva_channel *ch);
 
 /* Frees the ring (items still buffered are the caller's to have drained).
  * 0, -EBUSY (waited on), -EINVAL. */

@@ -63,7 +63,7 @@ typedef enum eva_step {
 typedef eva_step (*eva_task_fn)(void *frame);
 
 /* Called on the loop thread when a started top-level task has finished
- * (status in eva_task_status()).  The frame may be freed or restarted from
+ * (status in eva_task_get_status()).  The frame may be freed or restarted from
  * here unless it came from eva_task_spawn (then the loop frees it after this
  * returns). */
 typedef void (*eva_task_done_fn)(eva_task *task);
@@ -200,21 +200,21 @@ EVA_API int eva_task_cancel(eva_task *task);
 
 /* The final status (0 or a negative code) of a finished task; -EINPROGRESS
  * before it finishes; -EINVAL for NULL. */
-EVA_API int eva_task_status(const eva_task *task);
+EVA_API int eva_task_get_status(const eva_task *task);
 
 /* The final error message: the one given to ASYNC_FAIL or propagated from an
  * awaited task, else eva_strerror(status).  Never NULL. */
-EVA_API const char *eva_task_message(const eva_task *task);
+EVA_API const char *eva_task_get_message(const eva_task *task);
 
 EVA_API eva_task_state eva_task_get_state(const eva_task *task);
 
 /* The AWAIT the task last reached (file, line, awaited expression): where it
  * is parked while suspended.  NULL before its first AWAIT. */
-EVA_API const eva_site *eva_task_site(const eva_task *task);
-EVA_API const char *eva_task_name(const eva_task *task);
+EVA_API const eva_site *eva_task_get_site(const eva_task *task);
+EVA_API const char *eva_task_get_name(const eva_task *task);
 
 /* The loop the task belongs to (NULL for NULL or a task never initialised). */
-EVA_API eva_loop *eva_task_loop(const eva_task *task);
+EVA_API eva_loop *eva_task_get_loop(const eva_task *task);
 
 /* ---- fairness: the cooperative budget ----------------------------------- */
 
@@ -235,7 +235,7 @@ enum { EVA_TASK_BUDGET_DEFAULT = 128 };
 EVA_API int eva_task_set_budget(eva_loop *loop, unsigned ops);
 
 /* How many times a task on this loop was made to yield by the budget. */
-EVA_API uint64_t eva_task_budget_yields(eva_loop *loop);
+EVA_API uint64_t eva_task_get_budget_yields(eva_loop *loop);
 
 /* ---- awaitables -------------------------------------------------------- */
 
@@ -270,7 +270,7 @@ EVA_API void eva_task_wake(eva_task *task, int status, const char *message);
 EVA_API void eva_task_wake_later(eva_task *task, int status);
 
 /* The object passed to eva_task_park (NULL when not parked). */
-EVA_API void *eva_task_wait_obj(const eva_task *task);
+EVA_API void *eva_task_get_wait_obj(const eva_task *task);
 
 /* ---- the macros -------------------------------------------------------- */
 

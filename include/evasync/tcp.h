@@ -262,7 +262,7 @@ typedef struct eva_tcp_listen_options {
 } eva_tcp_listen_options;
 
 /* Bind and listen on addr (IPv4 or IPv6; port 0 picks one, see
- * eva_tcp_server_port).  Nothing is accepted until eva_tcp_accept_start or
+ * eva_tcp_server_get_port).  Nothing is accepted until eva_tcp_accept_start or
  * an accept request.  opts may be NULL.  SO_REUSEADDR is always set.
  * Returns 0; -EINVAL (also a negative accept_batch); -EADDRINUSE, -EACCES, ... (the socket calls' errno);
  * -ENOMEM. */
@@ -274,7 +274,7 @@ EVA_API int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *server, const char
                               const eva_tcp_listen_options *opts);
 
 /* The bound port, or a negative error. */
-EVA_API int eva_tcp_server_port(const eva_tcp_server *server);
+EVA_API int eva_tcp_server_get_port(const eva_tcp_server *server);
 
 /* Push mode: on each readiness event accept pending connections (until
  * EAGAIN, or accept_batch of them: the rest wait for the next loop iteration,
@@ -466,7 +466,7 @@ EVA_API eva_op eva_tcp_drain_op(eva_tcp_drain_req *req, eva_tcp *tcp);
 EVA_API int eva_tcp_drain_promise(eva_tcp *tcp, eva_promise **out);
 
 /* Bytes waiting in the write queue. */
-EVA_API size_t eva_tcp_write_queue_size(const eva_tcp *tcp);
+EVA_API size_t eva_tcp_get_write_queue_size(const eva_tcp *tcp);
 
 /* Half-close: once the queue is flushed, shutdown(SHUT_WR) (the peer reads
  * EOF; we can still read).  Status 0, the shutdown() error, or the queue's
@@ -497,7 +497,7 @@ EVA_API eva_op eva_tcp_close_op(eva_tcp *tcp, eva_tcp_close_how how);
 EVA_API int eva_tcp_close_promise(eva_tcp *tcp, eva_tcp_close_how how, eva_promise **out);
 
 EVA_API bool eva_tcp_is_open(const eva_tcp *tcp);
-EVA_API int eva_tcp_fd(const eva_tcp *tcp);
+EVA_API int eva_tcp_get_fd(const eva_tcp *tcp);
 
 #ifdef __cplusplus
 }
