@@ -8,6 +8,8 @@ typedef struct op_frame {
     eva_task task;
     eva_op op;
     eva_promise *p; /* the task's reference */
+    void *value;    /* the fulfilment's value (disposed of with dtor on a rejection) */
+    eva_value_dtor dtor;
     int rc;
 } op_frame;
 
@@ -22,11 +24,15 @@ static void op_done(eva_task *t) {
     op_frame *f = (op_frame *)t;
     int rc = eva_task_get_status(t) < 0 ? eva_task_get_status(t) : f->rc; /* cancelled before it ran */
     if (f->p->state == EVA_PROMISE_PENDING) {
-        if (rc < 0)
+        if (rc < 0) {
             eva__promise_settle(f->p, EVA_PROMISE_REJECTED, rc, eva_task_get_message(t), NULL, NULL);
-        else
-            eva__promise_settle(f->p, EVA_PROMISE_FULFILLED, 0, NULL, NULL, NULL);
+        } else {
+            eva__promise_settle(f->p, EVA_PROMISE_FULFILLED, 0, NULL, f->value, f->dtor);
+            f->value = NULL; /* the promise's now */
+        }
     }
+    if (f->value && f->dtor)
+        f->dtor(f->value);
     eva_promise_unref(f->p);
 }
 
@@ -36,6 +42,11 @@ static void op_cancel(eva_promise *p, void *arg) {
 }
 
 int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out) {
+    return eva__promise_from_op_value(loop, op, NULL, NULL, out);
+}
+
+int eva__promise_from_op_value(eva_loop *loop, eva_op op, void *value, eva_value_dtor dtor,
+                               eva_promise **out) {
     if (!loop || !out || !op.start)
         return -EINVAL;
     eva_promise *p;
@@ -50,6 +61,8 @@ int eva_promise_from_op(eva_loop *loop, eva_op op, eva_promise **out) {
     }
     f->op = op;
     f->p = p;
+    f->value = value;
+    f->dtor = dtor;
     eva_promise_set_canceller(p, op_cancel, &f->task);
     *out = eva_promise_ref(p);
     return 0;

@@ -50,6 +50,12 @@ void eva__promise_settle_like(eva_promise *p, eva_promise *src);
  * settling is the only one. */
 int eva__promise_new_for_op(eva_loop *loop, eva_promise **out);
 
+/* eva_promise_from_op whose fulfilment carries value (owned by the promise
+ * from then on, disposed of with dtor); on a rejection value is disposed of
+ * at once.  On an error return nothing is taken: value is still the caller's. */
+int eva__promise_from_op_value(eva_loop *loop, eva_op op, void *value, eva_value_dtor dtor,
+                               eva_promise **out);
+
 void eva__combinator_free(eva__combinator *c);
 
 #endif

@@ -61,19 +61,19 @@ static void pin_to_cpu(int cpu) {
 typedef struct echo {
     eva_task task;
     eva_tcp tcp;
+    eva_tcp_read_req rd;
     eva_tcp_write_req w;
     char byte;
-    ssize_t n;
 } echo;
 
 static eva_step echo_run(void *frame) {
     echo *e = frame;
     ASYNC_BEGIN(e);
     for (;;) {
-        AWAIT(e, eva_tcp_read_op(&e->tcp, &e->byte, 1, &e->n));
-        if (e->n == 0)
+        AWAIT(e, eva_tcp_read_op(&e->rd, &e->tcp, &e->byte, 1));
+        if (e->rd.nread == 0)
             break;
-        AWAIT(e, eva_tcp_write_op(&e->tcp, &e->w, &e->byte, 1));
+        AWAIT(e, eva_tcp_write_op(&e->w, &e->tcp, &e->byte, 1));
     }
     ASYNC_FINALLY(e);
     eva_tcp_close(&e->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
@@ -92,15 +92,15 @@ static void on_accept(eva_tcp_server *srv, int fd) { serve(srv->loop, fd); }
 typedef struct acceptor {
     eva_task task;
     eva_tcp_server *srv;
-    int fd;
+    eva_tcp_accept_req accept;
 } acceptor;
 
 static eva_step acceptor_run(void *frame) {
     acceptor *a = frame;
     ASYNC_BEGIN(a);
     for (;;) {
-        AWAIT(a, eva_tcp_accept_op(a->srv, &a->fd));
-        serve(eva_task_get_loop(&a->task), a->fd);
+        AWAIT(a, eva_tcp_accept_op(&a->accept, a->srv));
+        serve(eva_task_get_loop(&a->task), a->accept.fd);
     }
     ASYNC_END(a);
 }

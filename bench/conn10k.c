@@ -41,19 +41,19 @@ static int raise_fd_limit(long need) {
 typedef struct echo {
     eva_task task;
     eva_tcp tcp;
+    eva_tcp_read_req rd;
     eva_tcp_write_req w;
     char buf[64];
-    ssize_t n;
 } echo;
 
 static eva_step echo_run(void *frame) {
     echo *e = frame;
     ASYNC_BEGIN(e);
     for (;;) {
-        AWAIT(e, eva_tcp_read_op(&e->tcp, e->buf, sizeof e->buf, &e->n));
-        if (e->n == 0)
+        AWAIT(e, eva_tcp_read_op(&e->rd, &e->tcp, e->buf, sizeof e->buf));
+        if (e->rd.nread == 0)
             break;
-        AWAIT(e, eva_tcp_write_op(&e->tcp, &e->w, e->buf, (size_t)e->n));
+        AWAIT(e, eva_tcp_write_op(&e->w, &e->tcp, e->buf, (size_t)e->rd.nread));
     }
     ASYNC_FINALLY(e);
     eva_tcp_close(&e->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
@@ -84,7 +84,9 @@ static void on_accept(eva_tcp_server *srv, int fd) {
 typedef struct client {
     eva_task task;
     eva_tcp tcp;
+    eva_tcp_connect_req cn;
     eva_tcp_write_req w;
+    eva_tcp_read_req rd;
     struct sockaddr_in *addr;
     eva_semaphore *connects;
     eva_event *all_echoed;
@@ -97,14 +99,14 @@ static eva_step client_run(void *frame) {
     client *c = frame;
     ASYNC_BEGIN(c);
     AWAIT(c, eva_semaphore_acquire_op(c->connects));
-    AWAIT_RC(c, c->rc, eva_tcp_connect_op(&c->tcp, (const struct sockaddr *)c->addr,
+    AWAIT_RC(c, c->rc, eva_tcp_connect_op(&c->cn, &c->tcp, (const struct sockaddr *)c->addr,
                                           sizeof *c->addr, 10000));
     eva_semaphore_release(c->connects);
     if (c->rc < 0)
         ASYNC_FAIL(c, c->rc, "connect failed");
     memset(c->out, 'x', MSG);
-    AWAIT(c, eva_tcp_write_op(&c->tcp, &c->w, c->out, MSG));
-    AWAIT(c, eva_tcp_read_exact_op(&c->tcp, c->in, MSG));
+    AWAIT(c, eva_tcp_write_op(&c->w, &c->tcp, c->out, MSG));
+    AWAIT(c, eva_tcp_read_exact_op(&c->rd, &c->tcp, c->in, MSG));
     if (memcmp(c->in, c->out, MSG) != 0)
         ASYNC_FAIL(c, -EPROTO, "wrong echo");
     if (--*c->left == 0)

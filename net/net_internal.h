@@ -24,6 +24,55 @@ void eva__net_unlink_server(eva_tcp_server *srv);
 /* Make fd non-blocking and close-on-exec; 0 or -errno. */
 int eva__fd_nonblock(int fd);
 
+/* ---- tcp_req.c: what every TCP request shares ----------------------------------
+ *
+ * A request is in flight (busy) from its start to its completion's delivery;
+ * its completion is queued iff its eva_call node is linked.  Delivering wakes
+ * the awaiting task or calls the callback, and reads nothing of the request
+ * afterwards: whoever is told may free it. */
+
+struct eva__tcp_req_kind {
+    eva_wait_ops wait;                           /* what an awaiting task is parked on */
+    void (*notify)(eva__tcp_req *r, int status); /* call to.cb, cast back to its type */
+};
+
+/* Take r for one operation: the callback form's cb (may be NULL), or NULL
+ * for the AWAIT form (then eva__tcp_req_park or, done at once,
+ * eva__tcp_req_idle). */
+static inline void eva__tcp_req_take(eva__tcp_req *r, const eva__tcp_req_kind *kind, void (*cb)(void)) {
+    r->kind = kind;
+    r->to.cb = cb;
+    r->awaited = false;
+    r->busy = true;
+    r->status = 0;
+}
+
+/* The AWAIT form completed inside its start: r is idle again. */
+static inline void eva__tcp_req_idle(eva__tcp_req *r) { r->busy = false; }
+
+static inline bool eva__tcp_req_queued(const eva__tcp_req *r) { return eva__queue_linked(&r->call.node); }
+
+/* Park t on r; obj (the request that embeds r, or the connection for a
+ * close) is what the cancel finds in eva_task_get_wait_obj.  Returns EVA_PARKED
+ * for the op's start. */
+int eva__tcp_req_park(eva__tcp_req *r, eva_task *t, void *obj);
+
+/* Complete r now (from a loop callback: never inside the start call). */
+void eva__tcp_req_done(eva_loop *loop, eva__tcp_req *r, int status);
+
+/* Queue r's completion (delivered on this or the next loop iteration). */
+void eva__tcp_req_done_later(eva_loop *loop, eva__tcp_req *r, int status);
+
+/* An op whose start fails with rc: what a builder returns for a request in
+ * flight (-EBUSY) or NULL (-EINVAL), leaving everything untouched. */
+eva_op eva__tcp_refused_op(int rc);
+
+/* The promise form: a loop-owned task awaits op, built on req (allocated
+ * with eva__calloc); the promise is fulfilled with req as its value (freed
+ * with the promise) or rejected with the status (req freed).  On failure
+ * req is freed too.  Returns 0, -EINVAL (NULL loop), -ENOMEM. */
+int eva__tcp_promise(eva_loop *loop, void *req, eva_op op, eva_promise **out);
+
 /* tcp_conn.c: set up an eva_tcp around a connected or connecting fd. */
 int eva__tcp_attach(eva_loop *loop, eva_tcp *tcp, int fd);
 /* Close the fd and stop everything now; pending operations complete with
@@ -33,6 +82,7 @@ void eva__tcp_close_now(eva_tcp *tcp, bool reset, int status);
 /* tcp_read.c / tcp_write.c / tcp_connect.c: the readiness handlers and the
  * cleanup each side needs at close. */
 void eva__tcp_on_readable(eva_tcp *tcp);
+void eva__tcp_drain_done(eva_tcp *tcp, int status);
 void eva__tcp_read_abort(eva_tcp *tcp, int status);
 void eva__tcp_on_writable(eva_tcp *tcp);
 void eva__tcp_write_abort(eva_tcp *tcp, int status);
@@ -45,6 +95,16 @@ void eva__tcp_connect_done(eva_tcp *tcp, int status);
 void eva__tcp_read_timer_arm(eva_tcp *tcp);
 void eva__tcp_read_timer_fired(eva_tcp *tcp);
 void eva__tcp_timer_stop(eva_tcp *tcp);
+
+/* tcp_conn.c: close (open, not closing); the AWAIT form (awaited, cb NULL)
+ * then parks the task with eva__tcp_close_park. */
+void eva__tcp_close_begin(eva_tcp *tcp, eva_tcp_close_how how, bool awaited, void (*cb)(void));
+int eva__tcp_close_park(eva_tcp *tcp, eva_task *t);
+
+/* tcp_ops.c: the half-close.  shut_now: shutdown(SHUT_WR) and report it;
+ * shut_report: complete the pending shutdown request (if any) with status. */
+void eva__tcp_shut_now(eva_tcp *tcp);
+void eva__tcp_shut_report(eva_tcp *tcp, int status);
 
 /* tcp_conn.c: the write queue emptied (status < 0: it failed); go on with a
  * pending flush-close or half-close. */

@@ -100,32 +100,21 @@ size_t eva_tcp_get_write_queue_size(const eva_tcp *tcp) { return tcp ? tcp->queu
 
 /* ---- close ------------------------------------------------------------------ */
 
-static void on_closed(eva_loop *loop, int status, void *arg) {
-    (void)loop;
-    (void)status; /* ours is close_status; at loop destroy it still runs once */
-    eva_tcp *tcp = arg;
-    eva_tcp_status_fn cb = tcp->close_cb;
-    tcp->close_cb = NULL;
-    if (cb)
-        EVA__CALL_USER(tcp->loop, cb, cb(tcp, tcp->close_status));
+static void close_notify(eva__tcp_req *r, int status) {
+    eva_tcp *tcp = EVA__CONTAINER_OF(r, eva_tcp, close);
+    ((eva_tcp_close_fn)r->to.cb)(tcp, status);
 }
 
-static void on_shut(eva_loop *loop, int status, void *arg) {
-    (void)loop;
-    (void)status;
-    eva_tcp *tcp = arg;
-    eva_tcp_status_fn cb = tcp->shut_cb;
-    tcp->shut_cb = NULL;
-    if (cb)
-        EVA__CALL_USER(tcp->loop, cb, cb(tcp, tcp->shut_status));
+/* Still flushing: stop and close now; the close reports -ECANCELED after the
+ * aborted writes' completions, so the task (and its frame) outlives them.
+ * Otherwise the close's report is queued already. */
+static void close_await_cancel(eva_task *t) {
+    eva_tcp *tcp = eva_task_get_wait_obj(t);
+    if (eva_tcp_is_open(tcp))
+        eva__tcp_close_now(tcp, false, -ECANCELED);
 }
 
-/* Report the half-close (status < 0: it could not happen). */
-static void shut_report(eva_tcp *tcp, int status) {
-    tcp->shut_status = status;
-    if (tcp->shut_cb)
-        eva_loop_defer(tcp->loop, &tcp->shut_call, on_shut, tcp);
-}
+static const eva__tcp_req_kind close_kind = {{"close", close_await_cancel}, close_notify};
 
 void eva__tcp_close_now(eva_tcp *tcp, bool reset, int status) {
     struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
@@ -136,8 +125,7 @@ void eva__tcp_close_now(eva_tcp *tcp, bool reset, int status) {
         eva__tcp_connect_done(tcp, -ECANCELED);
     eva__tcp_read_abort(tcp, -ECANCELED);
     eva__tcp_write_abort(tcp, -ECANCELED);
-    if (tcp->write_shut == 1) /* still waiting for the queue to flush */
-        shut_report(tcp, -ECANCELED);
+    eva__tcp_shut_report(tcp, -ECANCELED); /* still waiting for the queue to flush */
     if (reset) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         setsockopt(tcp->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -146,53 +134,42 @@ void eva__tcp_close_now(eva_tcp *tcp, bool reset, int status) {
     tcp->fd = -1;
     tcp->closing = false;
     eva__net_unlink_conn(tcp);
-    tcp->close_status = status;
-    if (tcp->close_cb) /* queued after the aborted operations' completions */
-        eva_loop_defer(tcp->loop, &tcp->close_call, on_closed, tcp);
+    if (tcp->close.busy) /* queued after the aborted requests' completions */
+        eva__tcp_req_done_later(tcp->loop, &tcp->close, status);
 }
 
-int eva_tcp_close(eva_tcp *tcp, eva_tcp_close_how how, eva_tcp_status_fn cb) {
+/* The close slot is taken only when someone is to be told (no completion is
+ * queued for a close nobody waits for): the callback form's cb, or the AWAIT
+ * form (awaited).  Even a close done at once reports from the loop, after
+ * the aborted requests' completions: a task told earlier could finish and
+ * free the requests in its frame while their completions are queued. */
+void eva__tcp_close_begin(eva_tcp *tcp, eva_tcp_close_how how, bool awaited, void (*cb)(void)) {
+    if (cb || awaited)
+        eva__tcp_req_take(&tcp->close, &close_kind, cb);
+    if (how == EVA_TCP_CLOSE_FLUSH && tcp->wq_head && !tcp->broken) {
+        tcp->closing = true; /* eva__tcp_queue_drained closes once the queue is empty */
+        eva__tcp_read_abort(tcp, -ECANCELED);
+        return;
+    }
+    eva__tcp_close_now(tcp, how == EVA_TCP_CLOSE_RESET, 0);
+}
+
+int eva_tcp_close(eva_tcp *tcp, eva_tcp_close_how how, eva_tcp_close_fn cb) {
     if (!tcp || how < EVA_TCP_CLOSE_FLUSH || how > EVA_TCP_CLOSE_RESET)
         return -EINVAL;
     if (!eva_tcp_is_open(tcp) || tcp->closing)
         return 0;
-    tcp->close_cb = cb;
-    if (how == EVA_TCP_CLOSE_FLUSH && tcp->wq_head && !tcp->broken) {
-        tcp->closing = true; /* eva__tcp_queue_drained closes once the queue is empty */
-        eva__tcp_read_abort(tcp, -ECANCELED);
-        return 0;
-    }
-    eva__tcp_close_now(tcp, how == EVA_TCP_CLOSE_RESET, 0);
+    eva__tcp_close_begin(tcp, how, false, (void (*)(void))cb);
     return 0;
 }
 
-/* ---- half-close ----------------------------------------------------------------- */
-
-/* write_shut: 0 none, 1 requested (waiting for the queue), 2 done. */
-static void shut_now(eva_tcp *tcp) {
-    tcp->write_shut = 2;
-    shut_report(tcp, shutdown(tcp->fd, SHUT_WR) < 0 ? -errno : 0);
-}
-
-int eva_tcp_shutdown(eva_tcp *tcp, eva_tcp_status_fn cb) {
-    if (!tcp)
-        return -EINVAL;
-    if (!eva_tcp_is_open(tcp) || tcp->connecting || tcp->closing)
-        return -ENOTCONN;
-    if (tcp->write_shut)
-        return -EALREADY;
-    tcp->write_shut = 1;
-    tcp->shut_cb = cb;
-    if (!tcp->wq_head)
-        shut_now(tcp);
-    return 0;
-}
+int eva__tcp_close_park(eva_tcp *tcp, eva_task *t) { return eva__tcp_req_park(&tcp->close, t, tcp); }
 
 void eva__tcp_queue_drained(eva_tcp *tcp, int status) {
     if (tcp->closing)
         eva__tcp_close_now(tcp, false, status);
     else if (tcp->write_shut == 1 && status < 0)
-        shut_report(tcp, status);
+        eva__tcp_shut_report(tcp, status);
     else if (tcp->write_shut == 1)
-        shut_now(tcp);
+        eva__tcp_shut_now(tcp);
 }

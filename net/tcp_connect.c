@@ -1,28 +1,47 @@
-/* net/tcp_connect.c — non-blocking connect with a timeout. */
+/* net/tcp_connect.c — non-blocking connect with a timeout; the address is
+ * copied into the request. */
 #define _DEFAULT_SOURCE /* TCP_NODELAY */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "net_internal.h"
 
-static void on_connect_deferred(eva_loop *loop, int status, void *arg) {
-    (void)loop;
-    (void)status; /* ours is cn.status; at loop destroy it still runs once */
-    eva_tcp *tcp = arg;
-    eva_tcp_status_fn cb = tcp->cn.cb;
-    tcp->cn.cb = NULL;
-    EVA__CALL_USER(tcp->loop, cb, cb(tcp, tcp->cn.status));
+static void connect_notify(eva__tcp_req *r, int status) {
+    eva_tcp_connect_req *req = EVA__CONTAINER_OF(r, eva_tcp_connect_req, req);
+    ((eva_tcp_connect_fn)r->to.cb)(req, status);
+}
+
+/* The connect completes once, through its own completion, which wakes the
+ * task: a task woken separately could finish, and its frame (holding the
+ * eva_tcp) be freed, while that completion is still queued. */
+static void connect_await_cancel(eva_task *t) {
+    eva_tcp_connect_req *req = eva_task_get_wait_obj(t);
+    if (eva__tcp_req_queued(&req->req))
+        return; /* over already: the task gets the connect's own status */
+    /* closing completes the connect with -ECANCELED */
+    eva__tcp_close_now(req->tcp, false, -ECANCELED);
+}
+
+static const eva__tcp_req_kind connect_kind = {{"connect", connect_await_cancel}, connect_notify};
+
+static void connect_fail_fd(eva_tcp *tcp) {
+    close(tcp->fd);
+    tcp->fd = -1;
+    eva__net_unlink_conn(tcp);
 }
 
 /* The connect is over: status 0 (check SO_ERROR), -ETIMEDOUT or -ECANCELED.
  * A failed connection is closed again, so the struct can connect anew. */
 void eva__tcp_connect_done(eva_tcp *tcp, int status) {
     struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
+    eva_tcp_connect_req *req = tcp->cn;
     ev_io_stop(ev, &tcp->wio);
     ev_timer_stop(ev, &tcp->timer);
     tcp->connecting = 0;
+    tcp->cn = NULL;
     if (status == 0) {
         int err = 0;
         socklen_t len = sizeof err;
@@ -30,23 +49,38 @@ void eva__tcp_connect_done(eva_tcp *tcp, int status) {
             err = errno;
         status = -err;
     }
-    if (status < 0 && status != -ECANCELED) { /* -ECANCELED: the closer closes */
-        close(tcp->fd);
-        tcp->fd = -1;
-        eva__net_unlink_conn(tcp);
-    }
-    tcp->cn.status = status;
-    eva_loop_defer(tcp->loop, &tcp->cn.call, on_connect_deferred, tcp);
+    if (status < 0 && status != -ECANCELED) /* -ECANCELED: the closer closes */
+        connect_fail_fd(tcp);
+    eva__tcp_req_done_later(tcp->loop, &req->req, status);
 }
 
-int eva_tcp_connect(eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr, socklen_t addrlen,
-                    int64_t timeout_ms, eva_tcp_status_fn cb) {
-    if (!loop || !tcp || !addr || !cb || timeout_ms < 0 ||
-        (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
+/* The arguments, into the request only: the address is copied. */
+static int connect_fill(eva_tcp_connect_req *req, eva_loop *loop, eva_tcp *tcp,
+                        const struct sockaddr *addr, socklen_t addrlen, int64_t timeout_ms) {
+    req->tcp = tcp;
+    req->loop = loop;
+    req->timeout_ms = timeout_ms;
+    req->addrlen = 0;
+    if (!addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6))
         return -EINVAL;
-    if (eva_tcp_is_open(tcp))
+    socklen_t len = addr->sa_family == AF_INET ? sizeof req->addr.in : sizeof req->addr.in6;
+    if (addrlen < len) /* a larger one (a sockaddr_storage's size) is fine */
+        return -EINVAL;
+    memcpy(&req->addr, addr, len);
+    req->addrlen = len;
+    return 0;
+}
+
+/* The connection takes the filled request; 0 when the connect is under way
+ * (or done: its completion queued). */
+static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
+    eva_tcp *tcp = req->tcp;
+    eva_loop *loop = req->loop;
+    if (!loop || !tcp || req->addrlen == 0 || req->timeout_ms < 0)
+        return -EINVAL;
+    if (req->req.busy || eva_tcp_is_open(tcp))
         return -EBUSY;
-    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(req->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int rc = eva__tcp_attach(loop, tcp, fd);
@@ -56,29 +90,60 @@ int eva_tcp_connect(eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr, s
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    tcp->cn.cb = cb;
-    tcp->connecting = 1;
     do
-        rc = connect(fd, addr, addrlen);
+        rc = connect(fd, &req->addr.sa, req->addrlen);
     while (rc < 0 && errno == EINTR);
-    if (rc == 0) { /* loopback may connect at once: report it from the loop */
-        tcp->connecting = 0;
-        tcp->cn.status = 0;
-        eva_loop_defer(loop, &tcp->cn.call, on_connect_deferred, tcp);
-        return 0;
-    }
-    if (errno != EINPROGRESS) {
+    if (rc < 0 && errno != EINPROGRESS) {
         rc = -errno;
-        tcp->connecting = 0;
-        close(fd);
-        tcp->fd = -1;
-        eva__net_unlink_conn(tcp);
+        connect_fail_fd(tcp);
         return rc;
     }
+    eva__tcp_req_take(&req->req, &connect_kind, cb);
+    if (rc == 0) { /* loopback may connect at once: report it from the loop */
+        eva__tcp_req_done_later(loop, &req->req, 0);
+        return 0;
+    }
+    tcp->cn = req;
+    tcp->connecting = 1;
     ev_io_start(eva_loop_get_ev(loop), &tcp->wio);
-    if (timeout_ms > 0) {
-        ev_timer_set(&tcp->timer, (double)timeout_ms / 1e3, 0.);
+    if (req->timeout_ms > 0) {
+        ev_timer_set(&tcp->timer, (double)req->timeout_ms / 1e3, 0.);
         ev_timer_start(eva_loop_get_ev(loop), &tcp->timer);
     }
     return 0;
+}
+
+int eva_tcp_connect(eva_tcp_connect_req *req, eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr,
+                    socklen_t addrlen, int64_t timeout_ms, eva_tcp_connect_fn cb) {
+    if (!req || !cb)
+        return -EINVAL;
+    if (req->req.busy)
+        return -EBUSY;
+    int rc = connect_fill(req, loop, tcp, addr, addrlen, timeout_ms);
+    return rc < 0 ? rc : connect_begin(req, (void (*)(void))cb);
+}
+
+static int connect_await_start(eva_task *t, const eva_op *op) {
+    eva_tcp_connect_req *req = op->ptr;
+    req->loop = t->loop;
+    int rc = connect_begin(req, NULL);
+    return rc < 0 ? rc : eva__tcp_req_park(&req->req, t, req);
+}
+
+eva_op eva_tcp_connect_op(eva_tcp_connect_req *req, eva_tcp *tcp, const struct sockaddr *addr,
+                          socklen_t addrlen, int64_t timeout_ms) {
+    if (!req || req->req.busy)
+        return eva__tcp_refused_op(req ? -EBUSY : -EINVAL);
+    int rc = connect_fill(req, NULL, tcp, addr, addrlen, timeout_ms);
+    return rc < 0 ? eva__tcp_refused_op(rc) : (eva_op){.start = connect_await_start, .ptr = req};
+}
+
+int eva_tcp_connect_promise(eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr,
+                            socklen_t addrlen, int64_t timeout_ms, eva_promise **out) {
+    if (!loop || !out)
+        return -EINVAL;
+    eva_tcp_connect_req *req = eva__calloc(1, sizeof *req);
+    if (!req)
+        return -ENOMEM;
+    return eva__tcp_promise(loop, req, eva_tcp_connect_op(req, tcp, addr, addrlen, timeout_ms), out);
 }

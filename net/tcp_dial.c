@@ -11,7 +11,7 @@ static eva_step dial_run(void *frame) {
     eva_dns_addrs_set_port(d->addrs, d->port);
     d->rc = -EHOSTUNREACH;
     for (d->i = 0; d->i < d->addrs->count; d->i++) {
-        AWAIT_RC(d, d->rc, eva_tcp_connect_op(d->tcp, &d->addrs->addr[d->i].addr.sa,
+        AWAIT_RC(d, d->rc, eva_tcp_connect_op(&d->connect, d->tcp, &d->addrs->addr[d->i].addr.sa,
                                               d->addrs->addr[d->i].len, d->timeout_ms));
         if (d->rc == 0 || d->rc == -ECANCELED)
             break;
@@ -31,45 +31,49 @@ static void prepare(eva_tcp_dial_req *d, eva_tcp *tcp, const char *host, uint16_
     d->addrs = NULL;
 }
 
+/* -EBUSY also for a dial running (awaited, or started): it is left untouched. */
 static int check(const eva_tcp_dial_req *d, const eva_tcp *tcp, const char *host, int64_t timeout_ms) {
     if (!d || !tcp || !host || timeout_ms < 0)
         return -EINVAL;
-    if (eva_tcp_is_open(tcp))
+    eva_task_state st = eva_task_get_state(&d->task);
+    if (eva_tcp_is_open(tcp) || (d->task.loop && st != EVA_TASK_IDLE && st != EVA_TASK_DONE))
         return -EBUSY;
     return 0;
-}
-
-static int bad_dial_start(eva_task *t, const eva_op *op) {
-    (void)t;
-    return (int)op->num;
 }
 
 eva_op eva_tcp_dial_op(eva_tcp_dial_req *d, eva_tcp *tcp, const char *host, uint16_t port,
                        int64_t timeout_ms) {
     int rc = check(d, tcp, host, timeout_ms);
     if (rc < 0)
-        return (eva_op){.start = bad_dial_start, .num = rc};
+        return eva__tcp_refused_op(rc);
     prepare(d, tcp, host, port, timeout_ms);
     return EVA_ASYNC(dial_run, d);
 }
 
 static void on_dialed(eva_task *t) {
     eva_tcp_dial_req *d = (eva_tcp_dial_req *)t;
-    EVA__CALL_USER(t->loop, d->cb, d->cb(d->tcp, eva_task_get_status(t)));
+    EVA__CALL_USER(t->loop, d->cb, d->cb(d, eva_task_get_status(t)));
 }
 
-int eva_tcp_dial(eva_loop *loop, eva_tcp_dial_req *d, eva_tcp *tcp, const char *host,
-                 uint16_t port, int64_t timeout_ms, eva_tcp_status_fn cb) {
+int eva_tcp_dial(eva_tcp_dial_req *d, eva_loop *loop, eva_tcp *tcp, const char *host,
+                 uint16_t port, int64_t timeout_ms, eva_tcp_dial_fn cb) {
     int rc = check(d, tcp, host, timeout_ms);
     if (rc < 0 || !loop || !cb)
         return rc < 0 ? rc : -EINVAL;
-    eva_task_state st = eva_task_get_state(&d->task);
-    if (d->task.loop && st != EVA_TASK_IDLE && st != EVA_TASK_DONE)
-        return -EBUSY;
     prepare(d, tcp, host, port, timeout_ms);
     d->cb = cb;
     eva_task_init(loop, &d->task, dial_run, "tcp-dial");
     return eva_task_start(&d->task, on_dialed);
+}
+
+int eva_tcp_dial_promise(eva_loop *loop, eva_tcp *tcp, const char *host, uint16_t port,
+                         int64_t timeout_ms, eva_promise **out) {
+    if (!loop || !out)
+        return -EINVAL;
+    eva_tcp_dial_req *d = eva__calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    return eva__tcp_promise(loop, d, eva_tcp_dial_op(d, tcp, host, port, timeout_ms), out);
 }
 
 int eva_tcp_dial_cancel(eva_tcp_dial_req *d) { return d ? eva_task_cancel(&d->task) : -EINVAL; }

@@ -1,118 +1,120 @@
-/* net/tcp_ops.c — AWAIT forms of connect, shutdown and close: each drives
- * the callback primitive and keeps its waiter in the connection. */
+/* net/tcp_ops.c — the half-close request, and the AWAIT and promise forms of
+ * close (a handle operation: its one slot is in the connection). */
 #include <errno.h>
+#include <sys/socket.h>
 
 #include "net_internal.h"
 
-/* Resume the task waiting in *slot, if any, and forget it. */
-static void wake_slot(eva_task **slot, int status) {
-    eva_task *t = *slot;
-    *slot = NULL;
-    if (t)
-        eva_task_wake(t, status, NULL);
-}
-
-/* ---- connect ------------------------------------------------------------------ */
-
-static void connect_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->cn.waiter, status); }
-
-/* Every cancel here leaves the operation to complete once, through its own
- * deferred completion, which wakes the task: a task woken separately could
- * finish, and its frame (holding the eva_tcp) be freed, while that
- * completion is still queued. */
-static void connect_cancel(eva_task *t) {
-    eva_tcp *tcp = eva_task_get_wait_obj(t);
-    if (eva__queue_linked(&tcp->cn.call.node))
-        return; /* over already: the task gets the connect's own status */
-    /* closing completes the connect with -ECANCELED */
-    eva__tcp_close_now(tcp, false, -ECANCELED);
-}
-
-static const eva_wait_ops connect_wait = {"connect", connect_cancel};
-
-static int connect_start(eva_task *t, const eva_op *op) {
-    eva_tcp *tcp = op->ptr;
-    if (!tcp)
-        return -EINVAL;
-    int rc = eva_tcp_connect(t->loop, tcp, tcp->cn.addr, tcp->cn.addrlen, tcp->cn.timeout_ms,
-                             connect_woken);
-    if (rc < 0)
-        return rc;
-    tcp->cn.waiter = t;
-    eva_task_park(t, &connect_wait, tcp);
-    return EVA_PARKED;
-}
-
-eva_op eva_tcp_connect_op(eva_tcp *tcp, const struct sockaddr *addr, socklen_t addrlen,
-                          int64_t timeout_ms) {
-    if (tcp && !eva_tcp_is_open(tcp)) {
-        tcp->cn.addr = addr;
-        tcp->cn.addrlen = addrlen;
-        tcp->cn.timeout_ms = timeout_ms;
-    }
-    return (eva_op){.start = connect_start, .ptr = tcp};
-}
-
 /* ---- shutdown ----------------------------------------------------------------- */
 
-static void shut_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->shut_waiter, status); }
+static void shut_notify(eva__tcp_req *r, int status) {
+    eva_tcp_shutdown_req *req = EVA__CONTAINER_OF(r, eva_tcp_shutdown_req, req);
+    ((eva_tcp_shutdown_fn)r->to.cb)(req, status);
+}
 
-static void shut_cancel(eva_task *t) {
-    eva_tcp *tcp = eva_task_get_wait_obj(t);
-    if (eva__queue_linked(&tcp->shut_call.node))
+/* Not reported yet: the half-close still happens once the queue drains,
+ * reported to nobody; the task is withdrawn and woken later. */
+static void shut_await_cancel(eva_task *t) {
+    eva_tcp_shutdown_req *req = eva_task_get_wait_obj(t);
+    if (eva__tcp_req_queued(&req->req))
         return; /* done already: the task gets the half-close's own status */
-    /* nothing is queued yet: the half-close still happens once the queue
-     * drains, reported to nobody */
-    tcp->shut_waiter = NULL;
-    tcp->shut_cb = NULL;
+    req->tcp->shut = NULL;
+    eva__tcp_req_idle(&req->req);
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva_wait_ops shut_wait = {"shutdown", shut_cancel};
+static const eva__tcp_req_kind shut_kind = {{"shutdown", shut_await_cancel}, shut_notify};
 
-static int shut_start(eva_task *t, const eva_op *op) {
-    eva_tcp *tcp = op->ptr;
-    int rc = eva_tcp_shutdown(tcp, shut_woken);
-    if (rc < 0)
-        return rc;
-    tcp->shut_waiter = t;
-    eva_task_park(t, &shut_wait, tcp);
-    return EVA_PARKED;
+void eva__tcp_shut_report(eva_tcp *tcp, int status) {
+    eva_tcp_shutdown_req *req = tcp->shut;
+    if (!req)
+        return;
+    tcp->shut = NULL;
+    eva__tcp_req_done_later(tcp->loop, &req->req, status);
 }
 
-eva_op eva_tcp_shutdown_op(eva_tcp *tcp) { return (eva_op){.start = shut_start, .ptr = tcp}; }
+/* write_shut: 0 none, 1 requested (waiting for the queue), 2 done.  The
+ * shutdown() status. */
+static int shut_syscall(eva_tcp *tcp) {
+    tcp->write_shut = 2;
+    return shutdown(tcp->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+void eva__tcp_shut_now(eva_tcp *tcp) { eva__tcp_shut_report(tcp, shut_syscall(tcp)); }
+
+static int shut_check(const eva_tcp_shutdown_req *req, const eva_tcp *tcp) {
+    if (!req || !tcp)
+        return -EINVAL;
+    if (req->req.busy)
+        return -EBUSY;
+    if (!eva_tcp_is_open(tcp) || tcp->connecting || tcp->closing)
+        return -ENOTCONN;
+    return tcp->write_shut ? -EALREADY : 0;
+}
+
+int eva_tcp_shutdown(eva_tcp_shutdown_req *req, eva_tcp *tcp, eva_tcp_shutdown_fn cb) {
+    int rc = cb ? shut_check(req, tcp) : -EINVAL;
+    if (rc < 0)
+        return rc;
+    req->tcp = tcp;
+    eva__tcp_req_take(&req->req, &shut_kind, (void (*)(void))cb);
+    tcp->write_shut = 1;
+    tcp->shut = req;
+    if (!tcp->wq_head)
+        eva__tcp_shut_now(tcp); /* reported from the loop all the same */
+    return 0;
+}
+
+static int shut_await_start(eva_task *t, const eva_op *op) {
+    eva_tcp_shutdown_req *req = op->ptr;
+    eva_tcp *tcp = req->tcp;
+    int rc = shut_check(req, tcp);
+    if (rc < 0)
+        return rc;
+    if (!tcp->wq_head) /* nothing to flush: done at once */
+        return shut_syscall(tcp);
+    eva__tcp_req_take(&req->req, &shut_kind, NULL);
+    tcp->write_shut = 1;
+    tcp->shut = req;
+    return eva__tcp_req_park(&req->req, t, req);
+}
+
+eva_op eva_tcp_shutdown_op(eva_tcp_shutdown_req *req, eva_tcp *tcp) {
+    if (!req || req->req.busy)
+        return eva__tcp_refused_op(req ? -EBUSY : -EINVAL);
+    req->tcp = tcp;
+    return (eva_op){.start = shut_await_start, .ptr = req};
+}
+
+int eva_tcp_shutdown_promise(eva_tcp *tcp, eva_promise **out) {
+    if (!tcp || !out)
+        return -EINVAL;
+    eva_tcp_shutdown_req *req = eva__calloc(1, sizeof *req);
+    if (!req)
+        return -ENOMEM;
+    return eva__tcp_promise(tcp->loop, req, eva_tcp_shutdown_op(req, tcp), out);
+}
 
 /* ---- close ---------------------------------------------------------------------- */
 
-static void close_woken(eva_tcp *tcp, int status) { wake_slot(&tcp->close_waiter, status); }
-
-static void close_cancel(eva_task *t) {
-    eva_tcp *tcp = eva_task_get_wait_obj(t);
-    /* still flushing: stop and close now; the close reports -ECANCELED after
-     * the aborted writes' completions, so the task (and its frame) outlives
-     * them.  Otherwise the close's report is queued already. */
-    if (eva_tcp_is_open(tcp))
-        eva__tcp_close_now(tcp, false, -ECANCELED);
-}
-
-static const eva_wait_ops close_wait = {"close", close_cancel};
-
-static int close_start(eva_task *t, const eva_op *op) {
+static int close_await_start(eva_task *t, const eva_op *op) {
     eva_tcp *tcp = op->ptr;
-    if (!tcp)
+    if (!tcp || op->num < EVA_TCP_CLOSE_FLUSH || op->num > EVA_TCP_CLOSE_RESET)
         return -EINVAL;
     if (!eva_tcp_is_open(tcp))
         return 0; /* closed already: nothing to wait for */
     if (tcp->closing)
         return -EBUSY;
-    int rc = eva_tcp_close(tcp, (eva_tcp_close_how)op->num, close_woken);
-    if (rc < 0)
-        return rc;
-    tcp->close_waiter = t;
-    eva_task_park(t, &close_wait, tcp);
-    return EVA_PARKED;
+    eva__tcp_close_begin(tcp, (eva_tcp_close_how)op->num, true, NULL);
+    return eva__tcp_close_park(tcp, t);
 }
 
 eva_op eva_tcp_close_op(eva_tcp *tcp, eva_tcp_close_how how) {
-    return (eva_op){.start = close_start, .ptr = tcp, .num = how};
+    return (eva_op){.start = close_await_start, .ptr = tcp, .num = how};
+}
+
+int eva_tcp_close_promise(eva_tcp *tcp, eva_tcp_close_how how, eva_promise **out) {
+    if (!tcp || !tcp->loop)
+        return -EINVAL;
+    return eva_promise_from_op(tcp->loop, eva_tcp_close_op(tcp, how), out);
 }

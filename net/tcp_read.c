@@ -7,36 +7,38 @@
 
 /* ---- completing ------------------------------------------------------------------ */
 
-static void read_deliver(eva_tcp *tcp) {
-    ssize_t result = tcp->rd.result;
-    eva_tcp_read_fn cb = tcp->rd.cb;
-    tcp->rd.active = tcp->rd.aborted = false;
-    EVA__CALL_USER(tcp->loop, cb, cb(tcp, result)); /* may start the next read */
+static void read_notify(eva__tcp_req *r, int status) {
+    eva_tcp_read_req *req = EVA__CONTAINER_OF(r, eva_tcp_read_req, req);
+    ((eva_tcp_read_fn)r->to.cb)(req, status);
 }
 
-static void on_read_deferred(eva_loop *loop, int status, void *arg) {
-    (void)loop;
-    (void)status; /* the result is in rd.result; at destroy it still runs once */
-    read_deliver(arg);
-}
+static void read_await_cancel(eva_task *t);
+
+static const eva__tcp_req_kind read_kind = {{"read", read_await_cancel}, read_notify};
 
 /* The read timer is left running: it stops itself when it fires with no read
  * pending, which costs less than a stop and a start per read. */
 static void read_disarm(eva_tcp *tcp) { ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->rio); }
 
-void eva__tcp_read_abort(eva_tcp *tcp, int status) {
-    if (!tcp->rd.active || tcp->rd.aborted)
-        return;
+/* The pending read is over: the connection lets go of it (a new read may
+ * start from its completion on). */
+static eva_tcp_read_req *read_release(eva_tcp *tcp) {
+    eva_tcp_read_req *req = tcp->rd;
     read_disarm(tcp);
-    tcp->rd.aborted = true;
-    tcp->rd.result = status;
-    eva_loop_defer(tcp->loop, &tcp->rd.call, on_read_deferred, tcp);
+    tcp->rd = NULL;
+    return req;
+}
+
+void eva__tcp_read_abort(eva_tcp *tcp, int status) {
+    if (tcp->rd)
+        eva__tcp_req_done_later(tcp->loop, &read_release(tcp)->req, status);
 }
 
 int eva_tcp_read_cancel(eva_tcp *tcp) {
     if (!tcp)
         return -EINVAL;
-    eva__tcp_read_abort(tcp, -ECANCELED);
+    if (eva_tcp_is_open(tcp))
+        eva__tcp_read_abort(tcp, -ECANCELED);
     return 0;
 }
 
@@ -55,7 +57,7 @@ int eva_tcp_read_cancel(eva_tcp *tcp) {
 
 /* When the pending read times out (ev_now clock), or 0: never. */
 static ev_tstamp read_due(const eva_tcp *tcp) {
-    if (!tcp->rd.active || tcp->rd.aborted)
+    if (!tcp->rd)
         return 0;
     ev_tstamp due = tcp->read_deadline;
     if (tcp->read_timeout_ms > 0) {
@@ -113,56 +115,50 @@ static void note_progress(eva_tcp *tcp) { tcp->read_activity = ev_now(eva_loop_g
 
 /* Where to look for the delimiter once `have` bytes are in: it may straddle
  * the previous chunk, so start dlen - 1 bytes back. */
-static const char *find_delim(const eva_tcp *tcp, size_t from, size_t to) {
-    size_t d = tcp->rd.dlen;
+static const char *find_delim(const eva_tcp_read_req *rd, size_t from, size_t to) {
+    size_t d = rd->dlen;
     for (size_t i = from; i + d <= to; i++)
-        if (memcmp(tcp->rd.buf + i, tcp->rd.delim, d) == 0)
-            return tcp->rd.buf + i;
+        if (memcmp(rd->buf + i, rd->delim, d) == 0)
+            return rd->buf + i;
     return NULL;
 }
 
 /* One read-until chunk: peek, then consume only up to the delimiter, so the
- * bytes after it stay in the socket for the next read.  > 0 done, 0 go on,
- * < 0 error (errno in the result). */
-static ssize_t until_chunk(eva_tcp *tcp) {
-    size_t have = tcp->rd.have;
-    ssize_t k = recv(tcp->fd, tcp->rd.buf + have, tcp->rd.len - have, MSG_PEEK);
+ * bytes after it stay in the socket for the next read.  1 done, 0 go on,
+ * < 0 error. */
+static int until_chunk(int fd, eva_tcp_read_req *rd) {
+    size_t have = (size_t)rd->nread;
+    ssize_t k = recv(fd, rd->buf + have, rd->len - have, MSG_PEEK);
     if (k <= 0)
         return k == 0 ? EVA_EOF : -errno;
-    size_t from = have >= tcp->rd.dlen ? have - tcp->rd.dlen + 1 : 0;
-    const char *hit = find_delim(tcp, from, have + (size_t)k);
-    size_t take = hit ? (size_t)(hit - tcp->rd.buf) + tcp->rd.dlen - have : (size_t)k;
-    ssize_t got = recv(tcp->fd, tcp->rd.buf + have, take, 0);
+    size_t from = have >= rd->dlen ? have - rd->dlen + 1 : 0;
+    const char *hit = find_delim(rd, from, have + (size_t)k);
+    size_t take = hit ? (size_t)(hit - rd->buf) + rd->dlen - have : (size_t)k;
+    ssize_t got = recv(fd, rd->buf + have, take, 0);
     if (got != (ssize_t)take) /* the peeked bytes are there: only an error stops us */
         return got < 0 ? -errno : -EIO;
-    tcp->rd.have += take;
+    rd->nread += (ssize_t)take;
     if (hit)
-        return (ssize_t)tcp->rd.have;
-    return tcp->rd.have == tcp->rd.len ? -EMSGSIZE : 0;
+        return 1;
+    return (size_t)rd->nread == rd->len ? -EMSGSIZE : 0;
 }
 
-/* Move bytes; true when the read is over (result in rd.result). */
-static bool read_step(eva_tcp *tcp) {
+/* One read-some/exact chunk: 1 done, 0 go on, < 0 error. */
+static int plain_chunk(int fd, eva_tcp_read_req *rd) {
+    size_t have = (size_t)rd->nread;
+    ssize_t r = recv(fd, rd->buf + have, rd->len - have, 0);
+    if (r < 0)
+        return -errno;
+    if (r == 0)
+        return rd->mode == EVA__READ_SOME ? 1 : EVA_EOF;
+    rd->nread += r;
+    return rd->mode == EVA__READ_SOME || (size_t)rd->nread == rd->len ? 1 : 0;
+}
+
+/* Move bytes; true when the read is over (its status in *status). */
+static bool read_step(eva_tcp *tcp, eva_tcp_read_req *rd, int *status) {
     for (;;) {
-        ssize_t r;
-        if (tcp->rd.mode == EVA__READ_UNTIL) {
-            r = until_chunk(tcp);
-        } else {
-            r = recv(tcp->fd, tcp->rd.buf + tcp->rd.have, tcp->rd.len - tcp->rd.have, 0);
-            if (r > 0) {
-                tcp->rd.have += (size_t)r;
-                if (tcp->rd.mode == EVA__READ_SOME || tcp->rd.have == tcp->rd.len)
-                    r = (ssize_t)tcp->rd.have;
-                else
-                    r = 0; /* exact: go on */
-            } else if (r == 0) {
-                r = tcp->rd.mode == EVA__READ_SOME ? 0 : EVA_EOF;
-                tcp->rd.result = r;
-                return true;
-            } else {
-                r = -errno;
-            }
-        }
+        int r = rd->mode == EVA__READ_UNTIL ? until_chunk(tcp->fd, rd) : plain_chunk(tcp->fd, rd);
         if (r == -EINTR)
             continue;
         if (r == -EAGAIN || r == -EWOULDBLOCK)
@@ -171,20 +167,20 @@ static bool read_step(eva_tcp *tcp) {
             note_progress(tcp);
             continue;
         }
-        tcp->rd.result = r;
+        *status = r > 0 ? 0 : r;
         return true;
     }
 }
 
 void eva__tcp_on_readable(eva_tcp *tcp) {
-    if (!tcp->rd.active || tcp->rd.aborted) {
+    eva_tcp_read_req *rd = tcp->rd;
+    int status;
+    if (!rd) {
         ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->rio);
         return;
     }
-    if (!read_step(tcp))
-        return;
-    read_disarm(tcp);
-    read_deliver(tcp);
+    if (read_step(tcp, rd, &status))
+        eva__tcp_req_done(tcp->loop, &read_release(tcp)->req, status);
 }
 
 /* ---- starting ---------------------------------------------------------------------- */
@@ -192,31 +188,39 @@ void eva__tcp_on_readable(eva_tcp *tcp) {
 static int read_check(const eva_tcp *tcp) {
     if (!eva_tcp_is_open(tcp) || tcp->connecting || tcp->closing)
         return -ENOTCONN;
-    if (tcp->rd.active)
+    if (tcp->rd)
         return -EBUSY;
     if (tcp->read_deadline > 0 && ev_now(eva_loop_get_ev(tcp->loop)) >= tcp->read_deadline)
         return -ETIMEDOUT;
     return 0;
 }
 
-static int read_prepare(eva_tcp *tcp, eva_tcp_read_mode mode, void *buf, size_t len,
-                        const char *delim, size_t dlen, eva_tcp_read_fn cb) {
-    if (!tcp || !buf || len == 0 || !cb)
+/* The arguments, into the request only (the builder's and the start call's part). */
+static void read_fill(eva_tcp_read_req *req, eva_tcp *tcp, eva_tcp_read_mode mode, void *buf,
+                      size_t len, const char *delim, size_t dlen) {
+    req->tcp = tcp;
+    req->mode = mode;
+    req->buf = buf;
+    req->len = len;
+    req->delim = delim;
+    req->dlen = dlen;
+}
+
+/* The connection takes the filled request; cb NULL: the AWAIT form. */
+static int read_begin(eva_tcp_read_req *req, void (*cb)(void)) {
+    eva_tcp *tcp = req->tcp;
+    if (req->req.busy)
+        return -EBUSY;
+    if (!tcp || !req->buf || req->len == 0)
         return -EINVAL;
-    if (mode == EVA__READ_UNTIL && (!delim || dlen == 0 || dlen > len))
+    if (req->mode == EVA__READ_UNTIL && (!req->delim || req->dlen == 0 || req->dlen > req->len))
         return -EINVAL;
     int rc = read_check(tcp);
     if (rc < 0)
         return rc;
-    tcp->rd.mode = mode;
-    tcp->rd.buf = buf;
-    tcp->rd.len = len;
-    tcp->rd.have = 0;
-    tcp->rd.delim = delim;
-    tcp->rd.dlen = dlen;
-    tcp->rd.cb = cb;
-    tcp->rd.active = true;
-    tcp->rd.aborted = false;
+    eva__tcp_req_take(&req->req, &read_kind, cb);
+    req->nread = 0;
+    tcp->rd = req;
     return 0;
 }
 
@@ -226,86 +230,99 @@ static void read_arm(eva_tcp *tcp) {
     eva__tcp_read_timer_arm(tcp);
 }
 
-static int read_start(eva_tcp *tcp, eva_tcp_read_mode mode, void *buf, size_t len,
-                      const char *delim, size_t dlen, eva_tcp_read_fn cb) {
-    int rc = read_prepare(tcp, mode, buf, len, delim, dlen, cb);
+static int read_start(eva_tcp_read_req *req, eva_tcp *tcp, eva_tcp_read_mode mode, void *buf,
+                      size_t len, const char *delim, size_t dlen, eva_tcp_read_fn cb) {
+    if (!req || !cb)
+        return -EINVAL;
+    if (req->req.busy)
+        return -EBUSY;
+    read_fill(req, tcp, mode, buf, len, delim, dlen);
+    int rc = read_begin(req, (void (*)(void))cb);
     if (rc == 0)
         read_arm(tcp);
     return rc;
 }
 
-int eva_tcp_read(eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb) {
-    return read_start(tcp, EVA__READ_SOME, buf, len, NULL, 0, cb);
+int eva_tcp_read(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb) {
+    return read_start(req, tcp, EVA__READ_SOME, buf, len, NULL, 0, cb);
 }
 
-int eva_tcp_read_exact(eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb) {
-    return read_start(tcp, EVA__READ_EXACT, buf, len, NULL, 0, cb);
+int eva_tcp_read_exact(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t len, eva_tcp_read_fn cb) {
+    return read_start(req, tcp, EVA__READ_EXACT, buf, len, NULL, 0, cb);
 }
 
-int eva_tcp_read_until(eva_tcp *tcp, void *buf, size_t max, const char *delim, size_t dlen,
-                       eva_tcp_read_fn cb) {
-    return read_start(tcp, EVA__READ_UNTIL, buf, max, delim, dlen, cb);
+int eva_tcp_read_until(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t max, const char *delim,
+                       size_t dlen, eva_tcp_read_fn cb) {
+    return read_start(req, tcp, EVA__READ_UNTIL, buf, max, delim, dlen, cb);
 }
 
 /* ---- AWAIT --------------------------------------------------------------------------- */
 
-static void read_woken(eva_tcp *tcp, ssize_t n) {
-    eva_task *t = tcp->rd.waiter;
-    tcp->rd.waiter = NULL;
-    if (tcp->rd.out)
-        *tcp->rd.out = n > 0 ? n : 0;
-    eva_task_wake(t, n < 0 ? (int)n : 0, NULL);
+/* The read completes once, through its own completion (which wakes the
+ * task): queued already, it is left alone; else it is aborted. */
+static void read_await_cancel(eva_task *t) {
+    eva_tcp_read_req *req = eva_task_get_wait_obj(t);
+    if (!eva__tcp_req_queued(&req->req))
+        eva__tcp_read_abort(req->tcp, -ECANCELED);
 }
 
-static void read_await_cancel(eva_task *t) { eva_tcp_read_cancel(eva_task_get_wait_obj(t)); }
-
-static const eva_wait_ops read_wait = {"read", read_await_cancel};
-
-/* The op carries the connection; the constructor left the parameters in
- * rd (only when no read is pending, so it never disturbs one). */
 static int read_await_start(eva_task *t, const eva_op *op) {
-    eva_tcp *tcp = op->ptr;
-    if (!tcp)
-        return -EINVAL;
-    int rc = read_prepare(tcp, (eva_tcp_read_mode)op->num, tcp->rd.buf, tcp->rd.len,
-                          tcp->rd.delim, tcp->rd.dlen, read_woken);
+    eva_tcp_read_req *req = op->ptr;
+    int rc = read_begin(req, NULL);
     if (rc < 0)
         return rc;
-    if (read_step(tcp)) { /* the bytes were already there: no suspension */
-        read_disarm(tcp);
-        tcp->rd.active = false;
-        ssize_t n = tcp->rd.result;
-        if (tcp->rd.out)
-            *tcp->rd.out = n > 0 ? n : 0;
-        return n < 0 ? (int)n : 0;
+    eva_tcp *tcp = req->tcp;
+    if (read_step(tcp, req, &rc)) { /* the bytes were already there: no suspension */
+        tcp->rd = NULL;
+        eva__tcp_req_idle(&req->req);
+        return rc;
     }
-    tcp->rd.waiter = t;
     read_arm(tcp);
-    eva_task_park(t, &read_wait, tcp);
-    return EVA_PARKED;
+    return eva__tcp_req_park(&req->req, t, req);
 }
 
-static eva_op read_op(eva_tcp *tcp, eva_tcp_read_mode mode, void *buf, size_t len,
-                      const char *delim, size_t dlen, ssize_t *n) {
-    if (tcp && !tcp->rd.active) {
-        tcp->rd.buf = buf;
-        tcp->rd.len = len;
-        tcp->rd.delim = delim;
-        tcp->rd.dlen = dlen;
-        tcp->rd.out = n;
-    }
-    return (eva_op){.start = read_await_start, .ptr = tcp, .num = mode};
+static eva_op read_op(eva_tcp_read_req *req, eva_tcp *tcp, eva_tcp_read_mode mode, void *buf,
+                      size_t len, const char *delim, size_t dlen) {
+    if (!req || req->req.busy)
+        return eva__tcp_refused_op(req ? -EBUSY : -EINVAL);
+    read_fill(req, tcp, mode, buf, len, delim, dlen);
+    return (eva_op){.start = read_await_start, .ptr = req};
 }
 
-eva_op eva_tcp_read_op(eva_tcp *tcp, void *buf, size_t len, ssize_t *n) {
-    return read_op(tcp, EVA__READ_SOME, buf, len, NULL, 0, n);
+eva_op eva_tcp_read_op(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t len) {
+    return read_op(req, tcp, EVA__READ_SOME, buf, len, NULL, 0);
 }
 
-eva_op eva_tcp_read_exact_op(eva_tcp *tcp, void *buf, size_t len) {
-    return read_op(tcp, EVA__READ_EXACT, buf, len, NULL, 0, NULL);
+eva_op eva_tcp_read_exact_op(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t len) {
+    return read_op(req, tcp, EVA__READ_EXACT, buf, len, NULL, 0);
 }
 
-eva_op eva_tcp_read_until_op(eva_tcp *tcp, void *buf, size_t max, const char *delim, size_t dlen,
-                             ssize_t *n) {
-    return read_op(tcp, EVA__READ_UNTIL, buf, max, delim, dlen, n);
+eva_op eva_tcp_read_until_op(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t max,
+                             const char *delim, size_t dlen) {
+    return read_op(req, tcp, EVA__READ_UNTIL, buf, max, delim, dlen);
+}
+
+/* ---- promises ------------------------------------------------------------------------- */
+
+static int read_promise(eva_tcp *tcp, eva_tcp_read_mode mode, void *buf, size_t len,
+                        const char *delim, size_t dlen, eva_promise **out) {
+    if (!tcp || !out)
+        return -EINVAL;
+    eva_tcp_read_req *req = eva__calloc(1, sizeof *req);
+    if (!req)
+        return -ENOMEM;
+    return eva__tcp_promise(tcp->loop, req, read_op(req, tcp, mode, buf, len, delim, dlen), out);
+}
+
+int eva_tcp_read_promise(eva_tcp *tcp, void *buf, size_t len, eva_promise **out) {
+    return read_promise(tcp, EVA__READ_SOME, buf, len, NULL, 0, out);
+}
+
+int eva_tcp_read_exact_promise(eva_tcp *tcp, void *buf, size_t len, eva_promise **out) {
+    return read_promise(tcp, EVA__READ_EXACT, buf, len, NULL, 0, out);
+}
+
+int eva_tcp_read_until_promise(eva_tcp *tcp, void *buf, size_t max, const char *delim, size_t dlen,
+                               eva_promise **out) {
+    return read_promise(tcp, EVA__READ_UNTIL, buf, max, delim, dlen, out);
 }

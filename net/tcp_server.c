@@ -117,15 +117,15 @@ static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
     (void)ev;
     (void)revents;
     eva_tcp_server *srv = EVA__CONTAINER_OF(w, eva_tcp_server, io);
-    if (srv->waiter) {
+    eva_tcp_accept_req *req = srv->pending;
+    if (req) {
         int fd = accept_rationed(srv);
         if (fd < 0)
             return;
-        eva_task *t = srv->waiter;
-        srv->waiter = NULL;
-        *srv->out_fd = fd;
+        srv->pending = NULL;
+        req->fd = fd;
         watch(srv, false);
-        eva_task_wake(t, 0, NULL);
+        eva__tcp_req_done(srv->loop, &req->req, 0);
         return;
     }
     while (srv->cb) { /* the callback may stop accepting or close the server */
@@ -140,7 +140,7 @@ static void on_backoff(struct ev_loop *ev, ev_timer *w, int revents) {
     (void)ev;
     (void)revents;
     eva_tcp_server *srv = EVA__CONTAINER_OF(w, eva_tcp_server, backoff);
-    if (srv->cb || srv->waiter)
+    if (srv->cb || srv->pending)
         watch(srv, true);
 }
 
@@ -210,7 +210,7 @@ int eva_tcp_server_get_port(const eva_tcp_server *srv) {
 int eva_tcp_accept_start(eva_tcp_server *srv, eva_tcp_accept_fn cb) {
     if (!server_open(srv) || !cb)
         return -EINVAL;
-    if (srv->waiter)
+    if (srv->pending)
         return -EBUSY;
     srv->cb = cb;
     watch(srv, true);
@@ -221,7 +221,7 @@ int eva_tcp_accept_stop(eva_tcp_server *srv) {
     if (!srv)
         return -EINVAL;
     srv->cb = NULL;
-    if (server_open(srv) && !srv->waiter)
+    if (server_open(srv) && !srv->pending)
         watch(srv, false);
     return 0;
 }
@@ -240,44 +240,86 @@ int eva_tcp_server_close(eva_tcp_server *srv) {
     srv->fd = srv->spare_fd = -1;
     srv->cb = NULL;
     eva__net_unlink_server(srv);
-    if (srv->waiter) {
-        eva_task *t = srv->waiter;
-        srv->waiter = NULL;
-        eva_task_wake_later(t, -ECANCELED);
+    eva_tcp_accept_req *req = srv->pending;
+    if (req) {
+        srv->pending = NULL;
+        eva__tcp_req_done_later(srv->loop, &req->req, -ECANCELED);
     }
     return 0;
 }
 
-/* ---- AWAIT ------------------------------------------------------------------------ */
+/* ---- accept requests (pull mode) ---------------------------------------------------- */
 
-static void accept_cancel(eva_task *t) {
-    eva_tcp_server *srv = eva_task_get_wait_obj(t);
-    srv->waiter = NULL;
+static void accept_notify(eva__tcp_req *r, int status) {
+    eva_tcp_accept_req *req = EVA__CONTAINER_OF(r, eva_tcp_accept_req, req);
+    ((eva_tcp_accept_req_fn)r->to.cb)(req, status);
+}
+
+/* Nothing is queued while a request waits: withdraw it and wake the task later. */
+static void accept_await_cancel(eva_task *t) {
+    eva_tcp_accept_req *req = eva_task_get_wait_obj(t);
+    if (eva__tcp_req_queued(&req->req))
+        return; /* the server closed: the task gets that */
+    eva_tcp_server *srv = req->server;
+    srv->pending = NULL;
     watch(srv, false);
+    eva__tcp_req_idle(&req->req);
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva_wait_ops accept_wait = {"accept", accept_cancel};
+static const eva__tcp_req_kind accept_kind = {{"accept", accept_await_cancel}, accept_notify};
 
-static int accept_start(eva_task *t, const eva_op *op) {
-    eva_tcp_server *srv = op->ptr;
-    if (!server_open(srv) || !srv->out_fd)
+static int accept_check(const eva_tcp_accept_req *req, const eva_tcp_server *srv) {
+    if (!req || !server_open(srv))
         return -EINVAL;
-    if (srv->cb || srv->waiter)
+    if (req->req.busy || srv->cb || srv->pending)
         return -EBUSY;
-    int fd = ev_is_active(&srv->backoff) ? -EAGAIN : accept_rationed(srv);
-    if (fd >= 0) {
-        *srv->out_fd = fd;
-        return 0;
-    }
-    srv->waiter = t;
-    watch(srv, true);
-    eva_task_park(t, &accept_wait, srv);
-    return EVA_PARKED;
+    return 0;
 }
 
-eva_op eva_tcp_accept_op(eva_tcp_server *srv, int *fd) {
-    if (srv && !srv->waiter)
-        srv->out_fd = fd;
-    return (eva_op){.start = accept_start, .ptr = srv};
+/* The server takes the request: its fd comes on a readiness event. */
+static void accept_wait(eva_tcp_accept_req *req, eva_tcp_server *srv, void (*cb)(void)) {
+    eva__tcp_req_take(&req->req, &accept_kind, cb);
+    srv->pending = req;
+    watch(srv, true);
+}
+
+int eva_tcp_accept(eva_tcp_accept_req *req, eva_tcp_server *srv, eva_tcp_accept_req_fn cb) {
+    int rc = cb ? accept_check(req, srv) : -EINVAL;
+    if (rc < 0)
+        return rc;
+    req->server = srv;
+    req->fd = -1;
+    accept_wait(req, srv, (void (*)(void))cb);
+    return 0;
+}
+
+static int accept_await_start(eva_task *t, const eva_op *op) {
+    eva_tcp_accept_req *req = op->ptr;
+    eva_tcp_server *srv = req->server;
+    int rc = accept_check(req, srv);
+    if (rc < 0)
+        return rc;
+    int fd = ev_is_active(&srv->backoff) ? -EAGAIN : accept_rationed(srv);
+    req->fd = fd >= 0 ? fd : -1;
+    if (fd >= 0)
+        return 0;
+    accept_wait(req, srv, NULL);
+    return eva__tcp_req_park(&req->req, t, req);
+}
+
+eva_op eva_tcp_accept_op(eva_tcp_accept_req *req, eva_tcp_server *srv) {
+    if (!req || req->req.busy)
+        return eva__tcp_refused_op(req ? -EBUSY : -EINVAL);
+    req->server = srv;
+    return (eva_op){.start = accept_await_start, .ptr = req};
+}
+
+int eva_tcp_accept_promise(eva_tcp_server *srv, eva_promise **out) {
+    if (!srv || !out || !srv->loop)
+        return -EINVAL;
+    eva_tcp_accept_req *req = eva__calloc(1, sizeof *req);
+    if (!req)
+        return -ENOMEM;
+    return eva__tcp_promise(srv->loop, req, eva_tcp_accept_op(req, srv), out);
 }

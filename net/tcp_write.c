@@ -10,26 +10,19 @@ enum { GATHER = 64 }; /* iovecs per sendmsg */
 
 /* ---- completing ---------------------------------------------------------------- */
 
-static void on_write_done(eva_loop *loop, int status, void *arg) {
-    (void)status; /* ours is req->status; at loop destroy it still runs once */
-    eva_tcp_write_req *req = arg;
-    /* whoever is told may free the request (a task's frame, the callback's
-     * owner): nothing of it is read after the wake or the callback */
-    void *owned = req->owned;
-    req->queued = false;
-    if (req->waiter) {
-        eva_task *t = req->waiter;
-        req->waiter = NULL;
-        eva_task_wake(t, req->status, NULL);
-    } else if (req->cb) {
-        EVA__CALL_USER(loop, req->cb, req->cb(req, req->status));
-    }
-    eva__free(owned); /* eva_tcp_write_copy: the request and the copy */
+static void write_notify(eva__tcp_req *r, int status) {
+    eva_tcp_write_req *req = EVA__CONTAINER_OF(r, eva_tcp_write_req, req);
+    ((eva_tcp_write_fn)r->to.cb)(req, status);
 }
 
+static void write_await_cancel(eva_task *t);
+
+static const eva__tcp_req_kind write_kind = {{"write", write_await_cancel}, write_notify};
+
+/* Completions are queued, never delivered inside the queue's walk: the one
+ * told may free its request or write again. */
 static void write_complete(eva_tcp *tcp, eva_tcp_write_req *req, int status) {
-    req->status = status;
-    eva_loop_defer(tcp->loop, &req->call, on_write_done, req);
+    eva__tcp_req_done_later(tcp->loop, &req->req, status);
 }
 
 /* Take the head request off the queue and complete it. */
@@ -47,11 +40,7 @@ static void drain_notify(eva_tcp *tcp) {
     if (!tcp->above_high || tcp->queued > tcp->low_water)
         return;
     tcp->above_high = false;
-    if (tcp->drain_waiter) {
-        eva_task *t = tcp->drain_waiter;
-        tcp->drain_waiter = NULL;
-        eva_task_wake_later(t, 0);
-    }
+    eva__tcp_drain_done(tcp, 0);
     if (tcp->on_drain)
         tcp->on_drain(tcp);
 }
@@ -60,11 +49,7 @@ void eva__tcp_write_abort(eva_tcp *tcp, int status) {
     while (tcp->wq_head)
         complete_head(tcp, status);
     ev_io_stop(eva_loop_get_ev(tcp->loop), &tcp->wio);
-    if (tcp->drain_waiter) {
-        eva_task *t = tcp->drain_waiter;
-        tcp->drain_waiter = NULL;
-        eva_task_wake_later(t, status);
-    }
+    eva__tcp_drain_done(tcp, status);
     tcp->above_high = false;
 }
 
@@ -143,8 +128,8 @@ static int write_check(const eva_tcp *tcp) {
     return 0;
 }
 
-static void fill(eva_tcp *tcp, eva_tcp_write_req *req, const struct iovec *iov, int iovcnt,
-                 eva_tcp_write_fn cb) {
+/* The arguments, into the request only (the builder's and the start call's part). */
+static void fill(eva_tcp_write_req *req, eva_tcp *tcp, const struct iovec *iov, int iovcnt) {
     req->tcp = tcp;
     req->next = NULL;
     req->iovcnt = iovcnt;
@@ -155,15 +140,12 @@ static void fill(eva_tcp *tcp, eva_tcp_write_req *req, const struct iovec *iov, 
         req->total += iov[i].iov_len;
     }
     req->remaining = req->total;
-    req->cb = cb;
-    req->status = 0;
 }
 
 /* Append and, into an empty queue, try at once (unless the caller just did).
  * Returns 0/1 (below/above the high-water mark). */
 static int enqueue(eva_tcp *tcp, eva_tcp_write_req *req, bool try_now) {
     bool was_empty = tcp->wq_head == NULL;
-    req->queued = true;
     if (tcp->wq_tail)
         tcp->wq_tail->next = req;
     else
@@ -177,19 +159,24 @@ static int enqueue(eva_tcp *tcp, eva_tcp_write_req *req, bool try_now) {
     return tcp->above_high ? 1 : 0;
 }
 
-int eva_tcp_write(eva_tcp *tcp, eva_tcp_write_req *req, const struct iovec *iov, int iovcnt,
+int eva_tcp_write(eva_tcp_write_req *req, eva_tcp *tcp, const struct iovec *iov, int iovcnt,
                   eva_tcp_write_fn cb) {
     if (!tcp || !req || !iov || iovcnt < 1 || iovcnt > EVA_TCP_WRITE_IOV)
         return -EINVAL;
-    if (req->queued)
+    if (req->req.busy)
         return -EBUSY;
     int rc = write_check(tcp);
     if (rc < 0)
         return rc;
-    fill(tcp, req, iov, iovcnt, cb);
-    req->waiter = NULL;
-    req->owned = NULL;
+    fill(req, tcp, iov, iovcnt);
+    eva__tcp_req_take(&req->req, &write_kind, (void (*)(void))cb);
     return enqueue(tcp, req, true);
+}
+
+/* eva_tcp_write_copy's request, allocated with the copy after it. */
+static void on_copy_written(eva_tcp_write_req *req, int status) {
+    (void)status; /* surfaces on the next operation: the stream is broken */
+    eva__free(req);
 }
 
 int eva_tcp_write_copy(eva_tcp *tcp, const void *data, size_t len) {
@@ -203,9 +190,10 @@ int eva_tcp_write_copy(eva_tcp *tcp, const void *data, size_t len) {
         return -ENOMEM;
     memcpy(req + 1, data, len);
     struct iovec v = {.iov_base = req + 1, .iov_len = len};
-    fill(tcp, req, &v, 1, NULL);
-    req->owned = req;
-    return enqueue(tcp, req, true);
+    rc = eva_tcp_write(req, tcp, &v, 1, on_copy_written);
+    if (rc < 0)
+        eva__free(req);
+    return rc;
 }
 
 /* ---- AWAIT ---------------------------------------------------------------------------- */
@@ -217,14 +205,14 @@ int eva_tcp_write_copy(eva_tcp *tcp, const void *data, size_t len) {
 static void write_await_cancel(eva_task *t) {
     eva_tcp_write_req *req = eva_task_get_wait_obj(t);
     eva_tcp *tcp = req->tcp;
-    if (eva__queue_linked(&req->call.node))
+    if (eva__tcp_req_queued(&req->req))
         return; /* written (or failed) already: the task gets that status */
     if (req->remaining < req->total) {
         /* part of it is on the wire: the stream cannot be resynchronised, so
          * the requests behind it fail too */
         tcp->broken = 1;
         eva__tcp_write_abort(tcp, -EPIPE);
-        req->status = -ECANCELED; /* read by its completion, queued just now */
+        req->req.status = -ECANCELED; /* read by its completion, queued just now */
         return;
     }
     eva_tcp_write_req **pp = &tcp->wq_head, *prev = NULL;
@@ -240,78 +228,145 @@ static void write_await_cancel(eva_task *t) {
     write_complete(tcp, req, -ECANCELED);
 }
 
-static const eva_wait_ops write_wait = {"write", write_await_cancel};
+/* Straight into the socket when nothing is queued: 1 all of it went, 0 some
+ * or none (the request now starts at what is left), < 0 an error. */
+static int write_now(eva_tcp *tcp, eva_tcp_write_req *req) {
+    ssize_t n;
+    do
+        n = send(tcp->fd, req->iov[0].iov_base, req->iov[0].iov_len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+        tcp->broken = 1;
+        return -errno;
+    }
+    if (n == (ssize_t)req->remaining)
+        return 1;
+    if (n > 0) {
+        req->iov[0].iov_base = (char *)req->iov[0].iov_base + n;
+        req->iov[0].iov_len -= (size_t)n;
+        req->remaining -= (size_t)n;
+    }
+    return 0;
+}
 
 static int write_await_start(eva_task *t, const eva_op *op) {
     eva_tcp_write_req *req = op->ptr;
-    if (!req || !req->tcp)
-        return -EINVAL;
-    if (req->queued)
-        return -EBUSY;
     eva_tcp *tcp = req->tcp;
+    if (!tcp)
+        return -EINVAL;
+    if (req->req.busy)
+        return -EBUSY;
     int rc = write_check(tcp);
     if (rc < 0)
         return rc;
-    req->waiter = NULL;
-    req->owned = NULL;
-    req->cb = NULL;
-    if (!tcp->wq_head) { /* the fast path: straight into the socket, nothing queued */
-        ssize_t n;
-        do
-            n = send(tcp->fd, req->iov[0].iov_base, req->iov[0].iov_len, MSG_NOSIGNAL);
-        while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            tcp->broken = 1;
-            return -errno;
-        }
-        if (n == (ssize_t)req->remaining)
-            return 0;
-        if (n > 0) {
-            req->iov[0].iov_base = (char *)req->iov[0].iov_base + n;
-            req->iov[0].iov_len -= (size_t)n;
-            req->remaining -= (size_t)n;
-        }
-    }
+    if (!tcp->wq_head && (rc = write_now(tcp, req)) != 0)
+        return rc < 0 ? rc : 0; /* the fast path: nothing was queued */
     /* the socket is full: the rest goes when it is writable (not tried again
      * now, so the request cannot complete before the task is parked) */
+    eva__tcp_req_take(&req->req, &write_kind, NULL);
     enqueue(tcp, req, false);
-    req->waiter = t;
-    eva_task_park(t, &write_wait, req);
-    return EVA_PARKED;
+    return eva__tcp_req_park(&req->req, t, req);
 }
 
-eva_op eva_tcp_write_op(eva_tcp *tcp, eva_tcp_write_req *req, const void *buf, size_t len) {
-    if (req && !req->queued) {
-        struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
-        fill(tcp, req, &v, 1, NULL);
-    }
+eva_op eva_tcp_write_op(eva_tcp_write_req *req, eva_tcp *tcp, const void *buf, size_t len) {
+    if (!req || req->req.busy)
+        return eva__tcp_refused_op(req ? -EBUSY : -EINVAL);
+    struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+    fill(req, tcp, &v, 1);
     return (eva_op){.start = write_await_start, .ptr = req};
+}
+
+/* The promise form copies the bytes: the request is allocated with them. */
+int eva_tcp_write_promise(eva_tcp *tcp, const void *buf, size_t len, eva_promise **out) {
+    if (!tcp || !out || (!buf && len))
+        return -EINVAL;
+    eva_tcp_write_req *req = eva__calloc(1, sizeof *req + len);
+    if (!req)
+        return -ENOMEM;
+    memcpy(req + 1, buf, len);
+    return eva__tcp_promise(tcp->loop, req, eva_tcp_write_op(req, tcp, req + 1, len), out);
 }
 
 /* ---- drain ------------------------------------------------------------------------------ */
 
-static void drain_cancel(eva_task *t) {
-    eva_tcp *tcp = eva_task_get_wait_obj(t);
-    tcp->drain_waiter = NULL;
+static void drain_notify_cb(eva__tcp_req *r, int status) {
+    eva_tcp_drain_req *req = EVA__CONTAINER_OF(r, eva_tcp_drain_req, req);
+    ((eva_tcp_drain_fn)r->to.cb)(req, status);
+}
+
+/* Nothing is queued while a drain waits: withdraw it and wake the task later. */
+static void drain_await_cancel(eva_task *t) {
+    eva_tcp_drain_req *req = eva_task_get_wait_obj(t);
+    if (eva__tcp_req_queued(&req->req))
+        return;
+    req->tcp->drain = NULL;
+    eva__tcp_req_idle(&req->req);
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva_wait_ops drain_wait = {"drain", drain_cancel};
+static const eva__tcp_req_kind drain_kind = {{"drain", drain_await_cancel}, drain_notify_cb};
 
-static int drain_start(eva_task *t, const eva_op *op) {
-    eva_tcp *tcp = op->ptr;
-    if (!tcp)
-        return -EINVAL;
-    if (!eva_tcp_is_open(tcp))
-        return -ENOTCONN;
-    if (tcp->queued <= tcp->low_water)
-        return 0;
-    if (tcp->drain_waiter)
-        return -EBUSY;
-    tcp->above_high = true; /* so the next drop below low wakes us */
-    tcp->drain_waiter = t;
-    eva_task_park(t, &drain_wait, tcp);
-    return EVA_PARKED;
+void eva__tcp_drain_done(eva_tcp *tcp, int status) {
+    eva_tcp_drain_req *req = tcp->drain;
+    if (!req)
+        return;
+    tcp->drain = NULL;
+    eva__tcp_req_done_later(tcp->loop, &req->req, status);
 }
 
-eva_op eva_tcp_drain_op(eva_tcp *tcp) { return (eva_op){.start = drain_start, .ptr = tcp}; }
+/* 1: the queue is low already; 0: req waits in the connection; < 0 an error. */
+static int drain_begin(eva_tcp_drain_req *req, eva_tcp *tcp, void (*cb)(void)) {
+    if (!req || !tcp)
+        return -EINVAL;
+    if (req->req.busy)
+        return -EBUSY;
+    if (!eva_tcp_is_open(tcp))
+        return -ENOTCONN;
+    req->tcp = tcp;
+    eva__tcp_req_take(&req->req, &drain_kind, cb);
+    if (tcp->queued <= tcp->low_water)
+        return 1;
+    if (tcp->drain) {
+        eva__tcp_req_idle(&req->req);
+        return -EBUSY;
+    }
+    tcp->above_high = true; /* so the next drop below low completes it */
+    tcp->drain = req;
+    return 0;
+}
+
+int eva_tcp_drain(eva_tcp_drain_req *req, eva_tcp *tcp, eva_tcp_drain_fn cb) {
+    if (!cb)
+        return -EINVAL;
+    int rc = drain_begin(req, tcp, (void (*)(void))cb);
+    if (rc == 1) /* low already: reported from the loop all the same */
+        eva__tcp_req_done_later(tcp->loop, &req->req, 0);
+    return rc < 0 ? rc : 0;
+}
+
+static int drain_await_start(eva_task *t, const eva_op *op) {
+    eva_tcp_drain_req *req = op->ptr;
+    int rc = drain_begin(req, req->tcp, NULL);
+    if (rc != 0) {
+        if (rc == 1)
+            eva__tcp_req_idle(&req->req);
+        return rc < 0 ? rc : 0;
+    }
+    return eva__tcp_req_park(&req->req, t, req);
+}
+
+eva_op eva_tcp_drain_op(eva_tcp_drain_req *req, eva_tcp *tcp) {
+    if (!req || req->req.busy)
+        return eva__tcp_refused_op(req ? -EBUSY : -EINVAL);
+    req->tcp = tcp;
+    return (eva_op){.start = drain_await_start, .ptr = req};
+}
+
+int eva_tcp_drain_promise(eva_tcp *tcp, eva_promise **out) {
+    if (!tcp || !out)
+        return -EINVAL;
+    eva_tcp_drain_req *req = eva__calloc(1, sizeof *req);
+    if (!req)
+        return -ENOMEM;
+    return eva__tcp_promise(tcp->loop, req, eva_tcp_drain_op(req, tcp), out);
+}

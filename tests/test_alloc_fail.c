@@ -83,19 +83,19 @@ typedef struct echo_server {
     eva_task task;
     eva_tcp_server *srv;
     eva_tcp conn;
-    int fd;
+    eva_tcp_accept_req acc;
+    eva_tcp_read_req rd;
     char buf[16];
-    ssize_t n;
 } echo_server;
 
 static eva_step echo_server_run(void *frame) {
     echo_server *e = frame;
     ASYNC_BEGIN(e);
-    AWAIT(e, eva_tcp_accept_op(e->srv, &e->fd));
-    if (eva_tcp_open(eva_task_get_loop(&e->task), &e->conn, e->fd) < 0)
+    AWAIT(e, eva_tcp_accept_op(&e->acc, e->srv));
+    if (eva_tcp_open(eva_task_get_loop(&e->task), &e->conn, e->acc.fd) < 0)
         ASYNC_FAIL(e, -EBADF, "cannot open");
-    AWAIT(e, eva_tcp_read_until_op(&e->conn, e->buf, sizeof e->buf, "\n", 1, &e->n));
-    if (eva_tcp_write_copy(&e->conn, e->buf, (size_t)e->n) < 0)
+    AWAIT(e, eva_tcp_read_until_op(&e->rd, &e->conn, e->buf, sizeof e->buf, "\n", 1));
+    if (eva_tcp_write_copy(&e->conn, e->buf, (size_t)e->rd.nread) < 0)
         ASYNC_FAIL(e, -ENOMEM, "no memory for the copy");
     AWAIT(e, eva_tcp_close_op(&e->conn, EVA_TCP_CLOSE_FLUSH));
     ASYNC_FINALLY(e);
@@ -110,18 +110,19 @@ typedef struct echo_client {
     eva_task task;
     struct sockaddr_in addr;
     eva_tcp tcp;
+    eva_tcp_connect_req cn;
     eva_tcp_write_req w;
+    eva_tcp_read_req rd;
     char buf[16];
-    ssize_t n;
 } echo_client;
 
 static eva_step echo_client_run(void *frame) {
     echo_client *c = frame;
     ASYNC_BEGIN(c);
-    AWAIT(c, eva_tcp_connect_op(&c->tcp, (const struct sockaddr *)&c->addr, sizeof c->addr, 5000));
-    AWAIT(c, eva_tcp_write_op(&c->tcp, &c->w, "ping\n", 5));
-    AWAIT(c, eva_tcp_read_until_op(&c->tcp, c->buf, sizeof c->buf, "\n", 1, &c->n));
-    echoed = c->n == 5 && memcmp(c->buf, "ping\n", 5) == 0;
+    AWAIT(c, eva_tcp_connect_op(&c->cn, &c->tcp, (const struct sockaddr *)&c->addr, sizeof c->addr, 5000));
+    AWAIT(c, eva_tcp_write_op(&c->w, &c->tcp, "ping\n", 5));
+    AWAIT(c, eva_tcp_read_until_op(&c->rd, &c->tcp, c->buf, sizeof c->buf, "\n", 1));
+    echoed = c->rd.nread == 5 && memcmp(c->buf, "ping\n", 5) == 0;
     ASYNC_FINALLY(c);
     eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
     ASYNC_END(c);

@@ -114,8 +114,8 @@ static void an_unlimited_budget_never_yields(void **state) {
 typedef struct reader {
     eva_task task;
     eva_tcp tcp;
+    eva_tcp_read_req rd;
     char buf[1];
-    ssize_t n;
     int reads;
 } reader;
 
@@ -123,7 +123,7 @@ static eva_step reader_run(void *frame) {
     reader *r = frame;
     ASYNC_BEGIN(r);
     for (;;) {
-        AWAIT(r, eva_tcp_read_op(&r->tcp, r->buf, sizeof r->buf, &r->n));
+        AWAIT(r, eva_tcp_read_op(&r->rd, &r->tcp, r->buf, sizeof r->buf));
         r->reads++;
     }
     ASYNC_FINALLY(r);

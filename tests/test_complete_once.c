@@ -61,7 +61,7 @@ typedef struct writer {
 static eva_step writer_run(void *frame) {
     writer *k = frame;
     ASYNC_BEGIN(k);
-    AWAIT_RC(k, k->rc, eva_tcp_write_op(k->on, &k->w, big_buffer(), k->len));
+    AWAIT_RC(k, k->rc, eva_tcp_write_op(&k->w, k->on, big_buffer(), k->len));
     *k->rc_out = k->rc;
     ASYNC_FINALLY(k);
     eva_tcp_close(&k->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
@@ -217,6 +217,7 @@ typedef struct closer {
     eva_task task;
     eva_tcp tcp;
     eva_tcp_write_req w; /* a callback-style write, queued before the AWAIT */
+    eva_tcp_shutdown_req shut;
     int op;              /* 0: shutdown, 1: close (flush) */
     int rc;
     int *rc_out;
@@ -230,9 +231,9 @@ static eva_step closer_run(void *frame) {
     ASYNC_BEGIN(c);
     struct iovec v = {.iov_base = big_buffer(), .iov_len = BIG};
     c->w.data = c->write_rc;
-    eva_tcp_write(&c->tcp, &c->w, &v, 1, on_closer_write);
+    eva_tcp_write(&c->w, &c->tcp, &v, 1, on_closer_write);
     if (c->op == 0)
-        AWAIT_RC(c, c->rc, eva_tcp_shutdown_op(&c->tcp));
+        AWAIT_RC(c, c->rc, eva_tcp_shutdown_op(&c->shut, &c->tcp));
     else
         AWAIT_RC(c, c->rc, eva_tcp_close_op(&c->tcp, EVA_TCP_CLOSE_FLUSH));
     *c->rc_out = c->rc;
@@ -292,6 +293,7 @@ static void cancel_a_flushing_close(void **state) {
 typedef struct connector {
     eva_task task;
     eva_tcp tcp;
+    eva_tcp_connect_req cn;
     struct sockaddr_storage addr;
     socklen_t addrlen;
     int rc;
@@ -302,7 +304,7 @@ typedef struct connector {
 static eva_step connector_run(void *frame) {
     connector *c = frame;
     ASYNC_BEGIN(c);
-    AWAIT_RC(c, c->rc, eva_tcp_connect_op(&c->tcp, (struct sockaddr *)&c->addr, c->addrlen, 0));
+    AWAIT_RC(c, c->rc, eva_tcp_connect_op(&c->cn, &c->tcp, (struct sockaddr *)&c->addr, c->addrlen, 0));
     *c->rc_out = c->rc;
     *c->open_out = eva_tcp_is_open(&c->tcp);
     ASYNC_FINALLY(c);

@@ -38,19 +38,19 @@ static void listen_any(eva_loop *loop, eva_tcp_server *srv, struct sockaddr_in *
 typedef struct echo_conn {
     eva_task task;
     eva_tcp tcp;
+    eva_tcp_read_req rd;
     eva_tcp_write_req w;
     char buf[16384];
-    ssize_t n;
 } echo_conn;
 
 static eva_step echo_conn_run(void *frame) {
     echo_conn *c = frame;
     ASYNC_BEGIN(c);
     for (;;) {
-        AWAIT(c, eva_tcp_read_op(&c->tcp, c->buf, sizeof c->buf, &c->n));
-        if (c->n == 0)
+        AWAIT(c, eva_tcp_read_op(&c->rd, &c->tcp, c->buf, sizeof c->buf));
+        if (c->rd.nread == 0)
             break; /* EOF: the client is done */
-        AWAIT(c, eva_tcp_write_op(&c->tcp, &c->w, c->buf, (size_t)c->n));
+        AWAIT(c, eva_tcp_write_op(&c->w, &c->tcp, c->buf, (size_t)c->rd.nread));
     }
     ASYNC_FINALLY(c);
     eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
@@ -60,7 +60,7 @@ static eva_step echo_conn_run(void *frame) {
 typedef struct echo_server {
     eva_task task;
     eva_tcp_server srv;
-    int fd;
+    eva_tcp_accept_req acc;
     int served;
 } echo_server;
 
@@ -68,11 +68,11 @@ static eva_step echo_server_run(void *frame) {
     echo_server *s = frame;
     ASYNC_BEGIN(s);
     for (;;) {
-        AWAIT(s, eva_tcp_accept_op(&s->srv, &s->fd));
+        AWAIT(s, eva_tcp_accept_op(&s->acc, &s->srv));
         echo_conn *c = NULL;
         assert_int_equal(eva_task_spawn(eva_task_get_loop(&s->task), sizeof *c, echo_conn_run, "echo", NULL,
                                         (void **)&c), 0);
-        assert_int_equal(eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->fd), 0);
+        assert_int_equal(eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->acc.fd), 0);
         s->served++;
     }
     ASYNC_END(s);
@@ -91,6 +91,8 @@ typedef struct echo_client {
     eva_task task;
     struct sockaddr_in addr;
     eva_tcp tcp;
+    eva_tcp_connect_req cn;
+    eva_tcp_read_req rd;
     eva_tcp_write_req w;
     unsigned char *out, *in;
     size_t size;
@@ -105,12 +107,12 @@ static void on_client_write(eva_tcp_write_req *req, int status) {
 static eva_step echo_client_run(void *frame) {
     echo_client *c = frame;
     ASYNC_BEGIN(c);
-    AWAIT(c, eva_tcp_connect_op(&c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 5000));
+    AWAIT(c, eva_tcp_connect_op(&c->cn, &c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 5000));
     /* queue the whole payload (callback primitive) and read the echo meanwhile */
     c->w.data = c;
     struct iovec v = {.iov_base = c->out, .iov_len = c->size};
-    assert_true(eva_tcp_write(&c->tcp, &c->w, &v, 1, on_client_write) >= 0);
-    AWAIT(c, eva_tcp_read_exact_op(&c->tcp, c->in, c->size));
+    assert_true(eva_tcp_write(&c->w, &c->tcp, &v, 1, on_client_write) >= 0);
+    AWAIT(c, eva_tcp_read_exact_op(&c->rd, &c->tcp, c->in, c->size));
     c->done = true;
     ASYNC_FINALLY(c);
     eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
@@ -151,6 +153,8 @@ typedef struct small_client {
     eva_task task;
     struct sockaddr_in addr;
     eva_tcp tcp;
+    eva_tcp_connect_req cn;
+    eva_tcp_read_req rd;
     eva_tcp_write_req w;
     char msg[100], echo[100];
     int *ok;
@@ -159,9 +163,9 @@ typedef struct small_client {
 static eva_step small_client_run(void *frame) {
     small_client *c = frame;
     ASYNC_BEGIN(c);
-    AWAIT(c, eva_tcp_connect_op(&c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 10000));
-    AWAIT(c, eva_tcp_write_op(&c->tcp, &c->w, c->msg, sizeof c->msg));
-    AWAIT(c, eva_tcp_read_exact_op(&c->tcp, c->echo, sizeof c->echo));
+    AWAIT(c, eva_tcp_connect_op(&c->cn, &c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 10000));
+    AWAIT(c, eva_tcp_write_op(&c->w, &c->tcp, c->msg, sizeof c->msg));
+    AWAIT(c, eva_tcp_read_exact_op(&c->rd, &c->tcp, c->echo, sizeof c->echo));
     if (memcmp(c->msg, c->echo, sizeof c->msg) == 0)
         ++*c->ok;
     ASYNC_FINALLY(c);
@@ -238,6 +242,7 @@ static void raw_pair(int *ours, int *peer) {
 typedef struct conn_fixture {
     eva_loop *loop;
     eva_tcp tcp;
+    eva_tcp_read_req rd;
     int peer;
     char buf[256];
     ssize_t n;
@@ -252,6 +257,7 @@ static conn_fixture *fixture_new(void) {
     raw_pair(&ours, &f->peer);
     assert_int_equal(eva_tcp_open(f->loop, &f->tcp, ours), 0);
     f->tcp.data = f;
+    f->rd.data = f;
     return f;
 }
 
@@ -263,17 +269,19 @@ static void fixture_free(conn_fixture *f) {
     free(f);
 }
 
-static void on_read(eva_tcp *tcp, ssize_t n) {
-    conn_fixture *f = tcp->data;
-    f->n = n;
+/* n: the status when it failed, else the bytes read */
+static void on_read(eva_tcp_read_req *req, int status) {
+    conn_fixture *f = req->data;
+    f->n = status < 0 ? status : req->nread;
     f->reads++;
     f->done = true;
 }
 
-static ssize_t read_now(conn_fixture *f, int (*start)(eva_tcp *, void *, size_t, eva_tcp_read_fn),
-                        size_t len) {
+typedef int (*read_start_fn)(eva_tcp_read_req *, eva_tcp *, void *, size_t, eva_tcp_read_fn);
+
+static ssize_t read_now(conn_fixture *f, read_start_fn start, size_t len) {
     f->done = false;
-    assert_int_equal(start(&f->tcp, f->buf, len, on_read), 0);
+    assert_int_equal(start(&f->rd, &f->tcp, f->buf, len, on_read), 0);
     test_run_until(f->loop, &f->done, 10000);
     return f->n;
 }
@@ -282,8 +290,10 @@ static void peer_reset_mid_read(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
     f->done = false;
-    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
-    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), -EBUSY);
+    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), -EBUSY);
+    eva_tcp_read_req other = {0};
+    assert_int_equal(eva_tcp_read(&other, &f->tcp, f->buf, sizeof f->buf, on_read), -EBUSY);
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(f->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -308,7 +318,7 @@ static void peer_reset_mid_write(void **state) {
     eva_tcp_write_req req = {0};
     struct iovec v = {.iov_base = big, .iov_len = size};
     write_status = 1;
-    assert_int_equal(eva_tcp_write(&f->tcp, &req, &v, 1, on_write), 1); /* above the high-water mark */
+    assert_int_equal(eva_tcp_write(&req, &f->tcp, &v, 1, on_write), 1); /* above the high-water mark */
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(f->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -324,8 +334,8 @@ static void peer_reset_mid_write(void **state) {
 
 static int connect_status;
 static bool connect_done;
-static void on_connect(eva_tcp *tcp, int status) {
-    (void)tcp;
+static void on_connect(eva_tcp_connect_req *req, int status) {
+    (void)req;
     connect_status = status;
     connect_done = true;
 }
@@ -340,8 +350,9 @@ static void connect_refused(void **state) {
     getsockname(s, (struct sockaddr *)&a, &len);
     close(s); /* a port nobody listens on */
     eva_tcp tcp = {0};
+    eva_tcp_connect_req cn = {0};
     connect_done = false;
-    assert_int_equal(eva_tcp_connect(loop, &tcp, (struct sockaddr *)&a, sizeof a, 5000, on_connect), 0);
+    assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, (struct sockaddr *)&a, sizeof a, 5000, on_connect), 0);
     test_run_until(loop, &connect_done, 10000);
     assert_int_equal(connect_status, -ECONNREFUSED);
     assert_false(eva_tcp_is_open(&tcp));
@@ -370,8 +381,9 @@ static void connect_timeout(void **state) {
     int fillers[2];
     int l = full_listener(&a, fillers);
     eva_tcp tcp = {0};
+    eva_tcp_connect_req cn = {0};
     connect_done = false;
-    assert_int_equal(eva_tcp_connect(loop, &tcp, (struct sockaddr *)&a, sizeof a, 100, on_connect), 0);
+    assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, (struct sockaddr *)&a, sizeof a, 100, on_connect), 0);
     test_run_until(loop, &connect_done, 10000);
     assert_int_equal(connect_status, -ETIMEDOUT);
     assert_false(eva_tcp_is_open(&tcp));
@@ -425,8 +437,8 @@ static void write_backpressure_with_a_stalled_reader(void **state) {
     fixture_free(f);
 }
 
-static int read_until(eva_tcp *tcp, void *buf, size_t max, eva_tcp_read_fn cb) {
-    return eva_tcp_read_until(tcp, buf, max, "\r\n", 2, cb);
+static int read_until(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t max, eva_tcp_read_fn cb) {
+    return eva_tcp_read_until(req, tcp, buf, max, "\r\n", 2, cb);
 }
 
 static void read_until_keeps_what_follows(void **state) {
@@ -440,7 +452,7 @@ static void read_until_keeps_what_follows(void **state) {
     /* a delimiter split across two arrivals */
     assert_int_equal(send(f->peer, "ab\r", 3, 0), 3);
     f->done = false;
-    assert_int_equal(read_until(&f->tcp, f->buf, 64, on_read), 0);
+    assert_int_equal(read_until(&f->rd, &f->tcp, f->buf, 64, on_read), 0);
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     assert_int_equal(send(f->peer, "\ncd", 3, 0), 3);
     test_run_until(f->loop, &f->done, 10000);
@@ -521,14 +533,14 @@ static void read_deadline_fires_despite_trickling_bytes(void **state) {
     trickle tr;
     trickle_start(&tr, f, 20);
     f->done = false;
-    assert_int_equal(eva_tcp_read_exact(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_tcp_read_exact(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
     assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 300), 0);
     test_run_until(f->loop, &f->done, 10000);
     assert_int_equal(f->n, -ETIMEDOUT);
     assert_true(tr.sent >= 2 && tr.sent < (int)sizeof f->buf); /* bytes came, not all */
     eva_timer_stop(&tr.timer);
     /* past the deadline, reads fail at once; cleared, they work again */
-    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), -ETIMEDOUT);
+    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), -ETIMEDOUT);
     assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 0), 0);
     assert_int_equal(send(f->peer, "ok", 2, 0), 2);
     assert_true(read_now(f, eva_tcp_read, sizeof f->buf) >= 2);
@@ -542,7 +554,7 @@ static void read_timeout_costs_no_timer_restart_per_read(void **state) {
     assert_int_equal(send(f->peer, "a", 1, 0), 1);
     assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 1);
     f->done = false; /* park a read so the timer runs */
-    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
     assert_true(ev_is_active(&f->tcp.timer));
     ev_tstamp at = f->tcp.timer.at;
     for (int i = 0; i < 20; i++) {
@@ -550,7 +562,7 @@ static void read_timeout_costs_no_timer_restart_per_read(void **state) {
         test_run_until(f->loop, &f->done, 10000);
         assert_int_equal(f->n, 1);
         f->done = false;
-        assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+        assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
         assert_true(f->tcp.timer.at == at); /* not moved: no heap operation per read */
     }
     fixture_free(f);
@@ -567,7 +579,7 @@ static void read_timer_left_running_does_not_hold_the_loop(void **state) {
     conn_fixture *f = fixture_new();
     assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, HOUR), 0);
     f->done = false;
-    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
     assert_int_equal(send(f->peer, "a", 1, 0), 1);
     test_run_until(f->loop, &f->done, 10000);
     assert_true(ev_is_active(&f->tcp.timer)); /* still running, for the next read */
@@ -599,8 +611,8 @@ static void read_timer_left_running_does_not_hold_the_loop(void **state) {
 
 static int shut_status;
 static bool shut_done;
-static void on_shut(eva_tcp *tcp, int status) {
-    (void)tcp;
+static void on_shut(eva_tcp_shutdown_req *req, int status) {
+    (void)req;
     shut_status = status;
     shut_done = true;
 }
@@ -610,8 +622,10 @@ static void half_close(void **state) {
     conn_fixture *f = fixture_new();
     assert_int_equal(eva_tcp_write_copy(&f->tcp, "req", 3), 0);
     shut_done = false;
-    assert_int_equal(eva_tcp_shutdown(&f->tcp, on_shut), 0);
-    assert_int_equal(eva_tcp_shutdown(&f->tcp, on_shut), -EALREADY);
+    eva_tcp_shutdown_req shut = {0}, again = {0};
+    assert_int_equal(eva_tcp_shutdown(&shut, &f->tcp, on_shut), 0);
+    assert_int_equal(eva_tcp_shutdown(&shut, &f->tcp, on_shut), -EBUSY);
+    assert_int_equal(eva_tcp_shutdown(&again, &f->tcp, on_shut), -EALREADY);
     test_run_until(f->loop, &shut_done, 10000);
     assert_int_equal(shut_status, 0);
     char in[8];
@@ -668,9 +682,9 @@ static void close_discard_cancels_queued_writes(void **state) {
     eva_tcp_write_req req = {0};
     struct iovec v = {.iov_base = big, .iov_len = size};
     write_status = 1;
-    eva_tcp_write(&f->tcp, &req, &v, 1, on_write);
+    eva_tcp_write(&req, &f->tcp, &v, 1, on_write);
     f->done = false;
-    eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read);
+    eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read);
     close_done = false;
     assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, on_close), 0);
     assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, on_close), 0); /* idempotent */
@@ -678,7 +692,7 @@ static void close_discard_cancels_queued_writes(void **state) {
     test_run_until(f->loop, &close_done, 10000);
     assert_int_equal(write_status, -ECANCELED);
     assert_int_equal(f->n, -ECANCELED);
-    assert_int_equal(eva_tcp_read(&f->tcp, f->buf, 1, on_read), -ENOTCONN);
+    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, 1, on_read), -ENOTCONN);
     free(big);
     fixture_free(f);
 }
@@ -693,12 +707,13 @@ typedef struct canceller {
     eva_tcp *tcp;
     eva_tcp_server *srv;
     struct sockaddr_in addr;
+    eva_tcp_read_req rd;
+    eva_tcp_connect_req cn;
+    eva_tcp_accept_req acc;
     eva_tcp_write_req w;
     char buf[64];
     char *big;
     size_t big_len;
-    ssize_t n;
-    int fd;
     int rc;
 } canceller;
 
@@ -706,13 +721,13 @@ static eva_step canceller_run(void *frame) {
     canceller *c = frame;
     ASYNC_BEGIN(c);
     if (c->op == OP_READ)
-        AWAIT_RC(c, c->rc, eva_tcp_read_op(c->tcp, c->buf, sizeof c->buf, &c->n));
+        AWAIT_RC(c, c->rc, eva_tcp_read_op(&c->rd, c->tcp, c->buf, sizeof c->buf));
     else if (c->op == OP_CONNECT)
-        AWAIT_RC(c, c->rc, eva_tcp_connect_op(c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 0));
+        AWAIT_RC(c, c->rc, eva_tcp_connect_op(&c->cn, c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 0));
     else if (c->op == OP_ACCEPT)
-        AWAIT_RC(c, c->rc, eva_tcp_accept_op(c->srv, &c->fd));
+        AWAIT_RC(c, c->rc, eva_tcp_accept_op(&c->acc, c->srv));
     else
-        AWAIT_RC(c, c->rc, eva_tcp_write_op(c->tcp, &c->w, c->big, c->big_len));
+        AWAIT_RC(c, c->rc, eva_tcp_write_op(&c->w, c->tcp, c->big, c->big_len));
     ASYNC_END(c);
 }
 
@@ -746,7 +761,7 @@ static void cancel_each_operation(void **state) {
     eva_tcp_write_req first = {0};
     struct iovec v = {.iov_base = big, .iov_len = fill};
     write_status = 1;
-    eva_tcp_write(&f->tcp, &first, &v, 1, on_write); /* fills the socket */
+    eva_tcp_write(&first, &f->tcp, &v, 1, on_write); /* fills the socket */
     canceller w = {.op = OP_WRITE, .tcp = &f->tcp, .big = big, .big_len = 100, .rc = 1};
     cancel_after_parking(f->loop, &w, "write");
     assert_true(eva_tcp_is_open(&f->tcp));
@@ -792,7 +807,7 @@ typedef struct burst {
     eva_tcp_server srv;
     eva_io other;
     int pipe[2];
-    int fd;
+    eva_tcp_accept_req acc;
     unsigned ticks;              /* events the other watcher saw */
     unsigned tick_of[BURST];     /* ticks when each connection was accepted */
     int accepted;
@@ -817,8 +832,8 @@ static eva_step burst_accept_run(void *frame) {
     burst *b = frame;
     ASYNC_BEGIN(b);
     while (!b->done) {
-        AWAIT(b, eva_tcp_accept_op(&b->srv, &b->fd));
-        burst_took(b, b->fd);
+        AWAIT(b, eva_tcp_accept_op(&b->acc, &b->srv));
+        burst_took(b, b->acc.fd);
     }
     ASYNC_END(b);
 }
@@ -889,7 +904,7 @@ static void destroy_closes_open_connections(void **state) {
     listen_any(f->loop, &srv, &addr);
     assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), 0);
     f->done = false;
-    eva_tcp_read(&f->tcp, f->buf, sizeof f->buf, on_read);
+    eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read);
     test_loop_destroy(f->loop);
     assert_true(f->done);
     assert_int_equal(f->n, -ECANCELED);
@@ -904,15 +919,17 @@ static void promise_form_of_a_read(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
     eva_promise *p;
-    assert_int_equal(eva_promise_from_op(f->loop, eva_tcp_read_op(&f->tcp, f->buf, sizeof f->buf, &f->n), &p), 0);
+    assert_int_equal(eva_tcp_read_promise(&f->tcp, f->buf, sizeof f->buf, &p), 0);
     assert_int_equal(send(f->peer, "promised", 8, 0), 8);
     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
         assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
     assert_int_equal(eva_promise_get_state(p), EVA_PROMISE_FULFILLED);
-    assert_int_equal(f->n, 8);
+    const eva_tcp_read_req *done = eva_promise_get_value(p); /* the request is the value */
+    assert_int_equal(done->nread, 8);
+    assert_memory_equal(f->buf, "promised", 8);
     eva_promise_unref(p);
     /* cancelling the promise withdraws the read */
-    assert_int_equal(eva_promise_from_op(f->loop, eva_tcp_read_op(&f->tcp, f->buf, sizeof f->buf, &f->n), &p), 0);
+    assert_int_equal(eva_tcp_read_promise(&f->tcp, f->buf, sizeof f->buf, &p), 0);
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     eva_promise_cancel(p);
     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
@@ -922,12 +939,200 @@ static void promise_form_of_a_read(void **state) {
     fixture_free(f);
 }
 
+/* Every operation's promise form, on one connection pair made by them. */
+static bool settle(eva_loop *loop, eva_promise *p) {
+    while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    return eva_promise_get_state(p) == EVA_PROMISE_FULFILLED;
+}
+
+static void promise_forms_of_every_operation(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    eva_tcp_server srv = {0};
+    struct sockaddr_in addr;
+    listen_any(loop, &srv, &addr);
+    eva_tcp client = {0}, server_side = {0};
+    eva_promise *acc, *cn, *p;
+    assert_int_equal(eva_tcp_accept_promise(&srv, &acc), 0);
+    assert_int_equal(eva_tcp_connect_promise(loop, &client, (struct sockaddr *)&addr, sizeof addr, 5000, &cn), 0);
+    assert_true(settle(loop, cn));
+    assert_true(settle(loop, acc));
+    const eva_tcp_accept_req *a = eva_promise_get_value(acc);
+    assert_true(a->fd >= 0);
+    assert_int_equal(eva_tcp_open(loop, &server_side, a->fd), 0);
+    eva_promise_unref(acc);
+    eva_promise_unref(cn);
+    char line[] = "hi\r\nthere", in[16] = {0};
+    assert_int_equal(eva_tcp_write_promise(&client, line, sizeof line - 1, &p), 0);
+    line[0] = 'X'; /* copied: the write is unchanged */
+    assert_true(settle(loop, p));
+    eva_promise_unref(p);
+    assert_int_equal(eva_tcp_drain_promise(&client, &p), 0);
+    assert_true(settle(loop, p));
+    eva_promise_unref(p);
+    assert_int_equal(eva_tcp_read_until_promise(&server_side, in, sizeof in, "\r\n", 2, &p), 0);
+    assert_true(settle(loop, p));
+    assert_int_equal(((const eva_tcp_read_req *)eva_promise_get_value(p))->nread, 4);
+    assert_memory_equal(in, "hi\r\n", 4);
+    eva_promise_unref(p);
+    assert_int_equal(eva_tcp_read_exact_promise(&server_side, in, 5, &p), 0);
+    assert_true(settle(loop, p));
+    assert_memory_equal(in, "there", 5);
+    eva_promise_unref(p);
+    assert_int_equal(eva_tcp_shutdown_promise(&client, &p), 0);
+    assert_true(settle(loop, p));
+    eva_promise_unref(p);
+    assert_int_equal(eva_tcp_read_promise(&server_side, in, sizeof in, &p), 0);
+    assert_true(settle(loop, p));
+    assert_int_equal(((const eva_tcp_read_req *)eva_promise_get_value(p))->nread, 0); /* EOF */
+    eva_promise_unref(p);
+    assert_int_equal(eva_tcp_close_promise(&client, EVA_TCP_CLOSE_FLUSH, &p), 0);
+    assert_true(settle(loop, p));
+    assert_false(eva_tcp_is_open(&client));
+    eva_promise_unref(p);
+    /* a failing start rejects the promise with its error */
+    assert_int_equal(eva_tcp_read_promise(&client, in, sizeof in, &p), 0);
+    assert_false(settle(loop, p));
+    assert_int_equal(eva_promise_get_error(p), -ENOTCONN);
+    eva_promise_unref(p);
+    eva_tcp_close(&server_side, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_tcp_server_close(&srv);
+    test_loop_destroy(loop);
+}
+
+/* ---- requests own their arguments ------------------------------------------------ */
+
+/* A task that awaits one prepared op (built before the AWAIT, by the test). */
+typedef struct op_waiter {
+    eva_task task;
+    eva_op op;
+    int rc;
+} op_waiter;
+
+static eva_step op_waiter_run(void *frame) {
+    op_waiter *w = frame;
+    ASYNC_BEGIN(w);
+    AWAIT_RC(w, w->rc, w->op);
+    ASYNC_END(w);
+}
+
+static void await_op(eva_loop *loop, op_waiter *w, eva_op op) {
+    *w = (op_waiter){.op = op, .rc = 1};
+    eva_task_init(loop, &w->task, op_waiter_run, "op_waiter");
+    eva_task_start(&w->task, NULL);
+}
+
+static void run_until_done(eva_loop *loop, eva_task *t) {
+    while (eva_task_get_state(t) != EVA_TASK_DONE)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+}
+
+/* Building an op on a request in flight changes nothing (not the request,
+ * not the connection), and starting it fails with -EBUSY. */
+static void an_op_built_on_a_request_in_flight_touches_nothing(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    char other[8];
+    eva_tcp_read_req before = f->rd;
+    eva_op op = eva_tcp_read_until_op(&f->rd, &f->tcp, other, sizeof other, "\n", 1);
+    assert_memory_equal(&f->rd, &before, sizeof before);
+    assert_ptr_equal(f->tcp.rd, &f->rd);
+    op_waiter w;
+    await_op(f->loop, &w, op);
+    run_until_done(f->loop, &w.task);
+    assert_int_equal(w.rc, -EBUSY);
+    assert_false(f->done);
+    /* the read in flight is undisturbed: its buffer, its mode, its callback */
+    assert_int_equal(send(f->peer, "abc\ndef", 7, 0), 7);
+    test_run_until(f->loop, &f->done, 10000);
+    assert_int_equal(f->n, 7);
+    assert_memory_equal(f->buf, "abc\ndef", 7);
+    /* the same holds for the other requests' builders */
+    eva_tcp_write_req wr = {0};
+    wr.req.busy = true; /* as if in flight */
+    eva_tcp_write_req wr_before = wr;
+    await_op(f->loop, &w, eva_tcp_write_op(&wr, &f->tcp, other, sizeof other));
+    assert_memory_equal(&wr, &wr_before, sizeof wr);
+    run_until_done(f->loop, &w.task);
+    assert_int_equal(w.rc, -EBUSY);
+    fixture_free(f);
+}
+
+/* Two reads built on one connection with two requests: the second start is
+ * refused, the first keeps its own arguments and gets the bytes. */
+typedef struct two_reads {
+    eva_task task;
+    eva_tcp *tcp;
+    eva_tcp_read_req rd;
+    char buf[16];
+    int rc;
+} two_reads;
+
+static eva_step two_reads_run(void *frame) {
+    two_reads *r = frame;
+    ASYNC_BEGIN(r);
+    AWAIT_RC(r, r->rc, eva_tcp_read_op(&r->rd, r->tcp, r->buf, sizeof r->buf));
+    ASYNC_END(r);
+}
+
+static void a_second_read_on_a_connection_leaves_the_first_alone(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    two_reads first = {.tcp = &f->tcp, .rc = 1}, second = {.tcp = &f->tcp, .rc = 1};
+    eva_task_init(f->loop, &first.task, two_reads_run, "first");
+    eva_task_init(f->loop, &second.task, two_reads_run, "second");
+    eva_task_start(&first.task, NULL);
+    eva_task_start(&second.task, NULL);
+    run_until_done(f->loop, &second.task);
+    assert_int_equal(second.rc, -EBUSY);
+    assert_int_equal(eva_task_get_state(&first.task), EVA_TASK_SUSPENDED);
+    assert_int_equal(send(f->peer, "first", 5, 0), 5);
+    run_until_done(f->loop, &first.task);
+    assert_int_equal(first.rc, 0);
+    assert_int_equal(first.rd.nread, 5);
+    assert_memory_equal(first.buf, "first", 5);
+    assert_int_equal(second.rd.nread, 0);
+    fixture_free(f);
+}
+
+/* The address is copied when the op is built: freed (ASan would see a later
+ * read) before the AWAIT starts, it still connects. */
+static void a_connect_address_gone_after_the_build_still_connects(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    eva_tcp_server srv = {0};
+    struct sockaddr_in addr;
+    listen_any(loop, &srv, &addr);
+    assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), 0);
+    eva_tcp tcp = {0};
+    eva_tcp_connect_req cn = {0};
+    struct sockaddr_in *gone = malloc(sizeof *gone);
+    *gone = addr;
+    eva_op op = eva_tcp_connect_op(&cn, &tcp, (struct sockaddr *)gone, sizeof *gone, 5000);
+    memset(gone, 0xff, sizeof *gone);
+    free(gone);
+    assert_false(eva_tcp_is_open(&tcp)); /* building touched only the request */
+    op_waiter w;
+    await_op(loop, &w, op);
+    run_until_done(loop, &w.task);
+    assert_int_equal(w.rc, 0);
+    assert_true(eva_tcp_is_open(&tcp));
+    eva_tcp_close(&tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_tcp_server_close(&srv);
+    test_loop_destroy(loop);
+}
+
 static void tcp_rejects_invalid_arguments(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
     eva_tcp tcp = {0};
     eva_tcp_server srv = {0};
     eva_tcp_write_req req = {0};
+    eva_tcp_read_req rd = {0};
+    eva_tcp_connect_req cn = {0};
+    eva_tcp_shutdown_req shut = {0};
     char buf[4];
     struct iovec v = {.iov_base = buf, .iov_len = 4};
     struct sockaddr_in a = loopback(1);
@@ -941,16 +1146,19 @@ static void tcp_rejects_invalid_arguments(void **state) {
     assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), -EINVAL);
     assert_int_equal(eva_tcp_open(loop, &tcp, -1), -EINVAL);
     assert_int_equal(eva_tcp_open(loop, &tcp, 12345), -EBADF);
-    assert_int_equal(eva_tcp_connect(loop, &tcp, (struct sockaddr *)&a, sizeof a, -1, on_connect), -EINVAL);
-    assert_int_equal(eva_tcp_connect(loop, &tcp, &unix_addr, sizeof unix_addr, 0, on_connect), -EINVAL);
-    assert_int_equal(eva_tcp_read(&tcp, buf, sizeof buf, on_read), -ENOTCONN);
-    assert_int_equal(eva_tcp_read(&tcp, buf, 0, on_read), -EINVAL);
-    assert_int_equal(eva_tcp_read_until(&tcp, buf, 4, "", 0, on_read), -EINVAL);
-    assert_int_equal(eva_tcp_write(&tcp, &req, &v, 1, on_write), -ENOTCONN);
-    assert_int_equal(eva_tcp_write(&tcp, &req, &v, 0, on_write), -EINVAL);
-    assert_int_equal(eva_tcp_write(&tcp, &req, &v, EVA_TCP_WRITE_IOV + 1, on_write), -EINVAL);
+    assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, (struct sockaddr *)&a, sizeof a, -1, on_connect), -EINVAL);
+    assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, &unix_addr, sizeof unix_addr, 0, on_connect), -EINVAL);
+    assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, (struct sockaddr *)&a, 4, 0, on_connect), -EINVAL);
+    assert_int_equal(eva_tcp_read(&rd, &tcp, buf, sizeof buf, on_read), -ENOTCONN);
+    assert_int_equal(eva_tcp_read(&rd, &tcp, buf, 0, on_read), -EINVAL);
+    assert_int_equal(eva_tcp_read(NULL, &tcp, buf, sizeof buf, on_read), -EINVAL);
+    assert_int_equal(eva_tcp_read_until(&rd, &tcp, buf, 4, "", 0, on_read), -EINVAL);
+    assert_int_equal(eva_tcp_write(&req, &tcp, &v, 1, on_write), -ENOTCONN);
+    assert_int_equal(eva_tcp_write(&req, &tcp, &v, 0, on_write), -EINVAL);
+    assert_int_equal(eva_tcp_write(&req, &tcp, &v, EVA_TCP_WRITE_IOV + 1, on_write), -EINVAL);
     assert_int_equal(eva_tcp_write_copy(&tcp, "x", 1), -ENOTCONN);
-    assert_int_equal(eva_tcp_shutdown(&tcp, NULL), -ENOTCONN);
+    assert_int_equal(eva_tcp_shutdown(&shut, &tcp, on_shut), -ENOTCONN);
+    assert_int_equal(eva_tcp_shutdown(&shut, &tcp, NULL), -EINVAL);
     assert_int_equal(eva_tcp_set_watermarks(&tcp, 10, 20, NULL), -EINVAL);
     assert_int_equal(eva_tcp_set_read_timeout(&tcp, -1), -EINVAL);
     assert_int_equal(eva_tcp_set_read_deadline(&tcp, -1), -EINVAL);
@@ -988,6 +1196,10 @@ int main(void) {
         cmocka_unit_test(accept_pull_mode_takes_a_burst_in_batches),
         cmocka_unit_test(destroy_closes_open_connections),
         cmocka_unit_test(promise_form_of_a_read),
+        cmocka_unit_test(promise_forms_of_every_operation),
+        cmocka_unit_test(an_op_built_on_a_request_in_flight_touches_nothing),
+        cmocka_unit_test(a_second_read_on_a_connection_leaves_the_first_alone),
+        cmocka_unit_test(a_connect_address_gone_after_the_build_still_connects),
         cmocka_unit_test(tcp_rejects_invalid_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,10 +86,10 @@ static void dial_by_name_tries_each_address(void **state) {
 
 static int dialed_status;
 static bool dialed;
-static void on_dialed(eva_tcp *tcp, int status) {
+static void on_dialed(eva_tcp_dial_req *req, int status) {
     dialed_status = status;
     dialed = true;
-    eva_tcp_close(tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_tcp_close(req->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
 }
 
 static void dial_callback_form_and_cancel(void **state) {
@@ -98,8 +98,8 @@ static void dial_callback_form_and_cancel(void **state) {
     eva_tcp_dial_req d = {0};
     eva_tcp tcp = {0};
     dialed = false;
-    assert_int_equal(eva_tcp_dial(f->loop, &d, &tcp, "two.test", (uint16_t)f->port, 2000, on_dialed), 0);
-    assert_int_equal(eva_tcp_dial(f->loop, &d, &tcp, "two.test", (uint16_t)f->port, 2000, on_dialed), -EBUSY);
+    assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp, "two.test", (uint16_t)f->port, 2000, on_dialed), 0);
+    assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp, "two.test", (uint16_t)f->port, 2000, on_dialed), -EBUSY);
     test_run_until(f->loop, &dialed, 10000);
     assert_int_equal(dialed_status, 0);
 
@@ -107,14 +107,14 @@ static void dial_callback_form_and_cancel(void **state) {
     assert_int_equal(dns_responder_set_mode(f->r, "slow.test", DNS_MODE_DROP, 0), 0);
     eva_tcp tcp2 = {0};
     dialed = false;
-    assert_int_equal(eva_tcp_dial(f->loop, &d, &tcp2, "slow.test", (uint16_t)f->port, 2000, on_dialed), 0);
+    assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp2, "slow.test", (uint16_t)f->port, 2000, on_dialed), 0);
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     assert_int_equal(eva_tcp_dial_cancel(&d), 0);
     test_run_until(f->loop, &dialed, 10000);
     assert_int_equal(dialed_status, -ECANCELED);
-    assert_int_equal(eva_tcp_dial(NULL, &d, &tcp2, "x", 1, 0, on_dialed), -EINVAL);
-    assert_int_equal(eva_tcp_dial(f->loop, &d, &tcp2, NULL, 1, 0, on_dialed), -EINVAL);
+    assert_int_equal(eva_tcp_dial(&d, NULL, &tcp2, "x", 1, 0, on_dialed), -EINVAL);
+    assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp2, NULL, 1, 0, on_dialed), -EINVAL);
     fixture_free(f);
 }
 

@@ -25,6 +25,7 @@ enum { FIRST_WAVE = 45, SECOND_WAVE = 10 };
 
 typedef struct child_conn {
     eva_tcp tcp;
+    eva_tcp_read_req rd;
     char buf[64];
 } child_conn;
 
@@ -40,14 +41,14 @@ static void on_conn_closed(eva_tcp *tcp, int status) {
     free(tcp->data);
 }
 
-static void on_child_read(eva_tcp *tcp, ssize_t n) {
-    child_conn *c = tcp->data;
-    if (n <= 0) {
-        eva_tcp_close(tcp, EVA_TCP_CLOSE_DISCARD, on_conn_closed);
+static void on_child_read(eva_tcp_read_req *req, int status) {
+    child_conn *c = req->data;
+    if (status < 0 || req->nread == 0) {
+        eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, on_conn_closed);
         return;
     }
-    eva_tcp_write_copy(tcp, c->buf, (size_t)n);
-    eva_tcp_read(tcp, c->buf, sizeof c->buf, on_child_read);
+    eva_tcp_write_copy(&c->tcp, c->buf, (size_t)req->nread);
+    eva_tcp_read(&c->rd, &c->tcp, c->buf, sizeof c->buf, on_child_read);
 }
 
 static void on_child_accept(eva_tcp_server *srv, int fd) {
@@ -58,7 +59,8 @@ static void on_child_accept(eva_tcp_server *srv, int fd) {
         return;
     }
     c->tcp.data = c;
-    eva_tcp_read(&c->tcp, c->buf, sizeof c->buf, on_child_read);
+    c->rd.data = c;
+    eva_tcp_read(&c->rd, &c->tcp, c->buf, sizeof c->buf, on_child_read);
 }
 
 static void on_child_log(void *ud, eva_loop *loop, eva_log_level level, const char *msg) {

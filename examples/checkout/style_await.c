@@ -9,12 +9,13 @@
 typedef struct request {
     eva_task task;              /* first: the frame is the task */
     eva_tcp tcp;
+    eva_tcp_connect_req cn;
     eva_tcp_write_req w;
+    eva_tcp_read_req rd;
     eva_pool_job job;
     const checkout_cfg *cfg;
     checkout_tally *tally;
     int id, q, len;
-    ssize_t n;
     char out[32], in[32];
     uint64_t total;
 } request;
@@ -22,13 +23,13 @@ typedef struct request {
 static eva_step request_run(void *frame) {
     request *r = frame;
     ASYNC_BEGIN(r);
-    AWAIT(r, eva_tcp_connect_op(&r->tcp, (const struct sockaddr *)&r->cfg->db,
+    AWAIT(r, eva_tcp_connect_op(&r->cn, &r->tcp, (const struct sockaddr *)&r->cfg->db,
                                 sizeof r->cfg->db, 5000));
     for (r->q = 0; r->q < r->cfg->queries; r->q++) {
         r->len = db_format_query(r->out, sizeof r->out, r->id, r->q);
-        AWAIT(r, eva_tcp_write_op(&r->tcp, &r->w, r->out, (size_t)r->len));
-        AWAIT(r, eva_tcp_read_until_op(&r->tcp, r->in, sizeof r->in - 1, "\n", 1, &r->n));
-        r->in[r->n] = '\0';
+        AWAIT(r, eva_tcp_write_op(&r->w, &r->tcp, r->out, (size_t)r->len));
+        AWAIT(r, eva_tcp_read_until_op(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1));
+        r->in[r->rd.nread] = '\0';
         r->total += strtoull(r->in, NULL, 10);
     }
     AWAIT(r, eva_pool_submit_op(r->cfg->pool, &r->job, price_work, &r->total));

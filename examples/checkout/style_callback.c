@@ -1,6 +1,6 @@
 /* examples/checkout/style_callback.c — the job as callbacks: each step
  * starts the next one from its completion.  The request's state is a
- * struct the callbacks pass along (through the handles' data pointers);
+ * struct the callbacks pass along (through the requests' data pointers);
  * the control flow is spread over six functions. */
 #include <stddef.h>
 #include <stdlib.h>
@@ -9,7 +9,9 @@
 
 typedef struct request {
     eva_tcp tcp;
+    eva_tcp_connect_req cn;
     eva_tcp_write_req w;
+    eva_tcp_read_req rd;
     eva_pool_job job;
     eva_loop *loop;
     const checkout_cfg *cfg;
@@ -33,13 +35,13 @@ static void on_priced(eva_pool_job *job, int status) {
     finish((request *)((char *)job - offsetof(request, job)), status); /* job is r->job */
 }
 
-static void on_answer(eva_tcp *tcp, ssize_t n) {
-    request *r = tcp->data;
-    if (n < 0) {
-        finish(r, (int)n);
+static void on_answer(eva_tcp_read_req *rd, int status) {
+    request *r = rd->data;
+    if (status < 0) {
+        finish(r, status);
         return;
     }
-    r->in[n] = '\0';
+    r->in[rd->nread] = '\0';
     r->total += strtoull(r->in, NULL, 10);
     if (++r->q < r->cfg->queries) {
         send_query(r);
@@ -53,7 +55,7 @@ static void on_answer(eva_tcp *tcp, ssize_t n) {
 static void on_sent(eva_tcp_write_req *w, int status) {
     request *r = w->data;
     int rc = status < 0 ? status
-                        : eva_tcp_read_until(&r->tcp, r->in, sizeof r->in - 1, "\n", 1, on_answer);
+                        : eva_tcp_read_until(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1, on_answer);
     if (rc < 0)
         finish(r, rc);
 }
@@ -61,16 +63,16 @@ static void on_sent(eva_tcp_write_req *w, int status) {
 static void send_query(request *r) {
     r->len = db_format_query(r->out, sizeof r->out, r->id, r->q);
     struct iovec iov = {r->out, (size_t)r->len};
-    int rc = eva_tcp_write(&r->tcp, &r->w, &iov, 1, on_sent);
+    int rc = eva_tcp_write(&r->w, &r->tcp, &iov, 1, on_sent);
     if (rc < 0)
         finish(r, rc);
 }
 
-static void on_connected(eva_tcp *tcp, int status) {
+static void on_connected(eva_tcp_connect_req *cn, int status) {
     if (status < 0)
-        finish(tcp->data, status);
+        finish(cn->data, status);
     else
-        send_query(tcp->data);
+        send_query(cn->data);
 }
 
 int run_callbacks(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t) {
@@ -79,8 +81,8 @@ int run_callbacks(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t) {
         if (!r)
             return -ENOMEM;
         *r = (request){.loop = loop, .cfg = cfg, .tally = t, .id = i};
-        r->tcp.data = r->w.data = r;
-        int rc = eva_tcp_connect(loop, &r->tcp, (const struct sockaddr *)&cfg->db,
+        r->cn.data = r->w.data = r->rd.data = r;
+        int rc = eva_tcp_connect(&r->cn, loop, &r->tcp, (const struct sockaddr *)&cfg->db,
                                  sizeof cfg->db, 5000, on_connected);
         if (rc < 0) {
             free(r);

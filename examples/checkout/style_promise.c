@@ -9,12 +9,13 @@
 
 typedef struct request {
     eva_tcp tcp;
+    eva_tcp_connect_req cn;
     eva_tcp_write_req w;
+    eva_tcp_read_req rd;
     eva_loop *loop;
     const checkout_cfg *cfg;
     checkout_tally *tally;
     int id, q;
-    ssize_t n;
     char out[32], in[32];
     uint64_t total;
 } request;
@@ -39,7 +40,7 @@ static int ask(request *r, eva_promise *next);
 static int on_answer(void *arg, eva_promise *settled, eva_promise *next) {
     (void)settled;
     request *r = arg;
-    r->in[r->n] = '\0';
+    r->in[r->rd.nread] = '\0';
     r->total += strtoull(r->in, NULL, 10);
     if (++r->q < r->cfg->queries)
         return ask(r, next);
@@ -55,13 +56,13 @@ static int on_answer(void *arg, eva_promise *settled, eva_promise *next) {
 static int on_sent(void *arg, eva_promise *settled, eva_promise *next) {
     (void)settled;
     request *r = arg;
-    return step(r, eva_tcp_read_until_op(&r->tcp, r->in, sizeof r->in - 1, "\n", 1, &r->n),
+    return step(r, eva_tcp_read_until_op(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1),
                 on_answer, next);
 }
 
 static int ask(request *r, eva_promise *next) {
     int len = db_format_query(r->out, sizeof r->out, r->id, r->q);
-    return step(r, eva_tcp_write_op(&r->tcp, &r->w, r->out, (size_t)len), on_sent, next);
+    return step(r, eva_tcp_write_op(&r->w, &r->tcp, r->out, (size_t)len), on_sent, next);
 }
 
 static int on_connected(void *arg, eva_promise *settled, eva_promise *next) {
@@ -98,7 +99,7 @@ static int start(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, int
     }
     *done_out = done;
     /* from here on_settled owns r, whatever happens */
-    rc = step(r, eva_tcp_connect_op(&r->tcp, (const struct sockaddr *)&cfg->db, sizeof cfg->db, 5000),
+    rc = step(r, eva_tcp_connect_op(&r->cn, &r->tcp, (const struct sockaddr *)&cfg->db, sizeof cfg->db, 5000),
               on_connected, done);
     if (rc < 0)
         eva_promise_reject(done, rc, NULL);

@@ -50,10 +50,10 @@ static int64_t header_timeout_ms = 10000, idle_timeout_ms = 30000;
 struct conn {
     eva_task task;              /* first member: the frame is the task */
     eva_tcp tcp;
+    eva_tcp_read_req read;      /* its nread: the bytes in `in` */
     eva_tcp_write_req write;
     http_parser parser;
     char in[16384];
-    ssize_t n;                  /* bytes in `in` */
     size_t pos;                 /* parsed so far */
     char out[OUT_CAP];
     size_t out_len;
@@ -105,13 +105,13 @@ static eva_step conn_run(void *frame) {
     c->parser.data = c;
     eva_tcp_set_read_timeout(&c->tcp, idle_timeout_ms);
     while (!c->close_after) {
-        AWAIT_RC(c, c->rc, eva_tcp_read_op(&c->tcp, c->in, sizeof c->in, &c->n));
+        AWAIT_RC(c, c->rc, eva_tcp_read_op(&c->read, &c->tcp, c->in, sizeof c->in));
         if (c->rc == -ETIMEDOUT && c->in_header)
             queue_reply(c, TIMEOUT, sizeof TIMEOUT - 1);
-        if (c->rc < 0 || c->n == 0)
+        if (c->rc < 0 || c->read.nread == 0)
             break; /* timed out, reset, or the client closed */
-        for (c->pos = 0; c->pos < (size_t)c->n;) {
-            c->pos += http_parser_execute(&c->parser, &settings, c->in + c->pos, (size_t)c->n - c->pos);
+        for (c->pos = 0; c->pos < (size_t)c->read.nread;) {
+            c->pos += http_parser_execute(&c->parser, &settings, c->in + c->pos, (size_t)c->read.nread - c->pos);
             enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
             if (err == HPE_PAUSED) {
                 http_parser_pause(&c->parser, 0);
@@ -120,14 +120,14 @@ static eva_step conn_run(void *frame) {
                 c->close_after = 1;
                 break;
             }
-            if (c->out_len + HELLO_LEN > OUT_CAP || (c->pos == (size_t)c->n && c->out_len)) {
-                AWAIT(c, eva_tcp_write_op(&c->tcp, &c->write, c->out, c->out_len));
+            if (c->out_len + HELLO_LEN > OUT_CAP || (c->pos == (size_t)c->read.nread && c->out_len)) {
+                AWAIT(c, eva_tcp_write_op(&c->write, &c->tcp, c->out, c->out_len));
                 c->out_len = 0;
             }
         }
     }
     if (c->out_len) /* a 400 or 408, and what was batched before it */
-        AWAIT(c, eva_tcp_write_op(&c->tcp, &c->write, c->out, c->out_len));
+        AWAIT(c, eva_tcp_write_op(&c->write, &c->tcp, c->out, c->out_len));
     ASYNC_FINALLY(c);
     eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_FLUSH, NULL); /* the last response still goes out */
     ASYNC_END(c);
@@ -142,7 +142,7 @@ struct server {
     eva_tcp_server srv;
     eva_scope conns;
     uint64_t peer_errors;  /* connections ended by the peer or a timeout */
-    int fd;
+    eva_tcp_accept_req accept;
 };
 
 /* A connection task failed.  What peers do to connections is counted; anything
@@ -163,15 +163,15 @@ static eva_step server_run(void *frame) {
     eva_scope_init_mode(&s->conns, &s->task, EVA_SCOPE_SUPERVISE);
     eva_scope_on_failure(&s->conns, on_conn_failed, s);
     for (;;) {
-        AWAIT(s, eva_tcp_accept_op(&s->srv, &s->fd));
+        AWAIT(s, eva_tcp_accept_op(&s->accept, &s->srv));
         struct conn *c;
         /* the loop owns each connection's frame and frees it when the task
          * ends; a task whose socket could not be opened fails at its first
          * read and ends at once */
         if (eva_scope_spawn(&s->conns, sizeof *c, conn_run, "http-conn", (void **)&c) < 0 ||
-            eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->fd) < 0) {
+            eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->accept.fd) < 0) {
             fprintf(stderr, "hello_http: out of memory: dropping a connection\n");
-            close(s->fd);
+            close(s->accept.fd);
         }
     }
     ASYNC_FINALLY(s);
