@@ -31,6 +31,14 @@ int eva__fd_nonblock(int fd);
  * the awaiting task or calls the callback, and reads nothing of the request
  * afterwards: whoever is told may free it. */
 
+/* Which of evasync's own timers ended a request with -ETIMEDOUT: the AWAIT
+ * form reports it as the failure's message (the kernel can time a
+ * connection out too; that one has no message of ours). */
+enum { EVA__TCP_NO_TIMEOUT, EVA__TCP_IDLE_TIMEOUT, EVA__TCP_READ_DEADLINE, EVA__TCP_CONNECT_TIMEOUT };
+
+/* The message of a timeout kind (NULL for EVA__TCP_NO_TIMEOUT). */
+const char *eva__tcp_timeout_message(unsigned timeout);
+
 struct eva__tcp_req_kind {
     eva_wait_ops wait;                           /* what an awaiting task is parked on */
     void (*notify)(eva__tcp_req *r, int status); /* call to.cb, cast back to its type */
@@ -45,6 +53,7 @@ static inline void eva__tcp_req_take(eva__tcp_req *r, const eva__tcp_req_kind *k
     r->awaited = false;
     r->busy = true;
     r->status = 0;
+    r->timeout = EVA__TCP_NO_TIMEOUT;
 }
 
 /* The AWAIT form completed inside its start: r is idle again. */

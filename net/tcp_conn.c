@@ -29,10 +29,12 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents) {
     (void)ev;
     (void)revents;
     eva_tcp *tcp = EVA__CONTAINER_OF(w, eva_tcp, timer);
-    if (tcp->connecting)
+    if (tcp->connecting) {
+        tcp->cn->req.timeout = EVA__TCP_CONNECT_TIMEOUT;
         eva__tcp_connect_done(tcp, -ETIMEDOUT);
-    else
+    } else {
         eva__tcp_read_timer_fired(tcp);
+    }
 }
 
 int eva__tcp_attach(eva_loop *loop, eva_tcp *tcp, int fd) {

@@ -107,8 +107,11 @@ void eva__tcp_read_timer_fired(eva_tcp *tcp) {
         return;
     }
     eva__tcp_timer_stop(tcp);
-    if (due != 0)
-        eva__tcp_read_abort(tcp, -ETIMEDOUT);
+    if (due == 0)
+        return;
+    bool deadline = tcp->read_deadline > 0 && due >= tcp->read_deadline;
+    tcp->rd->req.timeout = deadline ? EVA__TCP_READ_DEADLINE : EVA__TCP_IDLE_TIMEOUT;
+    eva__tcp_read_abort(tcp, -ETIMEDOUT);
 }
 
 static void note_progress(eva_tcp *tcp) { tcp->read_activity = ev_now(eva_loop_get_ev(tcp->loop)); }
@@ -269,6 +272,8 @@ static void read_await_cancel(eva_task *t) {
 static int read_await_start(eva_task *t, const eva_op *op) {
     eva_tcp_read_req *req = op->ptr;
     int rc = read_begin(req, NULL);
+    if (rc == -ETIMEDOUT) /* the only timeout read_begin reports */
+        t->u.message = eva__tcp_timeout_message(EVA__TCP_READ_DEADLINE);
     if (rc < 0)
         return rc;
     eva_tcp *tcp = req->tcp;

@@ -13,10 +13,20 @@ int eva__tcp_req_park(eva__tcp_req *r, eva_task *t, void *obj) {
     return EVA_PARKED;
 }
 
+const char *eva__tcp_timeout_message(unsigned timeout) {
+    switch (timeout) {
+    case EVA__TCP_IDLE_TIMEOUT:    return "TCP read: no bytes within the read timeout (eva_tcp_set_read_timeout)";
+    case EVA__TCP_READ_DEADLINE:   return "TCP read: the read deadline passed (eva_tcp_set_read_deadline)";
+    case EVA__TCP_CONNECT_TIMEOUT: return "TCP connect: no answer within the connect timeout";
+    default:                       return NULL;
+    }
+}
+
 void eva__tcp_req_done(eva_loop *loop, eva__tcp_req *r, int status) {
     r->busy = false; /* the one told may start it again, or free it */
     if (r->awaited) {
-        eva_task_wake(r->to.waiter, status, NULL);
+        const char *message = status == -ETIMEDOUT ? eva__tcp_timeout_message(r->timeout) : NULL;
+        eva_task_wake(r->to.waiter, status, message);
         return;
     }
     void (*cb)(void) = r->to.cb;

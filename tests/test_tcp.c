@@ -393,6 +393,38 @@ static void connect_timeout(void **state) {
     test_loop_destroy(loop);
 }
 
+typedef struct timed_connector {
+    eva_task task;
+    eva_tcp tcp;
+    eva_tcp_connect_req cn;
+    struct sockaddr_in addr;
+} timed_connector;
+
+static eva_step timed_connector_run(void *frame) {
+    timed_connector *c = frame;
+    ASYNC_BEGIN(c);
+    AWAIT(c, eva_tcp_connect_op(&c->cn, &c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 50));
+    ASYNC_END(c);
+}
+
+static void connect_timeout_names_itself(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    int fillers[2];
+    timed_connector c = {0};
+    int l = full_listener(&c.addr, fillers);
+    eva_task_init(loop, &c.task, timed_connector_run, "connector");
+    eva_task_start(&c.task, NULL);
+    while (eva_task_get_state(&c.task) != EVA_TASK_DONE)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    assert_int_equal(eva_task_get_status(&c.task), -ETIMEDOUT);
+    assert_non_null(strstr(eva_task_get_message(&c.task), "connect timeout"));
+    close(fillers[0]);
+    close(fillers[1]);
+    close(l);
+    test_loop_destroy(loop);
+}
+
 static int drains;
 static void on_drain(eva_tcp *tcp) {
     (void)tcp;
@@ -544,6 +576,44 @@ static void read_deadline_fires_despite_trickling_bytes(void **state) {
     assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 0), 0);
     assert_int_equal(send(f->peer, "ok", 2, 0), 2);
     assert_true(read_now(f, eva_tcp_read, sizeof f->buf) >= 2);
+    fixture_free(f);
+}
+
+/* The AWAIT form says which timeout it was: the task's failure message
+ * names evasync's own timer, not just "Connection timed out". */
+typedef struct timed_reader {
+    eva_task task;
+    eva_tcp *tcp;
+    eva_tcp_read_req rd;
+    char buf[16];
+} timed_reader;
+
+static eva_step timed_reader_run(void *frame) {
+    timed_reader *r = frame;
+    ASYNC_BEGIN(r);
+    AWAIT(r, eva_tcp_read_op(&r->rd, r->tcp, r->buf, sizeof r->buf));
+    ASYNC_END(r);
+}
+
+static const char *read_failure(conn_fixture *f) {
+    timed_reader r = {.tcp = &f->tcp};
+    eva_task_init(f->loop, &r.task, timed_reader_run, "timed");
+    eva_task_start(&r.task, NULL);
+    while (eva_task_get_state(&r.task) != EVA_TASK_DONE)
+        assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
+    assert_int_equal(eva_task_get_status(&r.task), -ETIMEDOUT);
+    return eva_task_get_message(&r.task);
+}
+
+static void timeouts_name_themselves(void **state) {
+    (void)state;
+    conn_fixture *f = fixture_new();
+    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, 20), 0);
+    assert_non_null(strstr(read_failure(f), "read timeout"));
+    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, 0), 0);
+    assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 20), 0);
+    assert_non_null(strstr(read_failure(f), "read deadline")); /* it passed while waiting */
+    assert_non_null(strstr(read_failure(f), "read deadline")); /* and stays passed */
     fixture_free(f);
 }
 
@@ -1184,6 +1254,8 @@ int main(void) {
         cmocka_unit_test(read_until_limit_and_eof),
         cmocka_unit_test(read_exact_eof),
         cmocka_unit_test(read_timeout_leaves_connection_usable),
+        cmocka_unit_test(timeouts_name_themselves),
+        cmocka_unit_test(connect_timeout_names_itself),
         cmocka_unit_test(read_progress_postpones_the_read_timeout),
         cmocka_unit_test(read_deadline_fires_despite_trickling_bytes),
         cmocka_unit_test(read_timeout_costs_no_timer_restart_per_read),

@@ -91,6 +91,7 @@ typedef struct eva__tcp_req {
     int status;
     bool awaited;                  /* to.waiter, else to.cb */
     bool busy;                     /* started, completion not delivered yet */
+    uint8_t timeout;               /* which of evasync's timers failed it (messages) */
 } eva__tcp_req;
 
 typedef void (*eva_tcp_read_fn)(eva_tcp_read_req *req, int status);
