@@ -121,6 +121,7 @@ struct eva_loop {
     ev_check poll_done;     /* first watcher after the poll */
     ev_prepare poll_next;   /* attach mode: the daemon may own the release hook */
     double poll_started, poll_ended;
+    bool polled;            /* owned loop: a poll returned, its end not yet noted */
     uint64_t iterations, idle_ns;
     eva__hist lag_ns;
 

@@ -2,11 +2,13 @@
  * iteration and libev's own clock reads (no clock read of ours when evasync
  * owns the loop).
  *
- * After the poll: a check watcher at the highest priority runs before any
- * other callback; ev_now() is then the time the poll returned.  Before the
- * poll: when evasync owns the loop, libev's release hook, called just before
- * the poll, where ev_now() was updated a moment ago; in attach mode the
- * daemon may use that hook itself, so a prepare watcher reads the clock.
+ * When evasync owns the loop it uses libev's hooks: the release hook, called
+ * just before the poll, where ev_now() was updated a moment ago, and the
+ * invoke-pending hook, whose first call after a poll (the acquire hook marks
+ * it) sees ev_now() updated to the poll's end before any callback runs.  In
+ * attach mode the daemon may own those hooks, so watchers do it: a check
+ * watcher at the highest priority after the poll, and a prepare watcher,
+ * reading the clock, before it.
  * Idle time is poll end - poll start; lag is the busy time in between,
  * next poll start - poll end, one sample per iteration, blocked ones included;
  * the last iteration of an eva_loop_run ends when the run returns.
@@ -35,9 +37,31 @@ void eva__metrics_run_ended(eva_loop *loop) {
     loop->poll_ended = 0;
 }
 
+static void poll_ends(eva_loop *loop, double now) {
+    if (loop->poll_started > 0)
+        loop->idle_ns += seconds_to_ns(now - loop->poll_started);
+    loop->poll_ended = now;
+    loop->iterations++;
+    if (loop->detecting)
+        eva__detector_busy(loop);
+}
+
 static void on_release(struct ev_loop *ev) { poll_starts(ev_userdata(ev), ev_now(ev)); }
 
-static void on_acquire(struct ev_loop *ev) { (void)ev; }
+static void on_acquire(struct ev_loop *ev) { ((eva_loop *)ev_userdata(ev))->polled = true; }
+
+/* libev runs the pending callbacks through this once after each poll (and
+ * after the prepare watchers, when there are any): the first call after a
+ * poll sees ev_now() freshly updated to the poll's end, before any callback
+ * runs.  Cheaper than a check watcher fed and invoked every iteration. */
+static void on_invoke_pending(struct ev_loop *ev) {
+    eva_loop *loop = ev_userdata(ev);
+    if (loop->polled) {
+        loop->polled = false;
+        poll_ends(loop, ev_now(ev));
+    }
+    ev_invoke_pending(ev);
+}
 
 static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents) {
     (void)ev;
@@ -47,26 +71,21 @@ static void on_prepare(struct ev_loop *ev, ev_prepare *w, int revents) {
 
 static void on_poll_done(struct ev_loop *ev, ev_check *w, int revents) {
     (void)revents;
-    eva_loop *loop = w->data;
-    double now = ev_now(ev);
-    if (loop->poll_started > 0)
-        loop->idle_ns += seconds_to_ns(now - loop->poll_started);
-    loop->poll_ended = now;
-    loop->iterations++;
-    if (loop->detecting)
-        eva__detector_busy(loop);
+    poll_ends(w->data, ev_now(ev));
 }
 
 void eva__metrics_init(eva_loop *loop) {
-    ev_check_init(&loop->poll_done, on_poll_done);
-    ev_set_priority(&loop->poll_done, EV_MAXPRI);
-    loop->poll_done.data = loop;
-    ev_check_start(loop->ev, &loop->poll_done);
-    eva__watcher_unref(loop);
     if (loop->owns_ev) {
         ev_set_userdata(loop->ev, loop);
         ev_set_loop_release_cb(loop->ev, on_release, on_acquire);
+        ev_set_invoke_pending_cb(loop->ev, on_invoke_pending);
     } else {
+        /* the daemon may own libev's hooks: watchers around the poll */
+        ev_check_init(&loop->poll_done, on_poll_done);
+        ev_set_priority(&loop->poll_done, EV_MAXPRI);
+        loop->poll_done.data = loop;
+        ev_check_start(loop->ev, &loop->poll_done);
+        eva__watcher_unref(loop);
         ev_prepare_init(&loop->poll_next, on_prepare);
         ev_set_priority(&loop->poll_next, EV_MINPRI); /* the last before the poll */
         loop->poll_next.data = loop;
@@ -76,9 +95,9 @@ void eva__metrics_init(eva_loop *loop) {
 }
 
 void eva__metrics_close(eva_loop *loop) {
-    eva__watcher_ref(loop);
-    ev_check_stop(loop->ev, &loop->poll_done);
     if (!loop->owns_ev) {
+        eva__watcher_ref(loop);
+        ev_check_stop(loop->ev, &loop->poll_done);
         eva__watcher_ref(loop);
         ev_prepare_stop(loop->ev, &loop->poll_next);
     }
