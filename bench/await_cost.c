@@ -9,10 +9,17 @@
  *   spawn_ns           eva_task_start + first step of a task that ends at once
  *   resume_rtt_detector_ns  resume_rtt_ns with the blocked-loop detector on
  *   detector_overhead_pct   its cost, from the two medians
+ *   resume_rtt_thread_ns    resume_rtt_ns with the detector off but an idle
+ *                           second thread alive, as the watchdog is: glibc
+ *                           then wraps each poll in its cancellation-point
+ *                           code (two atomic updates), in any threaded program
+ *   detector_thread_pct     what that second thread costs (thread vs off)
+ *   detector_work_pct       what the detector's own work costs (on vs thread)
  *
  * Both round trips pay for one timer and one loop iteration per event, so
  * the ratio is evasync's overhead.  Rounds alternate (raw, evasync, ...) and
  * each side's median is reported: the machine is shared and noisy. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -108,6 +115,26 @@ static double raw_libev_rtt_ns(long n) {
     return t;
 }
 
+/* An idle thread for the length of one measurement: blocked on a mutex. */
+static pthread_mutex_t idle_gate = PTHREAD_MUTEX_INITIALIZER;
+
+static void *idle_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&idle_gate);
+    pthread_mutex_unlock(&idle_gate);
+    return NULL;
+}
+
+static double resume_rtt_thread_ns(eva_loop *loop, long n) {
+    pthread_t idle;
+    pthread_mutex_lock(&idle_gate);
+    pthread_create(&idle, NULL, idle_main, NULL);
+    double t = resume_rtt_ns(loop, n);
+    pthread_mutex_unlock(&idle_gate);
+    pthread_join(idle, NULL);
+    return t;
+}
+
 /* ---- spawning --------------------------------------------------------------------- */
 
 typedef struct empty {
@@ -140,13 +167,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: await_cost [N]\n");
         return 2;
     }
-    double raw[ROUNDS], eva[ROUNDS], detect[ROUNDS], settled_v[ROUNDS], spawn_v[ROUNDS];
+    double raw[ROUNDS], eva[ROUNDS], detect[ROUNDS], thread[ROUNDS], settled_v[ROUNDS],
+        spawn_v[ROUNDS];
     for (int r = 0; r < ROUNDS; r++) {
         raw[r] = raw_libev_rtt_ns(n);
         eva[r] = resume_rtt_ns(loop, n);
         eva_detector_start(loop, NULL);
         detect[r] = resume_rtt_ns(loop, n);
         eva_detector_stop(loop);
+        thread[r] = resume_rtt_thread_ns(loop, n);
         settled_v[r] = await_settled_ns(loop, 10 * n);
         spawn_v[r] = spawn_ns(loop, n);
     }
@@ -154,9 +183,11 @@ int main(int argc, char **argv) {
     printf("await_settled_ns=%.1f\n", median(settled_v, ROUNDS));
     printf("resume_rtt_ns=%.1f raw_libev_rtt_ns=%.1f resume_ratio=%.2f\n", eva_m, raw_m, eva_m / raw_m);
     printf("spawn_ns=%.1f task_header_bytes=%zu\n", median(spawn_v, ROUNDS), sizeof(eva_task));
-    double det_m = median(detect, ROUNDS);
+    double det_m = median(detect, ROUNDS), thread_m = median(thread, ROUNDS);
     printf("resume_rtt_detector_ns=%.1f detector_overhead_pct=%.1f\n", det_m,
            100.0 * (det_m - eva_m) / eva_m);
+    printf("resume_rtt_thread_ns=%.1f detector_thread_pct=%.1f detector_work_pct=%.1f\n",
+           thread_m, 100.0 * (thread_m - eva_m) / eva_m, 100.0 * (det_m - thread_m) / thread_m);
     eva_loop_destroy(loop);
     return 0;
 }

@@ -2,12 +2,14 @@
  * libuv_pool.c so the two are comparable in one run: the same tiny job body,
  * N jobs (default 1,000,000) with at most 1024 in flight (each completion
  * resubmits its job, as libuv resubmits its uv_work_t), then 10,000
- * sequential submit -> completion round trips on an idle pool.  Threads: 4,
- * libuv's default (UV_THREADPOOL_SIZE), or the second argument.
+ * sequential submit -> completion round trips on an idle pool.  Threads: the
+ * second argument, or one per online core (bench/run-pool gives libuv's pool
+ * as many: more threads than cores measure the scheduler, not the pool).
  * Prints pool_threads=T, pool_jobs=N pool_jobs_per_s=V,
  * pool_rtt_us_p50=V pool_rtt_us_p99=V. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <evasync.h>
 
@@ -63,7 +65,8 @@ static void rtt_after(eva_pool_job *pj, int status) {
 
 int main(int argc, char **argv) {
     n_jobs = argc > 1 ? atol(argv[1]) : 1000000;
-    unsigned threads = argc > 2 ? (unsigned)atoi(argv[2]) : 4;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned threads = argc > 2 ? (unsigned)atoi(argv[2]) : cores > 0 ? (unsigned)cores : 1;
     eva_pool_options opts = {.threads = threads, .queue_capacity = IN_FLIGHT};
     if (n_jobs <= 0 || eva_loop_new(&loop) < 0 || eva_pool_new(&opts, &pool) < 0) {
         fprintf(stderr, "usage: pool_bench [N [THREADS]]\n");

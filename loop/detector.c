@@ -1,20 +1,23 @@
 /* loop/detector.c — the blocked-loop detector.
  *
- * The loop thread times each dispatch (two reads of the coarse monotonic
- * clock, a few ns each, a few ms of resolution: plenty for a 100 ms
- * threshold) and reports the slow ones after they return.  It also
- * publishes, for the watchdog thread, a heartbeat (the iteration it is in,
- * and whether it is waiting in its poll: no clock read) and what it runs now
- * (the innermost dispatch, under a sequence lock).  The watchdog wakes every
- * threshold/4; an iteration it finds busy on two visits has been busy since
- * the first at least, and once that is longer than the threshold it reports,
- * while the loop is still blocked.
+ * The loop thread reads no clock per dispatch.  It publishes what it runs:
+ * for each level of nesting, the dispatch's number and its culprit (under a
+ * sequence lock per level), and how deep it is; and per iteration a
+ * heartbeat (the iteration it is in, and whether it is waiting in its poll).
+ * The watchdog thread wakes every threshold/4 and does the timing: a
+ * dispatch number it finds again on its next visit has lasted at least since
+ * the first sighting; it flags it, with that time, and the loop thread reads
+ * the clock when a flagged dispatch returns, to report it if it lasted the
+ * threshold.  An iteration the watchdog finds busy on visits further apart
+ * than the threshold is reported while the loop is still blocked.
  *
  * One hazard: a task's name is the user's memory, freed once the task ends.
- * The watchdog copies it only from a dispatch older than threshold/2, with
- * `reading` raised; a dispatch that ends after running threshold/4 or more
- * waits until `reading` is down (a store-fence-load handshake on both
- * sides), so the name cannot be freed during the copy.
+ * The watchdog copies it only from a dispatch it flagged on an earlier
+ * visit, with `reading` raised; a flagged dispatch waits, when it returns,
+ * until `reading` is down (a store-fence-load handshake on both sides), so
+ * the name cannot be freed during the copy.  The flag was raised a whole
+ * watchdog period (threshold/4) before the copy, which a returning dispatch
+ * is sure to see by then.
  */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
@@ -28,15 +31,32 @@
 
 #include "internal.h"
 
-#ifndef CLOCK_MONOTONIC_COARSE
-#define CLOCK_MONOTONIC_COARSE CLOCK_MONOTONIC
-#endif
+/* Levels of nesting published; a dispatch deeper than that is seen as its
+ * outer dispatch at the last level. */
+enum { SLOTS = 8 };
+
+/* One level of nesting: the dispatch running there (loop thread writes) and
+ * the watchdog's flag on it (watchdog writes). */
+typedef struct eva__slot {
+    _Atomic uint32_t seq; /* the dispatch's number: even; odd while rewritten */
+    _Atomic uintptr_t fn;
+    _Atomic uintptr_t task; /* its eva__span_task, on the loop's stack: read only
+                               from a flagged dispatch, which waits for `reading` */
+    _Atomic uint32_t long_seq; /* the number of a dispatch the watchdog saw lasting, */
+    _Atomic uint64_t since;    /* and when it first saw it */
+} eva__slot;
+
+/* What the watchdog saw at one level on its last visit. */
+typedef struct eva__sighting {
+    uint32_t seq;   /* 0: nothing */
+    uint64_t since; /* the first visit that saw it */
+    unsigned visits;
+} eva__sighting;
 
 typedef struct eva__detector {
     eva_loop *loop;
     eva_detector_options opts;
     uint64_t threshold_ns, interval_ns;
-    clockid_t clock;
 
     pthread_t thread;
     bool thread_running, stop; /* stop: guarded by mutex */
@@ -47,23 +67,28 @@ typedef struct eva__detector {
      * plus 1 while the loop runs callbacks rather than waiting in its poll */
     _Atomic uint64_t beat;
 
-    /* the innermost dispatch: seq is odd while it is being rewritten */
-    _Atomic uint32_t seq;
-    _Atomic uintptr_t fn, task, file, expr; /* task: its name; file, expr: static */
-    _Atomic int line;
-    _Atomic uint64_t start;
+    /* the dispatches running, outermost first: depth of them */
+    _Atomic uint32_t depth;
+    eva__slot slot[SLOTS];
+    uint32_t last_seq; /* loop thread: the last dispatch number given */
     _Atomic int reading;
+    /* ev_iteration() - loop->iterations: the heartbeat counts with the
+     * latter, a load rather than a call into libev */
+    uint64_t iteration_base;
 
     /* rate limiting: [EVA_BLOCK_DISPATCH] loop thread, [IN_PROGRESS] watchdog */
     uint64_t last_report[2], suppressed[2];
-    /* watchdog only: the busy beat it saw, since when, and if it reported it */
+    /* watchdog only: the busy beat it saw, since when, and if it reported it;
+     * the dispatches it saw */
     uint64_t seen_beat, seen_since;
     bool warned;
+    eva__sighting seen[SLOTS];
 } eva__detector;
 
-static uint64_t clock_ns(const eva__detector *d) {
+/* The precise clock: only the watchdog and a returning flagged dispatch read it. */
+static uint64_t clock_ns(void) {
     struct timespec ts;
-    clock_gettime(d->clock, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -134,62 +159,79 @@ static void report(eva__detector *d, eva_block_report *r, uint64_t now) {
 
 /* ---- the loop thread: dispatches and the heartbeat --------------------------- */
 
-static void publish(eva__detector *d, const eva__span *s) {
-    const eva__span_task *t = s ? s->task : NULL; /* copied: it lives on the loop's stack */
-    uint32_t q = atomic_load_explicit(&d->seq, memory_order_relaxed);
-    atomic_store_explicit(&d->seq, q + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-    atomic_store_explicit(&d->fn, s ? (uintptr_t)s->fn : 0, memory_order_relaxed);
-    atomic_store_explicit(&d->task, t ? (uintptr_t)t->name : 0, memory_order_relaxed);
-    atomic_store_explicit(&d->file, t ? (uintptr_t)t->file : 0, memory_order_relaxed);
-    atomic_store_explicit(&d->expr, t ? (uintptr_t)t->expr : 0, memory_order_relaxed);
-    atomic_store_explicit(&d->line, t ? t->line : 0, memory_order_relaxed);
-    atomic_store_explicit(&d->start, s ? s->start_ns : 0, memory_order_relaxed);
-    atomic_store_explicit(&d->seq, q + 2, memory_order_release);
+/* Two pointers, not the culprit's strings: this runs for every dispatch. */
+static void publish(eva__detector *d, eva__slot *slot, eva__span *s, eva__fn fn,
+                    const eva__span_task *task) {
+    uint32_t q = d->last_seq += 2;
+    s->seq = q;
+    /* Release stores: a watchdog that reads a new field also sees the odd
+     * number before it, and retries (a fence would do the same, but
+     * ThreadSanitizer does not model fences). */
+    atomic_store_explicit(&slot->seq, q - 1, memory_order_relaxed);
+    atomic_store_explicit(&slot->fn, (uintptr_t)fn, memory_order_release);
+    atomic_store_explicit(&slot->task, (uintptr_t)task, memory_order_release);
+    atomic_store_explicit(&slot->seq, q, memory_order_release);
 }
 
-void eva__span_enter(eva_loop *loop, eva__span *s) {
+void eva__span_enter(eva_loop *loop, eva__span *s, eva__fn fn, const eva__span_task *task) {
     eva__detector *d = loop->detector;
-    s->outer = loop->span;
+    eva__span *outer = loop->span;
+    s->outer = outer;
     s->reported = false;
     s->nested = 0;
-    if (s->outer)
-        s->outer->nested++;
-    s->start_ns = clock_ns(d);
+    s->depth = 0;
+    if (outer) {
+        outer->nested++;
+        s->depth = outer->depth + 1;
+    }
     loop->span = s;
-    publish(d, s);
+    if (s->depth < SLOTS)
+        publish(d, &d->slot[s->depth], s, fn, task);
+    atomic_store_explicit(&d->depth, s->depth + 1, memory_order_release);
 }
 
-void eva__span_leave(eva_loop *loop, eva__span *s) {
-    eva__detector *d = loop->detector;
-    loop->span = s->outer;
-    publish(d, s->outer);
-    uint64_t now = clock_ns(d), took = now - s->start_ns;
-    if (took >= d->threshold_ns / 4) { /* the watchdog may be copying our task's name */
-        atomic_thread_fence(memory_order_seq_cst);
-        while (atomic_load_explicit(&d->reading, memory_order_acquire))
-            sched_yield();
-    }
+/* A dispatch the watchdog saw lasting has returned: report it if it lasted
+ * the threshold, counted from the watchdog's first sighting. */
+__attribute__((noinline)) /* keeps eva__span_leave short */
+static void span_left_late(eva_loop *loop, eva__detector *d, eva__span *s, eva__slot *slot) {
+    atomic_thread_fence(memory_order_seq_cst); /* the watchdog may be copying our task's name */
+    while (atomic_load_explicit(&d->reading, memory_order_acquire))
+        sched_yield();
+    uint64_t now = clock_ns(), took = now - atomic_load_explicit(&slot->since, memory_order_relaxed);
     if (took < d->threshold_ns || s->reported)
         return;
     for (eva__span *o = s->outer; o; o = o->outer)
         o->reported = true; /* one report per block: the innermost culprit */
+    /* the loop thread wrote these: it may read them plainly */
+    const eva__span_task *t = (const eva__span_task *)atomic_load_explicit(&slot->task, memory_order_relaxed);
+    uintptr_t fn = atomic_load_explicit(&slot->fn, memory_order_relaxed);
     eva_block_report r = {
         .kind = EVA_BLOCK_DISPATCH,
         .duration_ms = took / 1000000u,
-        .iteration = (uint64_t)ev_iteration(loop->ev),
-        .task = s->task ? s->task->name : NULL,
-        .file = s->task ? s->task->file : NULL,
-        .line = s->task ? s->task->line : 0,
-        .expr = s->task ? s->task->expr : NULL,
-        .callback = s->task ? NULL : s->fn,
+        .iteration = loop->iterations + d->iteration_base,
+        .task = t ? t->name : NULL,
+        .file = t ? t->file : NULL,
+        .line = t ? t->line : 0,
+        .expr = t ? t->expr : NULL,
+        .callback = t ? NULL : (eva__fn)fn,
         .nested = s->nested,
     };
     report(d, &r, now);
 }
 
+void eva__span_leave(eva_loop *loop, eva__span *s) {
+    eva__detector *d = loop->detector;
+    loop->span = s->outer;
+    atomic_store_explicit(&d->depth, s->depth, memory_order_release);
+    if (s->depth >= SLOTS)
+        return; /* seen as its outer dispatch */
+    eva__slot *slot = &d->slot[s->depth];
+    if (atomic_load_explicit(&slot->long_seq, memory_order_acquire) == s->seq)
+        span_left_late(loop, d, s, slot);
+}
+
 void eva__detector_busy(eva_loop *loop) {
-    uint64_t beat = (uint64_t)ev_iteration(loop->ev) * 2 + 1;
+    uint64_t beat = loop->iterations * 2 + 1;
     atomic_store_explicit(&loop->detector->beat, beat, memory_order_relaxed);
 }
 
@@ -199,45 +241,68 @@ void eva__detector_idle(eva_loop *loop) {
 
 /* ---- the watchdog thread ------------------------------------------------------ */
 
+/* Track the dispatches running now: one seen again on this visit has run at
+ * least since the first sighting; flag it for the loop thread to time its
+ * end. */
+static void track_dispatches(eva__detector *d, uint64_t now) {
+    uint32_t depth = atomic_load_explicit(&d->depth, memory_order_acquire);
+    for (uint32_t i = 0; i < SLOTS; i++) {
+        eva__sighting *w = &d->seen[i];
+        uint32_t q = i < depth ? atomic_load_explicit(&d->slot[i].seq, memory_order_acquire) : 0;
+        if (!q || (q & 1) || q != w->seq) { /* nothing, being rewritten, or new */
+            *w = (eva__sighting){.seq = q & 1 ? 0 : q, .since = now, .visits = 1};
+            continue;
+        }
+        if (++w->visits == 2) {
+            atomic_store_explicit(&d->slot[i].since, w->since, memory_order_relaxed);
+            atomic_store_explicit(&d->slot[i].long_seq, q, memory_order_release);
+        }
+    }
+}
+
 /* Snapshot the innermost dispatch into r (false if it changed meanwhile). */
-static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t size,
-                     uint64_t now, uint64_t *start_out) {
-    /* Seq_cst store and load, not fences: ThreadSanitizer models these (gcc
+static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t size) {
+    /* Seq_cst store and loads, not fences: ThreadSanitizer models these (gcc
      * refuses atomic_thread_fence under -fsanitize=thread when optimising).
-     * They pair with eva__span_leave's fence; acquire loads of the fields keep
+     * They pair with span_left_late's fence; acquire loads of the fields keep
      * the second read of seq after them. */
     atomic_store_explicit(&d->reading, 1, memory_order_seq_cst);
-    uint32_t q = atomic_load_explicit(&d->seq, memory_order_seq_cst);
-    uintptr_t fn = atomic_load_explicit(&d->fn, memory_order_acquire);
-    uintptr_t task = atomic_load_explicit(&d->task, memory_order_acquire);
-    uintptr_t file = atomic_load_explicit(&d->file, memory_order_acquire);
-    uintptr_t expr = atomic_load_explicit(&d->expr, memory_order_acquire);
-    int line = atomic_load_explicit(&d->line, memory_order_acquire);
-    uint64_t start = atomic_load_explicit(&d->start, memory_order_acquire);
-    bool stable = !(q & 1) && q == atomic_load_explicit(&d->seq, memory_order_relaxed);
-    if (stable && task) {
-        /* a young dispatch may end and free its task's name under us */
-        if (start && now - start >= d->threshold_ns / 2) {
-            if ((size_t)snprintf(name, size, "%s", (const char *)task) >= size)
-                memcpy(name + size - 4, "...", 4); /* cut, and say so */
-        } else
-            snprintf(name, size, "(a task that just started a step)");
+    uint32_t depth = atomic_load_explicit(&d->depth, memory_order_seq_cst);
+    if (!depth) {
+        atomic_store_explicit(&d->reading, 0, memory_order_release);
+        return true; /* no evasync dispatch */
     }
+    uint32_t i = depth < SLOTS ? depth - 1 : SLOTS - 1;
+    eva__slot *slot = &d->slot[i];
+    uint32_t q = atomic_load_explicit(&slot->seq, memory_order_seq_cst);
+    uintptr_t fn = atomic_load_explicit(&slot->fn, memory_order_acquire);
+    uintptr_t task = atomic_load_explicit(&slot->task, memory_order_acquire);
+    bool stable = !(q & 1) && q == atomic_load_explicit(&slot->seq, memory_order_relaxed);
+    /* A dispatch not flagged a visit ago may end, and its task free its name
+     * and the loop reuse the stack its description is on, under us: it does
+     * not wait for `reading`.  Its description is left out. */
+    bool readable = stable && d->seen[i].seq == q && d->seen[i].visits >= 3;
+    if (stable && task && readable) {
+        const eva__span_task *t = (const eva__span_task *)task;
+        if ((size_t)snprintf(name, size, "%s", t->name) >= size)
+            memcpy(name + size - 4, "...", 4); /* cut, and say so */
+        r->file = t->file; /* static strings */
+        r->line = t->line;
+        r->expr = t->expr;
+    } else if (stable && task)
+        snprintf(name, size, "(a task that just started a step)");
     atomic_store_explicit(&d->reading, 0, memory_order_release);
     if (!stable)
         return false;
     r->task = task ? name : NULL;
-    r->file = (const char *)file; /* static strings */
-    r->line = line;
-    r->expr = (const char *)expr;
     r->callback = task ? NULL : (eva__fn)fn;
-    *start_out = start;
     return true;
 }
 
 static void watch(eva__detector *d) {
+    uint64_t now = clock_ns();
+    track_dispatches(d, now);
     uint64_t beat = atomic_load_explicit(&d->beat, memory_order_relaxed);
-    uint64_t now = clock_ns(d);
     if (!(beat & 1) || beat != d->seen_beat) { /* polling, or a new iteration */
         d->seen_beat = beat;
         d->seen_since = now;
@@ -248,13 +313,10 @@ static void watch(eva__detector *d) {
         return;
     eva_block_report r = {.kind = EVA_BLOCK_IN_PROGRESS, .iteration = beat / 2};
     char name[128];
-    uint64_t start = 0;
-    for (int tries = 0; !snapshot(d, &r, name, sizeof name, now, &start); tries++)
+    for (int tries = 0; !snapshot(d, &r, name, sizeof name); tries++)
         if (tries == 100)
             return; /* the loop is moving after all */
-    /* busy at least since the first visit; the dispatch may say longer */
-    uint64_t since = start && start < d->seen_since ? start : d->seen_since;
-    r.duration_ms = (now - since) / 1000000u;
+    r.duration_ms = (now - d->seen_since) / 1000000u; /* busy at least since the first visit */
     d->warned = true;
     report(d, &r, now);
 }
@@ -308,14 +370,13 @@ int eva_detector_start(eva_loop *loop, const eva_detector_options *opts) {
     d->opts = opts ? *opts : (eva_detector_options){0};
     d->threshold_ns = (d->opts.threshold_ms ? d->opts.threshold_ms : 100) * 1000000u;
     d->interval_ns = (d->opts.interval_ms ? d->opts.interval_ms : 1000) * 1000000u;
-    /* The coarse clock costs a few ns; use it unless it is too coarse to tell. */
-    struct timespec res;
-    bool coarse_ok = clock_getres(CLOCK_MONOTONIC_COARSE, &res) == 0 && res.tv_sec == 0 &&
-                     (uint64_t)res.tv_nsec <= d->threshold_ns / 10;
-    d->clock = coarse_ok ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC;
     d->last_report[0] = d->last_report[1] = d->suppressed[0] = d->suppressed[1] = 0;
     d->seen_beat = 0;
     d->warned = false;
+    d->iteration_base = (uint64_t)ev_iteration(loop->ev) - loop->iterations; /* both count on */
+    memset(d->seen, 0, sizeof d->seen);
+    for (int i = 0; i < SLOTS; i++) /* a flag from the last run matches no dispatch now */
+        atomic_store_explicit(&d->slot[i].long_seq, 0, memory_order_relaxed);
     d->stop = false;
     int rc = pthread_create(&d->thread, NULL, watchdog_main, d);
     if (rc != 0)

@@ -152,7 +152,7 @@ void eva__metrics_close(eva_loop *loop);
 void eva__metrics_run_ended(eva_loop *loop);
 
 /* A dispatch: evasync calling user code (a callback, a task step).  While
- * the detector runs, each is timed and published to its watchdog. */
+ * the detector runs, each is published to its watchdog, which times it. */
 typedef void (*eva__fn)(void); /* any function: the culprit's address */
 
 /* A task step, as the detector reports it: plain values the task layer
@@ -166,14 +166,15 @@ typedef struct eva__span_task {
 } eva__span_task;
 typedef struct eva__span {
     struct eva__span *outer;
-    eva__fn fn;
-    const eva__span_task *task; /* a task step: who and where; NULL: a callback */
-    uint64_t start_ns;
+    uint32_t seq;           /* its number, as published to the watchdog */
+    unsigned depth;         /* how many dispatches it runs inside */
     unsigned nested;        /* dispatches run inside this one */
     bool timed, reported;
 } eva__span;
 
-void eva__span_enter(eva_loop *loop, eva__span *s);
+/* fn: the user's function; task: a task step's description (NULL: a
+ * callback), which must stay valid and unchanged until eva__span_leave. */
+void eva__span_enter(eva_loop *loop, eva__span *s, eva__fn fn, const eva__span_task *task);
 void eva__span_leave(eva_loop *loop, eva__span *s);
 void eva__detector_free(eva_loop *loop);
 /* metrics.c tells the detector when the loop wakes up and goes to sleep */
@@ -187,11 +188,8 @@ static inline bool eva__detecting(const eva_loop *loop) { return loop->detecting
 static inline void eva__dispatch_begin(eva_loop *loop, eva__span *s, eva__fn fn,
                                        const eva__span_task *task) {
     s->timed = loop && loop->detecting; /* a load and a branch when it is off */
-    if (s->timed) {
-        s->fn = fn;
-        s->task = task;
-        eva__span_enter(loop, s);
-    }
+    if (s->timed)
+        eva__span_enter(loop, s, fn, task);
 }
 
 static inline void eva__dispatch_end(eva_loop *loop, eva__span *s) {
