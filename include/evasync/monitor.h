@@ -46,7 +46,8 @@ typedef enum eva_block_kind {
 /* eva_block_report: 96 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_block_report {
     eva_block_kind kind;
-    uint64_t duration_ms;   /* the dispatch's duration, or the block's so far */
+    uint64_t duration_ms;   /* the dispatch's duration (at least: counted from the watchdog's
+                               first sighting, at most threshold/4 late), or the block's so far */
     uint64_t iteration;     /* the loop iteration (ev_iteration) */
     const char *task;       /* the task's name, or NULL for a callback */
     const char *file;       /* the AWAIT the task resumed from: NULL if none */
