@@ -25,8 +25,9 @@ eva_loop *fuzz_loop_new(void) {
     return loop;
 }
 
-void fuzz_loop_destroy(eva_loop *loop, const test_alloc *alloc) {
-    FUZZ_CHECK(eva_loop_destroy(loop) == 0);
+void fuzz_loop_destroy(eva_loop *loop) { FUZZ_CHECK(eva_loop_destroy(loop) == 0); }
+
+void fuzz_check_freed(const test_alloc *alloc) {
     if (alloc->live != 0)
         fprintf(stderr, "%ld blocks of evasync's allocations left after the run\n", alloc->live);
     FUZZ_CHECK(alloc->live == 0);

@@ -270,6 +270,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         FUZZ_CHECK(l.status == -ECANCELED);
     eva_promise_unref(l.promise);
     dns_responder_stop(r);
-    fuzz_loop_destroy(loop, &alloc);
+    fuzz_loop_destroy(loop);
+    fuzz_check_freed(&alloc);
     return 0;
 }

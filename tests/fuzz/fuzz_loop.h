@@ -10,9 +10,11 @@
  * purpose; what they check are results). */
 eva_loop *fuzz_loop_new(void);
 
-/* Destroy loop (it must succeed), then check that every block evasync
- * allocated through alloc during the run is freed. */
-void fuzz_loop_destroy(eva_loop *loop, const test_alloc *alloc);
+/* Destroy loop: it must succeed. */
+void fuzz_loop_destroy(eva_loop *loop);
+
+/* Check that every block evasync allocated through alloc is freed. */
+void fuzz_check_freed(const test_alloc *alloc);
 
 /* Run loop one iteration at a time until *done, for at most timeout_ms (a
  * guard timer bounds each wait).  Returns *done. */
