@@ -15,7 +15,9 @@ bool fuzz_run_until(eva_loop *loop, const bool *done, int64_t timeout_ms) {
 }
 
 static void quiet(void *ud, eva_loop *loop, eva_log_level level, const char *msg) {
-    (void)ud, (void)loop, (void)level, (void)msg;
+    (void)ud, (void)loop;
+    if (getenv("FUZZ_LOG"))
+        fprintf(stderr, "log %d: %s\n", (int)level, msg);
 }
 
 eva_loop *fuzz_loop_new(void) {
@@ -27,8 +29,16 @@ eva_loop *fuzz_loop_new(void) {
 
 void fuzz_loop_destroy(eva_loop *loop) { FUZZ_CHECK(eva_loop_destroy(loop) == 0); }
 
-void fuzz_check_freed(const test_alloc *alloc) {
-    if (alloc->live != 0)
-        fprintf(stderr, "%ld blocks of evasync's allocations left after the run\n", alloc->live);
-    FUZZ_CHECK(alloc->live == 0);
+static test_alloc alloc = {.fail_after = -1};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc, (void)argv;
+    test_alloc_install(&alloc);
+    return 0;
+}
+
+void fuzz_check_freed(void) {
+    if (alloc.live != 0)
+        fprintf(stderr, "%ld blocks of evasync's allocations left after the run\n", alloc.live);
+    FUZZ_CHECK(alloc.live == 0);
 }

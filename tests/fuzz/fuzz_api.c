@@ -361,17 +361,6 @@ static void check_model(world *w) {
         check_reaction(&w->reactions[i]);
 }
 
-static test_alloc alloc = {.fail_after = -1};
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    test_alloc_install(&alloc);
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static world w;
     memset(&w, 0, sizeof w);
@@ -388,6 +377,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         eva_promise_unref(w.slot[i]);
     for (int i = 0; i < w.nreactions; i++)
         eva_promise_unref(w.reactions[i].next);
-    fuzz_check_freed(&alloc);
+    fuzz_check_freed();
     return 0;
 }

@@ -237,17 +237,6 @@ static void start(eva_loop *loop, lookup *l) {
     FUZZ_CHECK(eva_promise_finally(l->promise, on_settled, l, NULL) == 0);
 }
 
-static test_alloc alloc = {.fail_after = -1};
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
-    (void)argc, (void)argv;
-    test_alloc_install(&alloc);
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lookup l = {.in = {data, size}};
     uint8_t header = fuzz_byte(&l.in);
@@ -271,6 +260,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     eva_promise_unref(l.promise);
     dns_responder_stop(r);
     fuzz_loop_destroy(loop);
-    fuzz_check_freed(&alloc);
+    fuzz_check_freed();
     return 0;
 }
