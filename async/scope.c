@@ -17,6 +17,23 @@ static void scope_unlink(eva_scope *s) {
 
 static eva_scope *scope_of(eva_queue *node) { return EVA__QUEUE_DATA(node, eva_scope, node); }
 
+/* A scope initialised again while still on the loop's list: its join never
+ * ran (an AWAIT of a cancelled task fails before starting its operation),
+ * so overwriting its node would corrupt the list.  With no child left it is
+ * finished, just never joined: take it off; with children it is in use.
+ * The list is walked, not s read: s may be memory never initialised. */
+static int forget_unjoined(eva__async_loop *al, eva_scope *s) {
+    EVA__QUEUE_FOREACH(n, &al->scopes) {
+        if (n != &s->node)
+            continue;
+        if (s->live > 0 || s->joiner)
+            return -EBUSY;
+        eva__queue_remove(&s->node);
+        return 0;
+    }
+    return 0;
+}
+
 int eva_scope_init_mode(eva_scope *s, eva_task *owner, eva_scope_mode mode) {
     if (!s || !owner || !owner->loop || owner->state == EVA_TASK_IDLE || owner->state == EVA_TASK_DONE)
         return -EINVAL;
@@ -25,6 +42,9 @@ int eva_scope_init_mode(eva_scope *s, eva_task *owner, eva_scope_mode mode) {
     eva__async_loop *al = eva__async_loop_get(owner->loop);
     if (!al)
         return -ENOMEM;
+    int rc = forget_unjoined(al, s);
+    if (rc < 0)
+        return rc;
     *s = (eva_scope){.owner = owner, .supervise = mode == EVA_SCOPE_SUPERVISE};
     eva__queue_init(&s->children);
     eva__queue_insert_tail(&al->scopes, &s->node);

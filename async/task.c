@@ -378,8 +378,16 @@ int eva__await_begin(eva_task *t, const eva_site *site, eva_op op) {
     if (t->flags & EVA__TASK_CANCEL)
         return -ECANCELED;
     int rc = op.start(t, &op);
-    if (rc == EVA_PARKED)
+    if (rc == EVA_PARKED) {
+        /* A start that runs task code (EVA_ASYNC runs the child at once) may
+         * see the task cancelled while it is still RUNNING, which only sets
+         * the flag: now that it is parked, withdraw what it waits on, or the
+         * cancellation is lost (and loop destroy, seeing the flag, would not
+         * cancel it again) */
+        if ((t->flags & EVA__TASK_CANCEL) && t->state == EVA_TASK_SUSPENDED)
+            t->wait->cancel(t);
         return rc;
+    }
     eva__async_loop *al = eva__async_loop_find(t->loop);
     if (--al->budget_left > 0)
         return rc;

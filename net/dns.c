@@ -45,12 +45,23 @@ int eva_dns_addr_format(const eva_dns_addr *a, char *buf, size_t len) {
     return 0;
 }
 
-/* c-ares's list -> one eva_dns_addrs block, in c-ares's order. */
-static int addrs_from_ares(const struct ares_addrinfo *ai, eva_dns_addrs **out) {
+/* Whether c-ares's node is an address of the family asked for.  c-ares 1.18
+ * converts every A and AAAA record of an answer, whatever the query asked:
+ * a server that answers an A query with AAAA records must not hand an
+ * AF_INET caller an address its AF_INET socket cannot use. */
+static bool wanted(const struct ares_addrinfo_node *nd, int family) {
+    size_t len = nd->ai_family == AF_INET ? sizeof(struct sockaddr_in)
+               : nd->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
+    return len != 0 && (family == AF_UNSPEC || nd->ai_family == family) && nd->ai_addr &&
+           (size_t)nd->ai_addrlen >= len;
+}
+
+/* c-ares's list -> one eva_dns_addrs block of the wanted family, in
+ * c-ares's order. */
+static int addrs_from_ares(const struct ares_addrinfo *ai, int family, eva_dns_addrs **out) {
     size_t n = 0;
     for (const struct ares_addrinfo_node *nd = ai ? ai->nodes : NULL; nd; nd = nd->ai_next)
-        if (nd->ai_family == AF_INET || nd->ai_family == AF_INET6)
-            n++;
+        n += wanted(nd, family);
     if (n == 0)
         return EVA_EDNS_NOTFOUND;
     eva_dns_addrs *a = eva__alloc(sizeof *a + n * sizeof a->addr[0]);
@@ -58,25 +69,21 @@ static int addrs_from_ares(const struct ares_addrinfo *ai, eva_dns_addrs **out) 
         return -ENOMEM;
     a->count = 0;
     for (const struct ares_addrinfo_node *nd = ai->nodes; nd; nd = nd->ai_next) {
-        eva_dns_addr *d = &a->addr[a->count];
-        size_t len = nd->ai_family == AF_INET ? sizeof(struct sockaddr_in)
-                   : nd->ai_family == AF_INET6 ? sizeof(struct sockaddr_in6) : 0;
-        if (len == 0 || !nd->ai_addr || (size_t)nd->ai_addrlen < len)
+        if (!wanted(nd, family))
             continue;
+        eva_dns_addr *d = &a->addr[a->count++];
         memset(d, 0, sizeof *d);
         d->family = nd->ai_family;
-        d->len = (socklen_t)len;
-        d->ttl = nd->ai_ttl;
-        memcpy(&d->addr, nd->ai_addr, len);
+        d->len = nd->ai_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+        /* c-ares hands the 32-bit TTL over as an int: one with the top bit
+         * set comes out negative, and RFC 2181 section 8 reads it as 0 */
+        d->ttl = nd->ai_ttl < 0 ? 0 : nd->ai_ttl;
+        memcpy(&d->addr, nd->ai_addr, d->len);
+        d->addr.sa.sa_family = (sa_family_t)d->family;
         if (d->family == AF_INET)
             d->addr.in4.sin_port = 0;
         else
             d->addr.in6.sin6_port = 0;
-        a->count++;
-    }
-    if (a->count == 0) {
-        eva__free(a);
-        return EVA_EDNS_NOTFOUND;
     }
     *out = a;
     return 0;
@@ -95,7 +102,7 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
     }
     c->status = eva__dns_status(status, &c->message);
     if (c->status == 0) {
-        int rc = addrs_from_ares(res, &c->addrs);
+        int rc = addrs_from_ares(res, c->family, &c->addrs);
         if (rc < 0)
             c->status = eva__dns_status(rc == -ENOMEM ? ARES_ENOMEM : ARES_ENODATA, &c->message);
     }
@@ -328,6 +335,7 @@ static int resolve_start(eva_loop *loop, eva_dns_query *q, const char *host, int
     if (rc < 0)
         return rc;
     q->kind = EVA__DNS_RESOLVE;
+    c->family = family;
     attach(dl, q, c);
     if (numeric_answer(host, family, c)) {
         eva__dns_done(dl, c); /* delivered on the next iteration */

@@ -33,6 +33,7 @@ typedef struct eva__dns_ctx {
     struct eva__dns_ctx *next_done; /* the loop's list of completions to deliver */
     eva__dns_loop *dl;
     eva_dns_query *q;               /* NULL once detached (cancelled) */
+    int family;                     /* resolve: the family asked for */
     int status;                     /* evasync code, set by the c-ares callback */
     const char *message;
     eva_dns_addrs *addrs;           /* resolve result, until delivered */

@@ -70,6 +70,15 @@ struct dns_responder {
     pending *pendings;
     conn *conns;
     unsigned long queries, tcp_queries;
+    dns_script_fn script; /* set: every query goes to it, not the table */
+    void *script_arg;
+};
+
+/* Where a scripted reply goes: a TCP connection, or a UDP peer. */
+struct dns_reply {
+    dns_responder *r;
+    conn *c;
+    const struct sockaddr_in *peer;
 };
 
 /* ---- the table ------------------------------------------------------------------- */
@@ -150,6 +159,11 @@ unsigned long dns_responder_queries(const dns_responder *r, const char *name) {
 }
 
 unsigned long dns_responder_tcp_queries(const dns_responder *r) { return r->tcp_queries; }
+
+void dns_responder_set_script(dns_responder *r, dns_script_fn fn, void *arg) {
+    r->script = fn;
+    r->script_arg = arg;
+}
 uint16_t dns_responder_port(const dns_responder *r) { return r->port; }
 const char *dns_responder_servers(const dns_responder *r) { return r->servers; }
 
@@ -358,6 +372,14 @@ static void conn_close(conn *c);
 
 static void on_conn_io(eva_io *io, int events);
 
+/* Sending can close a connection (a send error): whether c is still open. */
+static bool conn_alive(const dns_responder *r, const conn *c) {
+    for (const conn *k = r->conns; k; k = k->next)
+        if (k == c)
+            return true;
+    return false;
+}
+
 static void conn_flush(conn *c) {
     while (c->out_len > 0) {
         ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
@@ -421,8 +443,21 @@ static void on_delay(eva_timer *t) {
     send_now(r, c, &peer, msg, len);
 }
 
+void dns_reply_send(dns_reply *reply, const uint8_t *msg, size_t len) {
+    if (len > 65535 || (reply->c && !conn_alive(reply->r, reply->c)))
+        return;
+    send_now(reply->r, reply->c, reply->peer, msg, len);
+}
+
 static void reply(dns_responder *r, conn *c, const struct sockaddr_in *peer, const uint8_t *q,
                   size_t len) {
+    if (r->script) {
+        r->queries++;
+        r->tcp_queries += c != NULL;
+        dns_reply out = {r, c, peer};
+        r->script(r->script_arg, &out, q, len, c != NULL);
+        return;
+    }
     msgbuf m;
     int delay = 0;
     if (!build_reply(r, q, len, c != NULL, &m, &delay))
@@ -488,6 +523,7 @@ static void conn_close(conn *c) {
 
 static void on_conn_io(eva_io *io, int events) {
     conn *c = io->data;
+    dns_responder *r = c->r;
     if (events & EVA_WRITE) {
         conn_flush(c);
         return; /* conn_flush may have closed it */
@@ -509,20 +545,18 @@ static void on_conn_io(eva_io *io, int events) {
         if (len <= sizeof q) {
             memcpy(q, c->in + pos + 2, len);
             pos += 2 + len;
-            reply(c->r, c, NULL, q, len); /* may close c (a send error) */
+            /* reply() closes c only when a send fails; then the peer is gone
+             * and what remains unread does not matter, but c must not be
+             * touched */
+            reply(r, c, NULL, q, len);
+            if (!conn_alive(r, c))
+                return;
         } else {
             pos += 2 + len;
         }
     }
-    /* reply() closes c only when a send fails; then the peer is gone and
-     * what remains unread does not matter, but c must not be touched */
-    for (conn *k = c->r->conns; k; k = k->next) {
-        if (k == c) {
-            memmove(c->in, c->in + pos, c->have - pos);
-            c->have -= pos;
-            return;
-        }
-    }
+    memmove(c->in, c->in + pos, c->have - pos);
+    c->have -= pos;
 }
 
 static void on_accept(eva_io *io, int events) {

@@ -21,6 +21,8 @@
 #ifndef EVA_TEST_DNS_RESPONDER_H
 #define EVA_TEST_DNS_RESPONDER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "evasync.h"
@@ -73,5 +75,17 @@ unsigned long dns_responder_queries(const dns_responder *r, const char *name);
 
 /* Queries received over TCP. */
 unsigned long dns_responder_tcp_queries(const dns_responder *r);
+
+/* A scripted responder (the DNS fuzzer): every query, well-formed or not, is
+ * handed to fn instead of the table; fn answers with any number of
+ * dns_reply_send() calls (none: the query is dropped).  query is borrowed
+ * for the call.  fn NULL: back to the table. */
+typedef struct dns_reply dns_reply;
+typedef void (*dns_script_fn)(void *arg, dns_reply *reply, const uint8_t *query, size_t len, bool tcp);
+void dns_responder_set_script(dns_responder *r, dns_script_fn fn, void *arg);
+
+/* Send msg (len bytes, at most 65535; framed for TCP) to the query's sender.
+ * Only inside the script's call. */
+void dns_reply_send(dns_reply *reply, const uint8_t *msg, size_t len);
 
 #endif

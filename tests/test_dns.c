@@ -1040,12 +1040,113 @@ static void allocation_failure_promise(void **state) {
     allocation_failure(2);
 }
 
+/* ---- answers a server should not give ------------------------------------------------------ */
+
+/* A scripted answer (dns_responder_set_script) to an A or AAAA query: a
+ * record of the other type, then (unless other_only) one of the asked type,
+ * both with the given TTL. */
+typedef struct odd_answer {
+    uint32_t ttl;
+    bool other_only;
+} odd_answer;
+
+static size_t put_record(uint8_t *m, uint16_t type, uint32_t ttl) {
+    static const uint8_t v4[4] = {10, 9, 9, 4};
+    static const uint8_t v6[16] = {0xfd, [15] = 6};
+    uint16_t len = type == 1 ? 4 : 16;
+    uint8_t rr[12] = {0xc0, 0x0c, 0, (uint8_t)type, 0, 1, (uint8_t)(ttl >> 24), (uint8_t)(ttl >> 16),
+                      (uint8_t)(ttl >> 8), (uint8_t)ttl, 0, (uint8_t)len};
+    memcpy(m, rr, sizeof rr);
+    memcpy(m + sizeof rr, type == 1 ? v4 : v6, len);
+    return sizeof rr + len;
+}
+
+static void answer_odd(void *arg, dns_reply *reply, const uint8_t *q, size_t len, bool tcp) {
+    (void)tcp;
+    const odd_answer *a = arg;
+    size_t qend = 12;
+    while (qend < len && q[qend] != 0)
+        qend += 1 + q[qend];
+    qend += 5;
+    assert_true(qend <= len);
+    uint16_t asked = (uint16_t)(q[qend - 4] << 8 | q[qend - 3]);
+    uint16_t other = asked == 1 ? 28 : 1;
+    uint8_t m[512];
+    memcpy(m, q, qend);
+    m[2] = 0x81; /* QR, RD */
+    m[3] = 0x80; /* RA, NOERROR */
+    m[7] = a->other_only ? 1 : 2; /* ANCOUNT */
+    size_t n = qend + put_record(m + qend, other, a->ttl);
+    if (!a->other_only)
+        n += put_record(m + n, asked, a->ttl);
+    dns_reply_send(reply, m, n);
+}
+
+/* Found by tests/fuzz/fuzz_dns: c-ares 1.18 converts every A and AAAA
+ * record of an answer, whatever the query asked, so an AF_INET lookup
+ * returned an AF_INET6 address (unusable on the AF_INET socket the caller
+ * made for it); the list holds only the family asked for. */
+static void records_of_another_family_are_dropped(void **state) {
+    (void)state;
+    fixture fx;
+    fx_start(&fx, 1000, 2);
+    odd_answer odd = {.ttl = 300};
+    dns_responder_set_script(fx.r, answer_odd, &odd);
+    outcome o;
+    static const int families[] = {AF_INET, AF_INET6};
+    for (size_t i = 0; i < 2; i++) {
+        resolve_cb(&fx, &o, "odd.test", families[i]);
+        assert_int_equal(o.status, 0);
+        assert_int_equal(o.addrs->count, 1);
+        assert_int_equal(o.addrs->addr[0].family, families[i]);
+        assert_true(has_addr(o.addrs, families[i] == AF_INET ? "10.9.9.4" : "fd00::6"));
+        eva_dns_addrs_free(o.addrs);
+    }
+    /* only the other family in the answer: no address of the one asked for */
+    odd.other_only = true;
+    resolve_cb(&fx, &o, "odd.test", AF_INET);
+    assert_int_equal(o.status, EVA_EDNS_NOTFOUND);
+    assert_null(o.addrs);
+    /* both asked for: both kept */
+    odd.other_only = false;
+    resolve_cb(&fx, &o, "odd.test", AF_UNSPEC);
+    assert_int_equal(o.status, 0);
+    assert_true(count_family(o.addrs, AF_INET) >= 1 && count_family(o.addrs, AF_INET6) >= 1);
+    eva_dns_addrs_free(o.addrs);
+    fx_finish(&fx);
+}
+
+/* Found by tests/fuzz/fuzz_dns: a TTL with its top bit set came out as a
+ * negative ttl; RFC 2181 section 8 says to read it as 0. */
+static void ttl_with_the_top_bit_set_is_zero(void **state) {
+    (void)state;
+    fixture fx;
+    fx_start(&fx, 1000, 2);
+    odd_answer odd = {.ttl = 0x9b00012cu};
+    dns_responder_set_script(fx.r, answer_odd, &odd);
+    outcome o;
+    resolve_cb(&fx, &o, "odd.test", AF_UNSPEC);
+    assert_int_equal(o.status, 0);
+    assert_true(o.addrs->count >= 1);
+    for (size_t i = 0; i < o.addrs->count; i++)
+        assert_int_equal(o.addrs->addr[i].ttl, 0);
+    eva_dns_addrs_free(o.addrs);
+    odd.ttl = 0x7fffffffu; /* the largest TTL there is stays as it is */
+    resolve_cb(&fx, &o, "odd.test", AF_INET);
+    assert_int_equal(o.status, 0);
+    assert_int_equal(o.addrs->addr[0].ttl, 0x7fffffff);
+    eva_dns_addrs_free(o.addrs);
+    fx_finish(&fx);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_aaaa_and_both),
         cmocka_unit_test(nxdomain_servfail_refused),
         cmocka_unit_test(timeout_with_retries),
         cmocka_unit_test(garbage_reply),
+        cmocka_unit_test(records_of_another_family_are_dropped),
+        cmocka_unit_test(ttl_with_the_top_bit_set_is_zero),
         cmocka_unit_test(truncated_reply_retried_over_tcp),
         cmocka_unit_test(thousand_concurrent_lookups),
         cmocka_unit_test(cancel_one_of_many),

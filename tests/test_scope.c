@@ -336,6 +336,61 @@ static void destroy_cancels_running_scopes(void **state) {
         assert_int_equal(eva_task_get_status(&o.kids[i].task), -ECANCELED);
 }
 
+/* Found by tests/fuzz/fuzz_api: a cancelled owner's AWAIT_RC on the join
+ * fails with -ECANCELED before the join starts, so the scope stays on the
+ * loop's list of unjoined scopes; initialising it again overwrote its link
+ * and corrupted that list (a NULL dereference when the owner finished).
+ * Now a scope with no child left is taken off and reused, and one with
+ * children still running refuses with -EBUSY. */
+typedef struct reinit {
+    eva_task task;
+    eva_scope scope;
+    child kid;
+    bool with_child;
+    int join_rc, reinit_rc, join2_rc;
+} reinit;
+
+static eva_step reinit_run(void *frame) {
+    reinit *r = frame;
+    ASYNC_BEGIN(r);
+    assert_int_equal(eva_scope_init(&r->scope, &r->task), 0);
+    if (r->with_child) {
+        r->kid.ms = HOUR;
+        eva_task_init(eva_task_get_loop(&r->task), &r->kid.task, child_run, "kid");
+        assert_int_equal(eva_scope_start(&r->scope, &r->kid.task), 0);
+    }
+    eva_task_cancel(&r->task);
+    AWAIT_RC(r, r->join_rc, eva_scope_join_op(&r->scope)); /* fails before it starts */
+    r->reinit_rc = eva_scope_init(&r->scope, &r->task);
+    if (r->reinit_rc == 0)
+        AWAIT_RC(r, r->join2_rc, eva_scope_join_op(&r->scope));
+    ASYNC_END(r);
+}
+
+static void run_reinit(reinit *r) {
+    eva_loop *loop = test_loop_new();
+    eva_task_init(loop, &r->task, reinit_run, "reinit");
+    assert_int_equal(eva_task_start(&r->task, NULL), 0);
+    while (eva_task_get_state(&r->task) != EVA_TASK_DONE)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    test_loop_destroy(loop);
+}
+
+static void reinit_after_a_join_that_never_started(void **state) {
+    (void)state;
+    reinit r = {0};
+    run_reinit(&r);
+    assert_int_equal(r.join_rc, -ECANCELED);
+    assert_int_equal(r.reinit_rc, 0);
+    assert_int_equal(r.join2_rc, -ECANCELED);
+
+    reinit busy = {.with_child = true};
+    run_reinit(&busy);
+    assert_int_equal(busy.join_rc, -ECANCELED);
+    assert_int_equal(busy.reinit_rc, -EBUSY);
+    assert_int_equal(eva_task_get_status(&busy.kid.task), -ECANCELED); /* waited for, cancelled */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(join_waits_for_every_child),
@@ -348,6 +403,7 @@ int main(void) {
         cmocka_unit_test(spawned_children_and_empty_scopes),
         cmocka_unit_test(scope_rejects_invalid_arguments),
         cmocka_unit_test(destroy_cancels_running_scopes),
+        cmocka_unit_test(reinit_after_a_join_that_never_started),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

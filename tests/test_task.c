@@ -747,6 +747,53 @@ static void await_in_own_switch_fails_the_task(void **state) {
 }
 #endif
 
+/* Found by tests/fuzz/fuzz_api: an EVA_ASYNC child runs inside its
+ * parent's AWAIT, before the parent parks; a cancel of the parent from
+ * there found it RUNNING and only set its flag, so once parked it waited for
+ * the child's hour-long sleep, and loop destroy (seeing the flag) never
+ * cancelled it again: the task never finished.  The cancellation now
+ * reaches the child as soon as the parent parks. */
+typedef struct canceller_child {
+    eva_task task;
+    eva_task *parent;
+} canceller_child;
+
+static eva_step canceller_child_run(void *frame) {
+    canceller_child *c = frame;
+    ASYNC_BEGIN(c);
+    eva_task_cancel(c->parent);
+    AWAIT(c, eva_sleep_op(60 * 60 * 1000));
+    ASYNC_END(c);
+}
+
+typedef struct cancelled_parent {
+    eva_task task;
+    canceller_child child;
+    bool done;
+} cancelled_parent;
+
+static eva_step cancelled_parent_run(void *frame) {
+    cancelled_parent *p = frame;
+    ASYNC_BEGIN(p);
+    p->child.parent = &p->task;
+    AWAIT(p, EVA_ASYNC(canceller_child_run, &p->child));
+    ASYNC_END(p);
+}
+
+static void cancelled_parent_done(eva_task *t) { ((cancelled_parent *)t)->done = true; }
+
+static void cancel_from_a_nested_child_before_the_parent_parks(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    cancelled_parent p = {0};
+    assert_int_equal(eva_task_init(loop, &p.task, cancelled_parent_run, "parent"), 0);
+    assert_int_equal(eva_task_start(&p.task, cancelled_parent_done), 0);
+    test_run_until(loop, &p.done, 5000);
+    assert_int_equal(eva_task_get_status(&p.task), -ECANCELED);
+    assert_int_equal(eva_task_get_status(&p.child.task), -ECANCELED);
+    test_loop_destroy(loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(task_runs_to_completion),
@@ -769,6 +816,7 @@ int main(void) {
         cmocka_unit_test(await_in_finally_keeps_the_original_error),
         cmocka_unit_test(await_rc_in_finally_fails_at_once),
         cmocka_unit_test(await_on_another_frame_fails),
+        cmocka_unit_test(cancel_from_a_nested_child_before_the_parent_parks),
 #ifdef EVA_AWAIT_SWITCH
         cmocka_unit_test(stray_break_fails_the_task),
         cmocka_unit_test(await_in_own_switch_fails_the_task),

@@ -82,7 +82,8 @@ typedef struct eva_dns_query eva_dns_query;
 typedef struct eva_dns_addr {
     int family;     /* AF_INET or AF_INET6 */
     socklen_t len;  /* sizeof(struct sockaddr_in) or sizeof(struct sockaddr_in6) */
-    int ttl;        /* seconds, from the answer; 0 for numeric and hosts-file entries */
+    int ttl;        /* seconds, from the answer (a TTL with its top bit set reads as 0,
+                     * RFC 2181 section 8); 0 for numeric and hosts-file entries */
     union {
         struct sockaddr sa;
         struct sockaddr_in in4;
@@ -153,6 +154,8 @@ struct eva_dns_query {
 
 /* Resolve host (a name, or a numeric IPv4/IPv6 address) to addresses of
  * family AF_INET, AF_INET6 or AF_UNSPEC (both), on the loop's channel.
+ * The list holds only addresses of that family, whatever records the
+ * server's answer carried.
  * cb(q, status, addrs) runs once, later; q->data is set to data.
  * Returns 0 (cb will run); -EINVAL (NULL loop, q, host or cb; family not one
  * of the three); EVA_EDNS_BADNAME (host is empty, longer than 253 characters,

@@ -84,7 +84,10 @@ struct eva_scope {
 
 /* Bind a scope (caller-owned memory, typically in owner's frame) to owner, a
  * started task, in EVA_SCOPE_FAIL_FAST mode.  Init it again only after its
- * join returned.  Returns 0; -EINVAL (NULL, or owner not started); -ENOMEM. */
+ * join returned, or once no child is left (a cancelled owner's AWAIT_RC on
+ * the join returns -ECANCELED without joining: the scope is reused then).
+ * Returns 0; -EINVAL (NULL, or owner not started); -EBUSY (initialised
+ * again while children still run or the owner joins it); -ENOMEM. */
 EVA_API int eva_scope_init(eva_scope *scope, eva_task *owner);
 
 /* eva_scope_init with a mode.  Returns as eva_scope_init; -EINVAL for an
