@@ -117,9 +117,12 @@ static void cancel_both_writes_of_one_connection(void **state) {
     stalled_pair(&fd, &peer);
     eva_tcp shared = {0};
     assert_int_equal(eva_tcp_open(loop, &shared, fd), 0);
-    writer *half = spawn_writer(loop, &shared, -1, BIG, &rc_half);
-    writer *queued = spawn_writer(loop, &shared, -1, 100, &rc_queued);
     finished = 0;
+    /* the big write first (tasks started together may start in any order) */
+    writer *half = spawn_writer(loop, &shared, -1, BIG, &rc_half);
+    while (eva_task_get_state(&half->task) != EVA_TASK_SUSPENDED)
+        eva_loop_run(loop, EVA_RUN_NOWAIT);
+    writer *queued = spawn_writer(loop, &shared, -1, 100, &rc_queued);
     while (eva_task_get_state(&queued->task) != EVA_TASK_SUSPENDED)
         eva_loop_run(loop, EVA_RUN_NOWAIT);
     assert_true(half->w.remaining < half->w.total);
@@ -419,8 +422,10 @@ static void a_running_child_cannot_be_awaited_again(void **state) {
     caller second = {.child = &child, .fn = other_child_run, .rc = 1};
     eva_task_init(loop, &first.task, caller_run, "first");
     eva_task_init(loop, &second.task, caller_run, "second");
-    eva_task_start(&first.task, NULL);
-    eva_task_start(&second.task, NULL);
+    eva_task_start(&first.task, NULL); /* the child is running (asleep) ... */
+    while (eva_task_get_state(&first.task) != EVA_TASK_SUSPENDED)
+        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    eva_task_start(&second.task, NULL); /* ... when the second caller awaits it */
     while (eva_task_get_state(&first.task) != EVA_TASK_DONE || eva_task_get_state(&second.task) != EVA_TASK_DONE)
         assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
     assert_int_equal(second.rc, -EBUSY);
