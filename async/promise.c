@@ -46,7 +46,9 @@ static void queue_notify(eva_promise *p) {
     if (p->notify_queued || reactions_empty(p) || p->state == EVA_PROMISE_PENDING)
         return;
     p->notify_queued = true;
-    eva_loop_defer(p->loop, &p->notify, on_notify, eva_promise_ref(p));
+    /* notifications of different promises may run in any order; one
+     * promise's reactions run in the order they were added */
+    eva__defer_unordered(p->loop, &p->notify, on_notify, eva_promise_ref(p));
 }
 
 void eva__reaction_add(eva_promise *p, eva_reaction *r) {

@@ -32,7 +32,7 @@ static void ready_push(eva__async_loop *al, eva_task *t) {
     al->ready_tail = t;
     if (!al->ready_call_queued) {
         al->ready_call_queued = true;
-        eva_loop_defer(al->loop, &al->ready_call, on_ready, al);
+        eva__defer_unordered(al->loop, &al->ready_call, on_ready, al);
     }
 }
 
@@ -140,6 +140,9 @@ void eva__task_exit_resume(eva_task *t) {
 static void run_ready(eva__async_loop *al) {
     eva_task *batch = al->ready_head; /* tasks queued from here on wait a turn */
     al->ready_head = al->ready_tail = NULL;
+    eva__shuffle *shuffle = eva__loop_shuffle(al->loop);
+    if (shuffle) /* the order tasks made ready together run in is not promised */
+        batch = eva__shuffle_slist(shuffle, batch, offsetof(eva_task, u.next_ready));
     while (batch) {
         eva_task *t = batch;
         batch = t->u.next_ready;
@@ -345,15 +348,30 @@ void *eva_task_get_wait_obj(const eva_task *t) {
 
 /* ---- behind the macros ---------------------------------------------------- */
 
-/* The budget ran out on an operation that completed at once with rc: keep
+/* An operation completed at once with rc, and the task yields anyway: keep
  * rc for eva__await_end and resume on the next iteration.  Unlike YIELD, a
  * cancel meanwhile does not replace rc (the operation did happen); the next
  * AWAIT fails instead. */
-static int budget_yield(eva__async_loop *al, eva_task *t, int rc) {
-    al->budget_yields++;
+static int yield_completed(eva__async_loop *al, eva_task *t, int rc) {
     al->budget_left = al->budget; /* for the dispatch that runs next */
     eva_task_wake_later(t, rc);
     return EVA_PARKED;
+}
+
+/* The budget ran out on an operation that completed at once. */
+static int budget_yield(eva__async_loop *al, eva_task *t, int rc) {
+    al->budget_yields++;
+    return yield_completed(al, t, rc);
+}
+
+/* Shuffle mode: whether an operation that completed at once parks the task
+ * as if it had not (one time in SHUFFLE_PARK_ONE_IN), to vary what code
+ * written for either case sees.  A failure carrying a message cannot be
+ * deferred (see eva__await_begin). */
+enum { SHUFFLE_PARK_ONE_IN = 4 };
+static bool shuffle_parks(eva_task *t) {
+    eva__shuffle *shuffle = eva__loop_shuffle(t->loop);
+    return shuffle && !t->u.message && eva__shuffle_one_in(shuffle, SHUFFLE_PARK_ONE_IN);
 }
 
 /* The finally section must not AWAIT: say where, and fail it at once.  The
@@ -390,7 +408,7 @@ int eva__await_begin(eva_task *t, const eva_site *site, eva_op op) {
     }
     eva__async_loop *al = eva__async_loop_find(t->loop);
     if (--al->budget_left > 0)
-        return rc;
+        return shuffle_parks(t) ? yield_completed(al, t, rc) : rc;
     if (t->u.message) {
         /* a failure carrying a message is not deferred (the ready list's
          * link shares the message's slot): the next operation yields */

@@ -7,7 +7,11 @@
  * A batch is moved onto a queue of its own and run by always taking its
  * first node: no "next" pointer is saved across a call, so a call may free
  * or re-queue its own node, and calls queued meanwhile wait for the next
- * batch (a call that re-defers itself never starves IO). */
+ * batch (a call that re-defers itself never starves IO).
+ *
+ * In shuffle mode the calls queued by eva__defer_unordered wait on a queue
+ * of their own and are scattered at random through the batch; the others
+ * keep their order, as eva_loop_defer promises. */
 #include <errno.h>
 
 #include "internal.h"
@@ -25,10 +29,18 @@ static void defer_stop_watchers(eva_loop *loop) {
     ev_check_stop(loop->ev, &loop->defer_check);
 }
 
+static bool defer_pending(const eva_loop *loop) {
+    return !eva__queue_empty(&loop->defer_queue) || !eva__queue_empty(&loop->defer_loose);
+}
+
 /* Detach the queued calls into batch; false when there were none. */
 static bool take_all(eva_loop *loop, eva_queue *batch) {
     eva__queue_init(batch);
-    eva__queue_move(&loop->defer_queue, batch);
+    eva__shuffle *shuffle = eva__loop_shuffle(loop);
+    if (shuffle)
+        eva__shuffle_interleave(shuffle, &loop->defer_queue, &loop->defer_loose, batch);
+    else
+        eva__queue_move(&loop->defer_queue, batch);
     return !eva__queue_empty(batch);
 }
 
@@ -39,7 +51,7 @@ static void on_check(struct ev_loop *ev, ev_check *w, int revents) {
     eva_queue batch;
     if (take_all(loop, &batch))
         eva__run_calls(loop, &batch, 0);
-    if (eva__queue_empty(&loop->defer_queue))
+    if (!defer_pending(loop))
         defer_stop_watchers(loop);
 }
 
@@ -51,22 +63,33 @@ static void on_idle(struct ev_loop *ev, ev_idle *w, int revents) {
 
 void eva__defer_init(eva_loop *loop) {
     eva__queue_init(&loop->defer_queue);
+    eva__queue_init(&loop->defer_loose);
     ev_idle_init(&loop->defer_idle, on_idle);
     ev_check_init(&loop->defer_check, on_check);
     loop->defer_check.data = loop;
 }
 
-int eva_loop_defer(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
-    if (!loop || !call || !fn)
-        return -EINVAL;
+static void defer_push(eva_loop *loop, eva_queue *queue, eva_call *call, eva_call_fn fn,
+                       void *arg) {
     call->fn = fn;
     call->arg = arg;
-    if (eva__queue_empty(&loop->defer_queue)) {
+    if (!defer_pending(loop)) {
         ev_idle_start(loop->ev, &loop->defer_idle);
         ev_check_start(loop->ev, &loop->defer_check);
     }
-    eva__queue_insert_tail(&loop->defer_queue, &call->node);
+    eva__queue_insert_tail(queue, &call->node);
+}
+
+int eva_loop_defer(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
+    if (!loop || !call || !fn)
+        return -EINVAL;
+    defer_push(loop, &loop->defer_queue, call, fn, arg);
     return 0;
+}
+
+void eva__defer_unordered(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
+    defer_push(loop, eva__loop_shuffle(loop) ? &loop->defer_loose : &loop->defer_queue, call,
+               fn, arg);
 }
 
 bool eva__defer_cancel_pending(eva_loop *loop) {

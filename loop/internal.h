@@ -47,6 +47,30 @@
  * then must still cancel that pending callback. */
 #define EVA__WATCHER_LIVE(w) (ev_is_active(w) || ev_is_pending(w))
 
+/* ---- the shuffle mode (shuffle.c, docs/reliability.md) -------------------
+ *
+ * With EVA_SHUFFLE_SEED=n in the environment when a loop is created, the
+ * loop varies every order the API does not promise, deterministically from
+ * n.  Off, each place that could vary an order costs one predictable branch
+ * (eva__loop_shuffle returns NULL). */
+typedef struct eva__shuffle {
+    bool on;
+    uint64_t state; /* splitmix64's */
+} eva__shuffle;
+
+/* Read EVA_SHUFFLE_SEED: on with that seed, or off (unset, empty, not a number). */
+void eva__shuffle_init(eva__shuffle *s);
+uint64_t eva__shuffle_next(eva__shuffle *s);
+/* True with probability 1/n. */
+bool eva__shuffle_one_in(eva__shuffle *s, unsigned n);
+/* Permute the NULL-terminated singly linked list starting at head, whose
+ * nodes keep their next pointer next_off bytes in; returns the new head. */
+void *eva__shuffle_slist(eva__shuffle *s, void *head, size_t next_off);
+/* Append to out every node of ordered, in their order, and every node of
+ * loose, in a random order, randomly interleaved; both are left empty. */
+void eva__shuffle_interleave(eva__shuffle *s, eva_queue *ordered, eva_queue *loose,
+                             eva_queue *out);
+
 /* The one allocation path (alloc.c): NULL means out of memory. */
 void *eva__alloc(size_t size);
 void *eva__calloc(size_t n, size_t size);
@@ -107,12 +131,14 @@ struct eva_loop {
     /* deferred calls: an idle watcher keeps the poll from blocking while the
      * queue is non-empty; the check watcher (run right after the poll) drains it */
     eva_queue defer_queue;
+    eva_queue defer_loose; /* shuffle mode: eva__defer_unordered's calls */
     ev_idle defer_idle;
     ev_check defer_check;
 
     /* posted calls: any thread appends under the mutex and wakes the loop */
     pthread_mutex_t post_mutex;
     eva_queue post_queue;
+    eva_queue post_loose; /* shuffle mode: eva__post_unordered's calls */
     ev_async post_async;
 
     eva_queue layer_list; /* the attached layers, in attach order */
@@ -132,7 +158,14 @@ struct eva_loop {
 
     /* per-loop state of the layers above, by their key's slot (0: none) */
     eva__layer *layers[EVA__LAYER_SLOTS + 1];
+
+    eva__shuffle shuffle; /* loop thread only */
 };
+
+/* The loop's shuffle generator in shuffle mode, or NULL (the mode is off). */
+static inline eva__shuffle *eva__loop_shuffle(eva_loop *loop) {
+    return loop->shuffle.on ? &loop->shuffle : NULL;
+}
 
 /* The state attached to loop under key (a struct whose first member is its
  * eva__layer: EVA__LAYER_FIRST checks it), or NULL. */
@@ -216,6 +249,14 @@ static inline void eva__dispatch_end(eva_loop *loop, eva__span *s) {
  * function may free or re-queue its node. */
 void eva__run_calls(eva_loop *loop, eva_queue *batch, int status);
 void eva__defer_init(eva_loop *loop);
+
+/* Internal calls whose order relative to other calls nobody relies on (a
+ * task batch, a promise's reactions, a pool job's hand-back): as
+ * eva_loop_defer / eva_loop_post, but in shuffle mode they run at a random
+ * place in their batch, while the calls queued the ordinary way keep their
+ * order among themselves.  Same arguments, never NULL. */
+void eva__defer_unordered(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg);
+void eva__post_unordered(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg);
 
 bool eva__defer_cancel_pending(eva_loop *loop);
 void eva__defer_close(eva_loop *loop);

@@ -11,6 +11,7 @@ static int loop_create(struct ev_loop *ev, bool owns_ev, eva_loop **out) {
     loop->ev = ev;
     loop->owns_ev = owns_ev;
     eva__queue_init(&loop->layer_list);
+    eva__shuffle_init(&loop->shuffle); /* before any queue is used */
     eva_loop_set_log(loop, NULL, NULL);
     int rc = eva__post_init(loop);
     if (rc < 0) {

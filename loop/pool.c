@@ -76,7 +76,9 @@ static void on_complete(eva_loop *loop, int status, void *arg) {
     job->done(job, rc);
 }
 
-static void deliver(eva_pool_job *job) { eva_loop_post(job->loop, &job->call, on_complete, job); }
+static void deliver(eva_pool_job *job) {
+    eva__post_unordered(job->loop, &job->call, on_complete, job);
+}
 
 /* ---- workers ---------------------------------------------------------------------- */
 

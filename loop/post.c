@@ -3,17 +3,31 @@
  * Posters append to a mutex-protected FIFO and, when it was empty, wake the
  * loop with ev_async_send (thread-safe in libev).
  * The loop takes the whole list under the lock and runs it outside it, so
- * one wake-up delivers a batch. */
+ * one wake-up delivers a batch.
+ *
+ * In shuffle mode the calls posted by eva__post_unordered (the pool's
+ * hand-backs) wait on a queue of their own and are scattered at random
+ * through the batch; the others keep their order. */
 #include <errno.h>
 
 #include "internal.h"
 
 /* Detach the posted calls into batch; false when there were none. */
 static bool post_take_all(eva_loop *loop, eva_queue *batch) {
+    eva_queue loose;
     eva__queue_init(batch);
+    eva__queue_init(&loose);
     pthread_mutex_lock(&loop->post_mutex);
     eva__queue_move(&loop->post_queue, batch);
+    eva__queue_move(&loop->post_loose, &loose);
     pthread_mutex_unlock(&loop->post_mutex);
+    eva__shuffle *shuffle = eva__loop_shuffle(loop);
+    if (shuffle) {
+        eva_queue ordered;
+        eva__queue_init(&ordered);
+        eva__queue_move(batch, &ordered);
+        eva__shuffle_interleave(shuffle, &ordered, &loose, batch);
+    }
     return !eva__queue_empty(batch);
 }
 
@@ -31,6 +45,7 @@ int eva__post_init(eva_loop *loop) {
     if (rc != 0)
         return -rc;
     eva__queue_init(&loop->post_queue);
+    eva__queue_init(&loop->post_loose);
     ev_async_init(&loop->post_async, on_async);
     loop->post_async.data = loop;
     ev_async_start(loop->ev, &loop->post_async);
@@ -38,20 +53,30 @@ int eva__post_init(eva_loop *loop) {
     return 0;
 }
 
-int eva_loop_post(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
-    if (!loop || !call || !fn)
-        return -EINVAL;
+/* shuffle is read-only after the loop's creation: any thread may test it */
+static void post_push(eva_loop *loop, eva_queue *queue, eva_call *call, eva_call_fn fn,
+                      void *arg) {
     call->fn = fn;
     call->arg = arg;
     pthread_mutex_lock(&loop->post_mutex);
-    bool was_empty = eva__queue_empty(&loop->post_queue);
-    eva__queue_insert_tail(&loop->post_queue, &call->node);
+    bool was_empty = eva__queue_empty(&loop->post_queue) && eva__queue_empty(&loop->post_loose);
+    eva__queue_insert_tail(queue, &call->node);
     /* Wake under the lock: once a poster unlocks, it never touches the loop
      * again, so the loop may run the call and be destroyed right away. */
     if (was_empty)
         ev_async_send(loop->ev, &loop->post_async);
     pthread_mutex_unlock(&loop->post_mutex);
+}
+
+int eva_loop_post(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
+    if (!loop || !call || !fn)
+        return -EINVAL;
+    post_push(loop, &loop->post_queue, call, fn, arg);
     return 0;
+}
+
+void eva__post_unordered(eva_loop *loop, eva_call *call, eva_call_fn fn, void *arg) {
+    post_push(loop, eva__loop_shuffle(loop) ? &loop->post_loose : &loop->post_queue, call, fn, arg);
 }
 
 bool eva__post_cancel_pending(eva_loop *loop) {

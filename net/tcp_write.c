@@ -213,6 +213,15 @@ static void write_await_cancel(eva_task *t) {
         tcp->broken = 1;
         eva__tcp_write_abort(tcp, -EPIPE);
         req->req.status = -ECANCELED; /* read by its completion, queued just now */
+#ifdef EVA_TEST_WRITE_CANCEL_DOUBLE_WAKE
+        /* the issue-11 double wake, re-introduced for the shuffle proof only
+         * (tests/CMakeLists.txt builds a separate copy of the library with
+         * it): the task is woken here besides, and the write's completion,
+         * which no longer wakes it, may then run after its frame is freed */
+        req->req.awaited = false;
+        req->req.to.cb = NULL;
+        eva_task_wake_later(t, -ECANCELED);
+#endif
         return;
     }
     eva_tcp_write_req **pp = &tcp->wq_head, *prev = NULL;

@@ -15,6 +15,11 @@ eva_loop *test_loop_new(void) {
     return loop;
 }
 
+bool test_shuffling(void) {
+    const char *seed = getenv("EVA_SHUFFLE_SEED");
+    return seed && *seed;
+}
+
 void test_loop_destroy(eva_loop *loop) { assert_int_equal(eva_loop_destroy(loop), 0); }
 
 static void on_guard(eva_timer *t) { *(bool *)t->data = true; }

@@ -18,6 +18,12 @@ void test_loop_destroy(eva_loop *loop);
  * no test ever hangs or sleeps). */
 void test_run_until(eva_loop *loop, const bool *done, int64_t timeout_ms);
 
+/* Whether loops are made in shuffle mode (EVA_SHUFFLE_SEED is set,
+ * docs/reliability.md): the few assertions about what that mode varies on
+ * purpose (an operation that could complete at once parking) hold only
+ * without it. */
+bool test_shuffling(void);
+
 /* Keeps the last log line a loop emitted (install with test_capture_log). */
 typedef struct test_log {
     int count;

@@ -39,6 +39,7 @@ typedef struct observer {
     int runs;      /* steps taken while the greedy task was unfinished */
     int max_gap;   /* the most greedy operations between two of our steps */
     int last;
+    int max_per_iteration; /* the most greedy operations in one loop iteration */
 } observer;
 
 static eva_step observer_run(void *frame) {
@@ -64,7 +65,10 @@ static void run_pair(eva_loop *loop, greedy *g, observer *o) {
     assert_int_equal(eva_task_start(&o->task, NULL), 0);
     bool done = false;
     while (!done) {
+        int before = g->count;
         assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+        if (g->count - before > o->max_per_iteration)
+            o->max_per_iteration = g->count - before;
         done = eva_task_get_state(&g->task) == EVA_TASK_DONE &&
                eva_task_get_state(&o->task) == EVA_TASK_DONE;
     }
@@ -80,9 +84,14 @@ static void greedy_task_yields_every_budget_operations(void **state) {
     greedy g = {0};
     observer o = {0};
     run_pair(loop, &g, &o);
-    assert_true(o.max_gap <= 10);        /* never more than the budget in a row */
-    assert_true(o.runs >= OPS / 10);     /* ...and the other task ran in between */
-    assert_true(eva_task_get_budget_yields(loop) >= OPS / 10);
+    assert_true(o.max_per_iteration <= 10); /* never more than the budget in a row */
+    /* ...and the other task ran in between: at most one greedy step on
+     * either side of each of its own (tasks ready together run in an order
+     * not promised) */
+    assert_true(o.max_gap <= 2 * 10);
+    assert_true(o.runs >= OPS / 10);
+    if (!test_shuffling()) /* whose extra parks each start a fresh budget */
+        assert_true(eva_task_get_budget_yields(loop) >= OPS / 10);
     test_loop_destroy(loop);
 }
 
@@ -92,7 +101,8 @@ static void the_default_budget_is_on(void **state) {
     greedy g = {0};
     observer o = {0};
     run_pair(loop, &g, &o);
-    assert_true(o.max_gap <= EVA_TASK_BUDGET_DEFAULT);
+    assert_true(o.max_per_iteration <= EVA_TASK_BUDGET_DEFAULT);
+    assert_true(o.max_gap <= 2 * EVA_TASK_BUDGET_DEFAULT);
     assert_true(o.runs >= OPS / EVA_TASK_BUDGET_DEFAULT);
     test_loop_destroy(loop);
 }
@@ -104,8 +114,9 @@ static void an_unlimited_budget_never_yields(void **state) {
     greedy g = {0};
     observer o = {0};
     run_pair(loop, &g, &o);
-    assert_int_equal(o.runs, 0); /* the greedy task ran to its end in one step */
     assert_int_equal(eva_task_get_budget_yields(loop), 0);
+    if (!test_shuffling()) /* which parks some at-once completions on purpose */
+        assert_int_equal(o.runs, 0); /* the greedy task ran to its end in one step */
     test_loop_destroy(loop);
 }
 

@@ -235,7 +235,11 @@ static void yield_interleaves_tasks(void **state) {
     eva_task_start(&a.task, NULL);
     eva_task_start(&b.task, NULL);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
-    assert_string_equal(tr.log, "ababab");
+    /* each YIELD lets the other task step before the yielder steps again;
+     * which of two tasks ready together goes first is not promised */
+    assert_int_equal(tr.n, 6);
+    for (int i = 0; i < 6; i += 2)
+        assert_true(strchr("ab", tr.log[i]) && tr.log[i + 1] == (tr.log[i] == 'a' ? 'b' : 'a'));
     test_loop_destroy(loop);
 }
 
