@@ -73,8 +73,20 @@ void fuzz_tcp_pair(int fds[2]) {
      * handshake, so neither waits for anything but the kernel */
     fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     FUZZ_CHECK(fds[1] >= 0);
-    FUZZ_CHECK(connect(fds[1], (struct sockaddr *)&addr, sizeof addr) == 0);
+    /* Each pair from its own address of 127.1/16: thousands of connections
+     * a second leave TIME_WAIT behind (whoever closes first), enough to use
+     * up one address's ephemeral ports within a minute. */
+    static uint32_t pairs;
+    struct sockaddr_in from = {.sin_family = AF_INET,
+                               .sin_addr.s_addr = htonl(0x7f010000u | (1 + pairs++ % 0xfffe))};
+    FUZZ_CHECK(bind(fds[1], (struct sockaddr *)&from, sizeof from) == 0);
+    int rc = connect(fds[1], (struct sockaddr *)&addr, sizeof addr);
+    if (rc < 0)
+        perror("fuzz_tcp_pair: connect");
+    FUZZ_CHECK(rc == 0);
     fds[0] = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fds[0] < 0)
+        perror("fuzz_tcp_pair: accept4");
     FUZZ_CHECK(fds[0] >= 0);
     FUZZ_CHECK(fcntl(fds[1], F_SETFL, O_NONBLOCK) == 0);
 }
