@@ -1,11 +1,11 @@
 /* examples/hello_http — an HTTP/1.1 keep-alive server answering
  * "Hello, World!", written with AWAIT, parsing with Debian's http-parser.
  *
- * Each connection is one task whose frame holds everything: the socket, the
- * parser, the input buffer and the batch of responses.  Pipelined requests
- * arriving together are answered with one write.  A malformed request gets
- * 400 (after the answers to the requests before it) and the connection is
- * closed.
+ * Each connection is one task (http_conn.c) whose frame holds everything:
+ * the socket, the parser, the input buffer and the batch of responses.
+ * Pipelined requests arriving together are answered with one write.  A
+ * malformed request gets 400 (after the answers to the requests before it)
+ * and the connection is closed.
  *
  * No client can hold a connection for ever: a request's header must be
  * complete within the header timeout of its first byte (a read deadline,
@@ -25,7 +25,6 @@
  *         eva_task_set_budget); stop with Ctrl-C)
  */
 #include <errno.h>
-#include <http_parser.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,104 +33,9 @@
 
 #include <evasync.h>
 
-static const char HELLO[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
-                            "Content-Type: text/plain\r\n\r\nHello, World!";
-static const char BAD[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
-                          "Connection: close\r\n\r\n";
-static const char TIMEOUT[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
-                              "Connection: close\r\n\r\n";
-#define HELLO_LEN (sizeof HELLO - 1)
-#define OUT_CAP (64 * HELLO_LEN)
-/* out always has room for one more HELLO, so for a final 400 or 408 too */
-_Static_assert(sizeof BAD - 1 <= HELLO_LEN && sizeof TIMEOUT - 1 <= HELLO_LEN, "out too small");
+#include "http_conn.h"
 
 static int64_t header_timeout_ms = 10000, idle_timeout_ms = 30000;
-
-struct conn {
-    eva_task task;              /* first member: the frame is the task */
-    eva_tcp tcp;
-    eva_tcp_read_req read;      /* its nread: the bytes in `in` */
-    eva_tcp_write_req write;
-    http_parser parser;
-    char in[16384];
-    size_t pos;                 /* parsed so far */
-    char out[OUT_CAP];
-    size_t out_len;
-    int close_after;            /* "Connection: close", HTTP/1.0, or an error */
-    bool in_header;             /* a request has begun, its header is not complete */
-    int rc;
-};
-
-/* Queue a response behind the ones batched in out. */
-static void queue_reply(struct conn *c, const char *text, size_t len) {
-    memcpy(c->out + c->out_len, text, len);
-    c->out_len += len;
-}
-
-static int on_message_begin(http_parser *p) {
-    struct conn *c = p->data;
-    c->in_header = true;
-    if (header_timeout_ms)
-        eva_tcp_set_read_deadline(&c->tcp, header_timeout_ms);
-    return 0;
-}
-
-static int on_headers_complete(http_parser *p) {
-    struct conn *c = p->data;
-    c->in_header = false;
-    if (header_timeout_ms)
-        eva_tcp_set_read_deadline(&c->tcp, 0);
-    return 0;
-}
-
-static int on_message_complete(http_parser *p) {
-    struct conn *c = p->data;
-    queue_reply(c, HELLO, HELLO_LEN);
-    if (!http_should_keep_alive(p))
-        c->close_after = 1;
-    if (c->out_len + HELLO_LEN > OUT_CAP)
-        http_parser_pause(p, 1); /* out is full: write it, then go on */
-    return 0;
-}
-
-static const http_parser_settings settings = {.on_message_begin = on_message_begin,
-                                              .on_headers_complete = on_headers_complete,
-                                              .on_message_complete = on_message_complete};
-
-static eva_step conn_run(void *frame) {
-    struct conn *c = frame;
-    ASYNC_BEGIN(c);
-    http_parser_init(&c->parser, HTTP_REQUEST);
-    c->parser.data = c;
-    eva_tcp_set_read_timeout(&c->tcp, idle_timeout_ms);
-    while (!c->close_after) {
-        AWAIT_RC(c, c->rc, eva_tcp_read_op(&c->read, &c->tcp, c->in, sizeof c->in));
-        if (c->rc == -ETIMEDOUT && c->in_header)
-            queue_reply(c, TIMEOUT, sizeof TIMEOUT - 1);
-        if (c->rc < 0 || c->read.nread == 0)
-            break; /* timed out, reset, or the client closed */
-        for (c->pos = 0; c->pos < (size_t)c->read.nread;) {
-            c->pos += http_parser_execute(&c->parser, &settings, c->in + c->pos, (size_t)c->read.nread - c->pos);
-            enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
-            if (err == HPE_PAUSED) {
-                http_parser_pause(&c->parser, 0);
-            } else if (err != HPE_OK) {
-                queue_reply(c, BAD, sizeof BAD - 1); /* after the answers batched before it */
-                c->close_after = 1;
-                break;
-            }
-            if (c->out_len + HELLO_LEN > OUT_CAP || (c->pos == (size_t)c->read.nread && c->out_len)) {
-                AWAIT(c, eva_tcp_write_op(&c->write, &c->tcp, c->out, c->out_len));
-                c->out_len = 0;
-            }
-        }
-    }
-    if (c->out_len) /* a 400 or 408, and what was batched before it */
-        AWAIT(c, eva_tcp_write_op(&c->write, &c->tcp, c->out, c->out_len));
-    ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_FLUSH, NULL); /* the last response still goes out */
-    ASYNC_END(c);
-}
 
 /* The connections are children of the server's scope, which supervises
  * them: one connection failing (a peer reset, a timeout) leaves the others
@@ -164,14 +68,17 @@ static eva_step server_run(void *frame) {
     eva_scope_on_failure(&s->conns, on_conn_failed, s);
     for (;;) {
         AWAIT(s, eva_tcp_accept_op(&s->accept, &s->srv));
-        struct conn *c;
+        struct http_conn *c;
         /* the loop owns each connection's frame and frees it when the task
          * ends; a task whose socket could not be opened fails at its first
          * read and ends at once */
-        if (eva_scope_spawn(&s->conns, sizeof *c, conn_run, "http-conn", (void **)&c) < 0 ||
+        if (eva_scope_spawn(&s->conns, sizeof *c, http_conn_run, "http-conn", (void **)&c) < 0 ||
             eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->accept.fd) < 0) {
             fprintf(stderr, "hello_http: out of memory: dropping a connection\n");
             close(s->accept.fd);
+        } else {
+            c->header_timeout_ms = header_timeout_ms;
+            c->idle_timeout_ms = idle_timeout_ms;
         }
     }
     ASYNC_FINALLY(s);

@@ -40,7 +40,8 @@ struct eva_io {
     eva_io_fn cb;
 };
 
-/* Bind io to loop; it starts inactive.  Returns 0, or -EINVAL. */
+/* Bind io to loop; it starts inactive.  Returns 0, or -EINVAL.  Never re-init
+ * an active watcher (stop it first): libev would keep the old registration. */
 EVA_API int eva_io_init(eva_loop *loop, eva_io *io);
 
 /* (Re)start watching fd for events (EVA_READ, EVA_WRITE or both).  Starting an

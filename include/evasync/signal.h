@@ -34,7 +34,9 @@ struct eva_signal {
     eva_signal_fn cb;
 };
 
-/* Bind sig to loop; it starts inactive.  Returns 0, or -EINVAL. */
+/* Bind sig to loop; it starts inactive.  Returns 0, or -EINVAL.  Never
+ * re-init an active watcher (stop it first): libev would keep the old
+ * registration. */
 EVA_API int eva_signal_init(eva_loop *loop, eva_signal *sig);
 
 /* (Re)start watching signum.  Returns 0; -EINVAL (NULL sig or cb,

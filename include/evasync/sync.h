@@ -13,6 +13,11 @@
  * barging), and the waiter resumes on the next loop iteration, never inside
  * the call that released.  A cancelled waiter leaves the queue and resumes
  * with -ECANCELED, holding nothing.  Loop thread only.
+ *
+ * Init accepts memory never initialised, so it cannot tell a primitive in
+ * use: never init one again before its destroy has succeeded (its waiters
+ * would never wake, and cancelling them would corrupt the new queue; a held
+ * mutex would be taken twice; a channel's ring would leak).
  */
 #ifndef EVASYNC_SYNC_H
 #define EVASYNC_SYNC_H

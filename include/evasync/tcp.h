@@ -262,11 +262,14 @@ typedef struct eva_tcp_listen_options {
                            hold the loop; 0: 64 */
 } eva_tcp_listen_options;
 
-/* Bind and listen on addr (IPv4 or IPv6; port 0 picks one, see
+/* An eva_tcp_server must be zero-initialised (or closed) before
+ * eva_tcp_listen: an open one is refused with -EBUSY.
+ *
+ * Bind and listen on addr (IPv4 or IPv6; port 0 picks one, see
  * eva_tcp_server_get_port).  Nothing is accepted until eva_tcp_accept_start or
  * an accept request.  opts may be NULL.  SO_REUSEADDR is always set.
- * Returns 0; -EINVAL (also a negative accept_batch); -EADDRINUSE, -EACCES, ... (the socket calls' errno);
- * -ENOMEM. */
+ * Returns 0; -EINVAL (also a negative accept_batch); -EBUSY (server is open);
+ * -EADDRINUSE, -EACCES, ... (the socket calls' errno); -ENOMEM. */
 EVA_API int eva_tcp_listen(eva_loop *loop, eva_tcp_server *server, const struct sockaddr *addr,
                            socklen_t addrlen, const eva_tcp_listen_options *opts);
 

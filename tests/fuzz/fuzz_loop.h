@@ -26,4 +26,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * guard timer bounds each wait).  Returns *done. */
 bool fuzz_run_until(eva_loop *loop, const bool *done, int64_t timeout_ms);
 
+/* A connected pair of loopback TCP sockets (a real TCP stream: segments,
+ * half-close, RST), both non-blocking and close-on-exec: fds[0] for the
+ * side under test, fds[1] for the peer the target plays, bound to an
+ * address of 127.1/16 that changes with every pair.  The listening socket is
+ * made once and kept for the process. */
+void fuzz_tcp_pair(int fds[2]);
+
+/* Close the peer's socket with a TCP RST (SO_LINGER 0). */
+void fuzz_tcp_reset(int fd);
+
 #endif

@@ -1,0 +1,56 @@
+/* examples/hello_http/http_conn.h — one HTTP/1.1 keep-alive connection of
+ * hello_http, as a task: it answers every request "Hello, World!".
+ *
+ * The frame holds everything: the socket, the parser, the input buffer and
+ * the batch of responses.  Pipelined requests arriving together are
+ * answered with one write.  A malformed request gets 400 (after the answers
+ * to the requests before it) and the connection is closed.  A request's
+ * header must be complete within header_timeout_ms of its first byte (a read
+ * deadline, which trickling bytes do not postpone; then 408 and close), and
+ * a connection that sends nothing for idle_timeout_ms is closed (a read
+ * timeout: between keep-alive requests, or a client that went quiet); 0
+ * turns either off.
+ *
+ * To serve a connection: spawn a task with a zeroed frame of
+ * sizeof(struct http_conn) running http_conn_run (eva_task_spawn or
+ * eva_scope_spawn: the loop owns the frame), then, before its first step (the
+ * next loop iteration), eva_tcp_open() the accepted socket on c->tcp and set
+ * the two timeouts.  The task closes the connection when it ends; a task
+ * whose socket could not be opened fails at its first read and ends at once.
+ * It finishes with 0 (the peer closed, or was answered and closed after a
+ * 400, a 408 or "Connection: close"), or with the read or write error that
+ * ended it (-ECONNRESET, -EPIPE, -ETIMEDOUT, -ECANCELED). */
+#ifndef HELLO_HTTP_CONN_H
+#define HELLO_HTTP_CONN_H
+
+#include <http_parser.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <evasync.h>
+
+/* Up to 64 responses batched into one write (each "Hello, World!" is 78 bytes). */
+#define HTTP_CONN_OUT_CAP (64 * 78)
+
+struct http_conn {
+    eva_task task;              /* first member: the frame is the task */
+    eva_tcp tcp;                /* the spawner opens it */
+    int64_t header_timeout_ms;  /* the spawner sets them; 0: none */
+    int64_t idle_timeout_ms;
+    /* the task's own: */
+    eva_tcp_read_req read;      /* its nread: the bytes in `in` */
+    eva_tcp_write_req write;
+    http_parser parser;
+    char in[16384];
+    size_t pos;                 /* parsed so far */
+    char out[HTTP_CONN_OUT_CAP];
+    size_t out_len;
+    int close_after;            /* "Connection: close", HTTP/1.0, or an error */
+    bool in_header;             /* a request has begun, its header is not complete */
+    int rc;
+};
+
+/* The connection's task function (frame: a struct http_conn). */
+eva_step http_conn_run(void *frame);
+
+#endif
