@@ -21,7 +21,7 @@
  *                [--task-budget OPS] [PORT]
  *         (port: default 8080, 0 picks a free one; timeouts: default 10000
  *         and 30000 ms, 0 turns one off; task budget: operations a task step
- *         completes at once before it yields, default 128, 0 unlimited (see
+ *         completes at once before it yields, default 32, 0 unlimited (see
  *         eva_task_set_budget); stop with Ctrl-C)
  */
 #include <errno.h>

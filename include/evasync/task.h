@@ -231,7 +231,7 @@ EVA_API eva_loop *eva_task_get_loop(const eva_task *task);
  *
  * Default: EVA_TASK_BUDGET_DEFAULT operations.  ops == 0 means unlimited.
  * Returns 0, -EINVAL (NULL loop) or -ENOMEM. */
-enum { EVA_TASK_BUDGET_DEFAULT = 128 };
+enum { EVA_TASK_BUDGET_DEFAULT = 32 };
 EVA_API int eva_task_set_budget(eva_loop *loop, unsigned ops);
 
 /* How many times a task on this loop was made to yield by the budget. */
