@@ -6,13 +6,16 @@
 
 #include "http_conn.h"
 
-static const char HELLO[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
-                            "Content-Type: text/plain\r\n\r\nHello, World!";
-static const char BAD[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
-                          "Connection: close\r\n\r\n";
-static const char TIMEOUT[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
-                              "Connection: close\r\n\r\n";
-#define HELLO_LEN (sizeof HELLO - 1)
+const char http_conn_hello[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
+                               "Content-Type: text/plain\r\n\r\nHello, World!";
+const char http_conn_bad_request[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                                     "Connection: close\r\n\r\n";
+const char http_conn_timeout[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
+                                 "Connection: close\r\n\r\n";
+#define HELLO http_conn_hello
+#define BAD http_conn_bad_request
+#define TIMEOUT http_conn_timeout
+#define HELLO_LEN (sizeof http_conn_hello - 1)
 #define OUT_CAP HTTP_CONN_OUT_CAP
 _Static_assert(OUT_CAP == 64 * HELLO_LEN, "a batch is 64 responses");
 /* out always has room for one more HELLO, so for a final 400 or 408 too */

@@ -29,6 +29,10 @@
 
 #include <evasync.h>
 
+/* The three responses a connection sends (NUL-terminated; also what a test
+ * or fuzzer expects to read back). */
+extern const char http_conn_hello[], http_conn_bad_request[], http_conn_timeout[];
+
 /* Up to 64 responses batched into one write (each "Hello, World!" is 78 bytes). */
 #define HTTP_CONN_OUT_CAP (64 * 78)
 

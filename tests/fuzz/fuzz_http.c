@@ -31,13 +31,10 @@
 #include "fuzz_loop.h"
 #include "hello_http/http_conn.h"
 
-/* What the client sees (http_conn.c's responses). */
-static const char HELLO[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
-                            "Content-Type: text/plain\r\n\r\nHello, World!";
-static const char BAD[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
-                          "Connection: close\r\n\r\n";
-static const char TIMEOUT[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
-                              "Connection: close\r\n\r\n";
+/* What the client sees: http_conn.c's responses. */
+#define HELLO http_conn_hello
+#define BAD http_conn_bad_request
+#define TIMEOUT http_conn_timeout
 
 enum { MAX_SENT = 16384, MAX_OUT = 1 << 20 };
 
