@@ -3,7 +3,9 @@
 #include "fuzz_loop.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -81,10 +83,23 @@ void fuzz_tcp_pair(int fds[2]) {
                                .sin_addr.s_addr = htonl(0x7f010000u | (1 + pairs++ % 0xfffe))};
     FUZZ_CHECK(bind(fds[1], (struct sockaddr *)&from, sizeof from) == 0);
     int rc = connect(fds[1], (struct sockaddr *)&addr, sizeof addr);
+    if (rc < 0 && errno == EINTR) {
+        /* a signal (libFuzzer's timers) interrupted it: the connect goes on
+         * by itself; wait for it to finish and take its outcome */
+        struct pollfd p = {.fd = fds[1], .events = POLLOUT};
+        while ((rc = poll(&p, 1, 10000)) < 0 && errno == EINTR)
+            ;
+        int err = 0;
+        socklen_t len = sizeof err;
+        rc = rc == 1 && getsockopt(fds[1], SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0 ? 0 : -1;
+        errno = err ? err : ETIMEDOUT;
+    }
     if (rc < 0)
         perror("fuzz_tcp_pair: connect");
     FUZZ_CHECK(rc == 0);
-    fds[0] = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    do
+        fds[0] = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    while (fds[0] < 0 && errno == EINTR);
     if (fds[0] < 0)
         perror("fuzz_tcp_pair: accept4");
     FUZZ_CHECK(fds[0] >= 0);
