@@ -33,15 +33,19 @@ static bool defer_pending(const eva_loop *loop) {
     return !eva__queue_empty(&loop->defer_queue) || !eva__queue_empty(&loop->defer_loose);
 }
 
-/* Detach the queued calls into batch; false when there were none. */
-static bool take_all(eva_loop *loop, eva_queue *batch) {
+bool eva__take_batch(eva_loop *loop, eva_queue *ordered, eva_queue *loose, eva_queue *batch) {
     eva__queue_init(batch);
     eva__shuffle *shuffle = eva__loop_shuffle(loop);
     if (shuffle)
-        eva__shuffle_interleave(shuffle, &loop->defer_queue, &loop->defer_loose, batch);
+        eva__shuffle_interleave(shuffle, ordered, loose, batch);
     else
-        eva__queue_move(&loop->defer_queue, batch);
+        eva__queue_move(ordered, batch); /* loose is empty: only shuffle mode fills it */
     return !eva__queue_empty(batch);
+}
+
+/* Detach the queued calls into batch; false when there were none. */
+static bool take_all(eva_loop *loop, eva_queue *batch) {
+    return eva__take_batch(loop, &loop->defer_queue, &loop->defer_loose, batch);
 }
 
 static void on_check(struct ev_loop *ev, ev_check *w, int revents) {

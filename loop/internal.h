@@ -248,6 +248,10 @@ static inline void eva__dispatch_end(eva_loop *loop, eva__span *s) {
  * each unlinked before its function runs and never read again after, so the
  * function may free or re-queue its node. */
 void eva__run_calls(eva_loop *loop, eva_queue *batch, int status);
+/* Move ordered's and loose's calls into batch (a fresh queue): in shuffle
+ * mode loose's scattered at random among ordered's, else ordered's alone (in
+ * order; loose is then empty).  False when batch is empty. */
+bool eva__take_batch(eva_loop *loop, eva_queue *ordered, eva_queue *loose, eva_queue *batch);
 void eva__defer_init(eva_loop *loop);
 
 /* Internal calls whose order relative to other calls nobody relies on (a

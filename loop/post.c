@@ -14,21 +14,14 @@
 
 /* Detach the posted calls into batch; false when there were none. */
 static bool post_take_all(eva_loop *loop, eva_queue *batch) {
-    eva_queue loose;
-    eva__queue_init(batch);
+    eva_queue ordered, loose; /* taken under the lock, shuffled outside it */
+    eva__queue_init(&ordered);
     eva__queue_init(&loose);
     pthread_mutex_lock(&loop->post_mutex);
-    eva__queue_move(&loop->post_queue, batch);
+    eva__queue_move(&loop->post_queue, &ordered);
     eva__queue_move(&loop->post_loose, &loose);
     pthread_mutex_unlock(&loop->post_mutex);
-    eva__shuffle *shuffle = eva__loop_shuffle(loop);
-    if (shuffle) {
-        eva_queue ordered;
-        eva__queue_init(&ordered);
-        eva__queue_move(batch, &ordered);
-        eva__shuffle_interleave(shuffle, &ordered, &loose, batch);
-    }
-    return !eva__queue_empty(batch);
+    return eva__take_batch(loop, &ordered, &loose, batch);
 }
 
 static void on_async(struct ev_loop *ev, ev_async *w, int revents) {

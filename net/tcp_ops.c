@@ -52,14 +52,20 @@ static int shut_check(const eva_tcp_shutdown_req *req, const eva_tcp *tcp) {
     return tcp->write_shut ? -EALREADY : 0;
 }
 
+/* The connection takes the checked request: the half-close is pending until
+ * the write queue drains.  cb NULL: the AWAIT form. */
+static void shut_begin(eva_tcp_shutdown_req *req, eva_tcp *tcp, void (*cb)(void)) {
+    eva__tcp_req_take(&req->req, &shut_kind, cb);
+    tcp->write_shut = 1;
+    tcp->shut = req;
+}
+
 int eva_tcp_shutdown(eva_tcp_shutdown_req *req, eva_tcp *tcp, eva_tcp_shutdown_fn cb) {
     int rc = cb ? shut_check(req, tcp) : -EINVAL;
     if (rc < 0)
         return rc;
     req->tcp = tcp;
-    eva__tcp_req_take(&req->req, &shut_kind, (void (*)(void))cb);
-    tcp->write_shut = 1;
-    tcp->shut = req;
+    shut_begin(req, tcp, (void (*)(void))cb);
     if (!tcp->wq_head)
         eva__tcp_shut_now(tcp); /* reported from the loop all the same */
     return 0;
@@ -73,9 +79,7 @@ static int shut_await_start(eva_task *t, const eva_op *op) {
         return rc;
     if (!tcp->wq_head) /* nothing to flush: done at once */
         return shut_syscall(tcp);
-    eva__tcp_req_take(&req->req, &shut_kind, NULL);
-    tcp->write_shut = 1;
-    tcp->shut = req;
+    shut_begin(req, tcp, NULL);
     return eva__tcp_req_park(&req->req, t, req);
 }
 
