@@ -76,7 +76,7 @@ static const eva__span_task *describe_step(const eva_task *t, eva__span_task *wh
     if (!eva__detecting(t->loop))
         return NULL;
     const eva_site *site = t->site;
-    *who = (eva__span_task){.name = eva_task_get_name(t),
+    *who = (eva__span_task){.name = t->name ? t->name : "task", /* eva_task_get_name, inline */
                             .file = site ? site->file : NULL,
                             .expr = site ? site->expr : NULL,
                             .line = site ? site->line : 0};

@@ -63,10 +63,6 @@ typedef struct eva__detector {
     pthread_mutex_t mutex;
     pthread_cond_t wake;
 
-    /* the heartbeat (loop thread writes, watchdog reads): iteration x 2,
-     * plus 1 while the loop runs callbacks rather than waiting in its poll */
-    _Atomic uint64_t beat;
-
     /* the dispatches running, outermost first: depth of them */
     _Atomic uint32_t depth;
     eva__slot slot[SLOTS];
@@ -230,15 +226,6 @@ void eva__span_leave(eva_loop *loop, eva__span *s) {
         span_left_late(loop, d, s, slot);
 }
 
-void eva__detector_busy(eva_loop *loop) {
-    uint64_t beat = loop->iterations * 2 + 1;
-    atomic_store_explicit(&loop->detector->beat, beat, memory_order_relaxed);
-}
-
-void eva__detector_idle(eva_loop *loop) {
-    atomic_store_explicit(&loop->detector->beat, 0, memory_order_relaxed);
-}
-
 /* ---- the watchdog thread ------------------------------------------------------ */
 
 /* Track the dispatches running now: one seen again on this visit has run at
@@ -302,7 +289,7 @@ static bool snapshot(eva__detector *d, eva_block_report *r, char *name, size_t s
 static void watch(eva__detector *d) {
     uint64_t now = clock_ns();
     track_dispatches(d, now);
-    uint64_t beat = atomic_load_explicit(&d->beat, memory_order_relaxed);
+    uint64_t beat = atomic_load_explicit(&d->loop->beat, memory_order_relaxed);
     if (!(beat & 1) || beat != d->seen_beat) { /* polling, or a new iteration */
         d->seen_beat = beat;
         d->seen_since = now;
@@ -399,7 +386,7 @@ int eva_detector_stop(eva_loop *loop) {
     pthread_mutex_unlock(&d->mutex);
     pthread_join(d->thread, NULL);
     d->thread_running = false;
-    atomic_store_explicit(&d->beat, 0, memory_order_relaxed);
+    atomic_store_explicit(&loop->beat, 0, memory_order_relaxed);
     return 0;
 }
 

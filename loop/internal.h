@@ -153,6 +153,10 @@ struct eva_loop {
 
     /* the blocked-loop detector (detector.c) */
     bool detecting;
+    /* the heartbeat (loop thread writes, the watchdog reads): iteration x 2,
+     * plus 1 while the loop runs callbacks rather than waiting in its poll;
+     * here rather than in the detector, so that writing it is one store */
+    _Atomic uint64_t beat;
     struct eva__detector *detector; /* allocated on first start, freed at destroy */
     struct eva__span *span;         /* the innermost timed dispatch */
 
@@ -211,8 +215,13 @@ void eva__span_enter(eva_loop *loop, eva__span *s, eva__fn fn, const eva__span_t
 void eva__span_leave(eva_loop *loop, eva__span *s);
 void eva__detector_free(eva_loop *loop);
 /* metrics.c tells the detector when the loop wakes up and goes to sleep */
-void eva__detector_busy(eva_loop *loop);
-void eva__detector_idle(eva_loop *loop);
+static inline void eva__detector_busy(eva_loop *loop) {
+    atomic_store_explicit(&loop->beat, loop->iterations * 2 + 1, memory_order_relaxed);
+}
+
+static inline void eva__detector_idle(eva_loop *loop) {
+    atomic_store_explicit(&loop->beat, 0, memory_order_relaxed);
+}
 
 /* Whether dispatches are being timed: a layer describes its dispatch (an
  * eva__span_task) only then. */

@@ -1,5 +1,6 @@
 /* loop/loop.c — loop lifecycle, run modes, ownership and time. */
 #include <errno.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "internal.h"
@@ -45,6 +46,29 @@ int eva_loop_from_ev(struct ev_loop *ev, eva_loop **out) {
 
 struct ev_loop *eva_loop_get_ev(const eva_loop *loop) { return loop ? loop->ev : NULL; }
 
+/* The loop thread cannot be cancelled while the loop runs: cancellation is
+ * disabled, and its type set to asynchronous (inert while disabled).  Why:
+ *  - neither libev nor evasync is cancellation-safe: a thread cancelled at a
+ *    cancellation point in a callback, or in the poll, would unwind without
+ *    finishing the dispatch, leaving the loop unusable;
+ *  - once a process has had a second thread (the pool's workers, the
+ *    detector's watchdog), glibc wraps every cancellation point, the poll
+ *    among them, in two atomic updates of the thread's cancellation type,
+ *    unless that type is already asynchronous.  That was 10 % of a suspend
+ *    and resume round trip (bench/await_cost), in any threaded program.
+ * A pthread_cancel() of the loop thread acts at the first cancellation point
+ * after eva_loop_run() returns.  The type is restored before the state: a
+ * cancellation pending meanwhile must not act asynchronously. */
+static void uncancellable_begin(int *state, int *type) {
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, state);
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, type);
+}
+
+static void uncancellable_end(int state, int type) {
+    pthread_setcanceltype(type, &type);
+    pthread_setcancelstate(state, &state);
+}
+
 int eva_loop_run(eva_loop *loop, eva_run_mode mode) {
     if (!loop)
         return -EINVAL;
@@ -55,7 +79,10 @@ int eva_loop_run(eva_loop *loop, eva_run_mode mode) {
     case EVA_RUN_NOWAIT:  flags = EVRUN_NOWAIT; break;
     default: return -EINVAL;
     }
+    int cancel_state, cancel_type;
+    uncancellable_begin(&cancel_state, &cancel_type);
     int more = ev_run(loop->ev, flags) ? 1 : 0;
+    uncancellable_end(cancel_state, cancel_type);
     eva__metrics_run_ended(loop);
     if (loop->detecting)
         eva__detector_idle(loop); /* not running is not blocked */

@@ -1,9 +1,12 @@
 /* eva_loop_post from 4 threads x 10,000 posts: every call runs exactly once,
- * on the loop thread, in each poster's order.  Also runs under TSan. */
+ * on the loop thread, in each poster's order.  A pthread_cancel() of the loop
+ * thread waits for eva_loop_run() to return.  Also runs under TSan. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
@@ -108,10 +111,65 @@ static void post_pending_at_destroy_completes_cancelled(void **state) {
     assert_int_equal(c.status, -ECANCELED);
 }
 
+/* A loop thread cancelled while it runs: the cancellation acts only once
+ * eva_loop_run() has returned (loop/loop.c: neither libev nor evasync could
+ * be left half-way through an iteration). */
+typedef struct cancelled_run {
+    eva_loop *loop;
+    eva_timer keepalive; /* an active handle: the run waits in its poll */
+    eva_call started, stop;
+    sem_t running;
+    bool returned;
+} cancelled_run;
+
+static void on_started(eva_loop *loop, int status, void *arg) {
+    (void)loop;
+    (void)status;
+    sem_post(&((cancelled_run *)arg)->running);
+}
+
+static void on_stop(eva_loop *loop, int status, void *arg) {
+    (void)status;
+    eva_timer_stop(&((cancelled_run *)arg)->keepalive);
+    eva_loop_stop(loop);
+}
+
+static void on_keepalive(eva_timer *timer) { (void)timer; }
+
+static void *run_until_stopped(void *arg) {
+    cancelled_run *c = arg;
+    eva_loop_defer(c->loop, &c->started, on_started, c);
+    eva_loop_run(c->loop, EVA_RUN_DEFAULT); /* blocks in its poll: a cancellation point */
+    c->returned = true;
+    pthread_testcancel(); /* the pending cancellation acts here */
+    return NULL;
+}
+
+static void cancelling_the_loop_thread_waits_for_the_run_to_return(void **state) {
+    (void)state;
+    cancelled_run c = {.loop = test_loop_new()};
+    assert_int_equal(sem_init(&c.running, 0, 0), 0);
+    assert_int_equal(eva_timer_init(c.loop, &c.keepalive), 0);
+    assert_int_equal(eva_timer_start(&c.keepalive, 3600000, 0, on_keepalive, &c), 0);
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, run_until_stopped, &c), 0);
+    while (sem_wait(&c.running) != 0)
+        assert_int_equal(errno, EINTR);
+    assert_int_equal(pthread_cancel(thread), 0);
+    assert_int_equal(eva_loop_post(c.loop, &c.stop, on_stop, &c), 0);
+    void *result;
+    assert_int_equal(pthread_join(thread, &result), 0);
+    assert_true(result == PTHREAD_CANCELED);
+    assert_true(c.returned);
+    sem_destroy(&c.running);
+    test_loop_destroy(c.loop);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_post_delivered_exactly_once),
         cmocka_unit_test(post_pending_at_destroy_completes_cancelled),
+        cmocka_unit_test(cancelling_the_loop_thread_waits_for_the_run_to_return),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

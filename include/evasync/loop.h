@@ -53,7 +53,9 @@ EVA_API struct ev_loop *eva_loop_get_ev(const eva_loop *loop);
 /* Run the loop in the given mode (see eva_run_mode).  Callbacks run inside
  * this call, on this thread.  Returns 1 if active handles or requests remain,
  * 0 if none remain, -EINVAL for a NULL loop or an unknown mode.  Works on an
- * attached loop too (it runs the daemon's libev loop). */
+ * attached loop too (it runs the daemon's libev loop).  The calling thread
+ * cannot be cancelled while it runs: a pthread_cancel() acts at its first
+ * cancellation point after the return (docs/loop.md, "Threads", says why). */
 EVA_API int eva_loop_run(eva_loop *loop, eva_run_mode mode);
 
 /* Make the running eva_loop_run() (or the daemon's ev_run()) return once the
