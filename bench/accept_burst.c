@@ -2,8 +2,8 @@
  * loop is held by accepting them.
  *
  * The server (this process) listens with a given accept_batch and accepts
- * either in push mode (eva_tcp_accept_start) or in pull mode (a task looping
- * on AWAIT eva_tcp_accept_op, as examples/hello_http does); every connection
+ * either in push mode (eva_server_accept_start) or in pull mode (a task looping
+ * on AWAIT eva_server_accept_op, as examples/hello_http does); every connection
  * gets its own AWAIT task that echoes one byte.  The clients (a forked child,
  * plain non-blocking sockets and epoll) start all N connects in one go, send
  * one byte on each once connected, and wait for its echo.
@@ -60,9 +60,9 @@ static void pin_to_cpu(int cpu) {
 
 typedef struct echo {
     eva_task task;
-    eva_tcp tcp;
-    eva_tcp_read_req rd;
-    eva_tcp_write_req w;
+    eva_stream tcp;
+    eva_stream_read_req rd;
+    eva_stream_write_req w;
     char byte;
 } echo;
 
@@ -70,36 +70,36 @@ static eva_step echo_run(void *frame) {
     echo *e = frame;
     ASYNC_BEGIN(e);
     for (;;) {
-        AWAIT(e, eva_tcp_read_op(&e->rd, &e->tcp, &e->byte, 1));
+        AWAIT(e, eva_stream_read_op(&e->rd, &e->tcp, &e->byte, 1));
         if (e->rd.nread == 0)
             break;
-        AWAIT(e, eva_tcp_write_op(&e->w, &e->tcp, &e->byte, 1));
+        AWAIT(e, eva_stream_write_op(&e->w, &e->tcp, &e->byte, 1));
     }
     ASYNC_FINALLY(e);
-    eva_tcp_close(&e->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&e->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(e);
 }
 
 static void serve(eva_loop *loop, int fd) {
     echo *e;
     if (eva_task_spawn(loop, sizeof *e, echo_run, "echo", NULL, (void **)&e) < 0 ||
-        eva_tcp_open(loop, &e->tcp, fd) < 0)
+        eva_stream_open(loop, &e->tcp, fd) < 0)
         close(fd);
 }
 
-static void on_accept(eva_tcp_server *srv, int fd) { serve(srv->loop, fd); }
+static void on_accept(eva_server *srv, int fd) { serve(srv->loop, fd); }
 
 typedef struct acceptor {
     eva_task task;
-    eva_tcp_server *srv;
-    eva_tcp_accept_req accept;
+    eva_server *srv;
+    eva_server_accept_req accept;
 } acceptor;
 
 static eva_step acceptor_run(void *frame) {
     acceptor *a = frame;
     ASYNC_BEGIN(a);
     for (;;) {
-        AWAIT(a, eva_tcp_accept_op(&a->accept, a->srv));
+        AWAIT(a, eva_server_accept_op(&a->accept, a->srv));
         serve(eva_task_get_loop(&a->task), a->accept.fd);
     }
     ASYNC_END(a);
@@ -192,7 +192,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     eva_loop *loop;
-    eva_tcp_server srv = {0};
+    eva_server srv = {0};
     eva_tcp_listen_options opts = {.backlog = 65535, .accept_batch = batch ? batch : INT_MAX};
     eva_detector_options det = {.threshold_ms = 1, .interval_ms = 1, .on_block = on_block};
     if (eva_loop_new(&loop) < 0 || eva_tcp_listen_ip(loop, &srv, "127.0.0.1", 0, &opts) < 0) {
@@ -205,7 +205,7 @@ int main(int argc, char **argv) {
         eva_task_init(loop, &a.task, acceptor_run, "acceptor");
         eva_task_start(&a.task, NULL);
     } else {
-        eva_tcp_accept_start(&srv, on_accept);
+        eva_server_accept_start(&srv, on_accept);
     }
     eva_signal child;
     eva_signal_init(loop, &child);
@@ -239,7 +239,7 @@ int main(int argc, char **argv) {
            ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3);
     eva_detector_stop(loop);
     eva_signal_stop(&child);
-    eva_tcp_server_close(&srv); /* the acceptor gets -ECANCELED */
+    eva_server_close(&srv); /* the acceptor gets -ECANCELED */
     eva_loop_destroy(loop);     /* cancels the echo tasks still open */
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

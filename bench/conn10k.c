@@ -40,9 +40,9 @@ static int raise_fd_limit(long need) {
 
 typedef struct echo {
     eva_task task;
-    eva_tcp tcp;
-    eva_tcp_read_req rd;
-    eva_tcp_write_req w;
+    eva_stream tcp;
+    eva_stream_read_req rd;
+    eva_stream_write_req w;
     char buf[64];
 } echo;
 
@@ -50,24 +50,24 @@ static eva_step echo_run(void *frame) {
     echo *e = frame;
     ASYNC_BEGIN(e);
     for (;;) {
-        AWAIT(e, eva_tcp_read_op(&e->rd, &e->tcp, e->buf, sizeof e->buf));
+        AWAIT(e, eva_stream_read_op(&e->rd, &e->tcp, e->buf, sizeof e->buf));
         if (e->rd.nread == 0)
             break;
-        AWAIT(e, eva_tcp_write_op(&e->w, &e->tcp, e->buf, (size_t)e->rd.nread));
+        AWAIT(e, eva_stream_write_op(&e->w, &e->tcp, e->buf, (size_t)e->rd.nread));
     }
     ASYNC_FINALLY(e);
-    eva_tcp_close(&e->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&e->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(e);
 }
 
 static long target, served, rss_before, rss_peak;
 static size_t tasks_peak;
 
-static void on_accept(eva_tcp_server *srv, int fd) {
+static void on_accept(eva_server *srv, int fd) {
     eva_loop *loop = srv->data;
     echo *e;
     if (eva_task_spawn(loop, sizeof *e, echo_run, "echo", NULL, (void **)&e) < 0 ||
-        eva_tcp_open(loop, &e->tcp, fd) < 0) {
+        eva_stream_open(loop, &e->tcp, fd) < 0) {
         close(fd);
         return;
     }
@@ -83,10 +83,10 @@ static void on_accept(eva_tcp_server *srv, int fd) {
 
 typedef struct client {
     eva_task task;
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
-    eva_tcp_write_req w;
-    eva_tcp_read_req rd;
+    eva_stream_write_req w;
+    eva_stream_read_req rd;
     struct sockaddr_in *addr;
     eva_semaphore *connects;
     eva_event *all_echoed;
@@ -105,15 +105,15 @@ static eva_step client_run(void *frame) {
     if (c->rc < 0)
         ASYNC_FAIL(c, c->rc, "connect failed");
     memset(c->out, 'x', MSG);
-    AWAIT(c, eva_tcp_write_op(&c->w, &c->tcp, c->out, MSG));
-    AWAIT(c, eva_tcp_read_exact_op(&c->rd, &c->tcp, c->in, MSG));
+    AWAIT(c, eva_stream_write_op(&c->w, &c->tcp, c->out, MSG));
+    AWAIT(c, eva_stream_read_exact_op(&c->rd, &c->tcp, c->in, MSG));
     if (memcmp(c->in, c->out, MSG) != 0)
         ASYNC_FAIL(c, -EPROTO, "wrong echo");
     if (--*c->left == 0)
         eva_event_set(c->all_echoed);
     AWAIT(c, eva_event_wait_op(c->all_echoed)); /* hold the connection open */
     ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(c);
 }
 
@@ -176,7 +176,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     eva_loop *loop;
-    eva_tcp_server srv = {0};
+    eva_server srv = {0};
     eva_tcp_listen_options opts = {.backlog = 4096};
     if (eva_loop_new(&loop) < 0 || eva_tcp_listen_ip(loop, &srv, "127.0.0.1", 0, &opts) < 0) {
         fprintf(stderr, "conn10k: cannot listen\n");
@@ -189,7 +189,7 @@ int main(int argc, char **argv) {
         _exit(run_clients(target, port));
     rss_before = bench_proc_status_bytes("VmRSS");
     srv.data = loop;
-    eva_tcp_accept_start(&srv, on_accept);
+    eva_server_accept_start(&srv, on_accept);
     /* Serve until the client process is done. */
     eva_signal child;
     eva_signal_init(loop, &child);
@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
            rss_peak > 0 ? (double)(rss_peak - rss_before) / (double)target : -1.0, tasks_peak,
            served);
     eva_signal_stop(&child);
-    eva_tcp_server_close(&srv);
+    eva_server_close(&srv);
     eva_loop_destroy(loop); /* cancels the echo tasks still open */
     return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
 }

@@ -25,6 +25,7 @@
 #include "evasync/sync.h"
 #include "evasync/pool.h"
 #include "evasync/pool_async.h"
+#include "evasync/stream.h"
 #include "evasync/tcp.h"
 #include "evasync/dns.h"
 #include "evasync/monitor.h"

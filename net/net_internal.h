@@ -1,25 +1,26 @@
-/* net/net_internal.h — what the TCP files share. */
+/* net/net_internal.h — what the stream, server and TCP files share. */
 #ifndef EVASYNC_NET_INTERNAL_H
 #define EVASYNC_NET_INTERNAL_H
 
 #include "internal.h"
+#include "evasync/stream.h"
 #include "evasync/tcp.h"
 
 /* Per-loop state: the open connections and servers, closed at loop destroy. */
 typedef struct eva__net_loop {
     eva__layer layer;
     eva_loop *loop;
-    eva_queue conns;           /* eva_tcp */
-    eva_queue servers;         /* eva_tcp_server */
+    eva_queue conns;           /* eva_stream */
+    eva_queue servers;         /* eva_server */
 } eva__net_loop;
 EVA__LAYER_FIRST(eva__net_loop, layer);
 
 /* NULL when out of memory. */
 eva__net_loop *eva__net_loop_get(eva_loop *loop);
-void eva__net_link_conn(eva__net_loop *nl, eva_tcp *tcp);
-void eva__net_unlink_conn(eva_tcp *tcp);
-void eva__net_link_server(eva__net_loop *nl, eva_tcp_server *srv);
-void eva__net_unlink_server(eva_tcp_server *srv);
+void eva__net_link_conn(eva__net_loop *nl, eva_stream *stream);
+void eva__net_unlink_conn(eva_stream *stream);
+void eva__net_link_server(eva__net_loop *nl, eva_server *srv);
+void eva__net_unlink_server(eva_server *srv);
 
 /* Make fd non-blocking and close-on-exec; 0 or -errno. */
 int eva__fd_nonblock(int fd);
@@ -34,89 +35,89 @@ int eva__fd_nonblock(int fd);
 /* Which of evasync's own timers ended a request with -ETIMEDOUT: the AWAIT
  * form reports it as the failure's message (the kernel can time a
  * connection out too; that one has no message of ours). */
-enum { EVA__TCP_NO_TIMEOUT, EVA__TCP_IDLE_TIMEOUT, EVA__TCP_READ_DEADLINE, EVA__TCP_CONNECT_TIMEOUT };
+enum { EVA__STREAM_NO_TIMEOUT, EVA__STREAM_IDLE_TIMEOUT, EVA__STREAM_READ_DEADLINE, EVA__STREAM_CONNECT_TIMEOUT };
 
-/* The message of a timeout kind (NULL for EVA__TCP_NO_TIMEOUT). */
-const char *eva__tcp_timeout_message(unsigned timeout);
+/* The message of a timeout kind (NULL for EVA__STREAM_NO_TIMEOUT). */
+const char *eva__stream_timeout_message(unsigned timeout);
 
-struct eva__tcp_req_kind {
+struct eva__stream_req_kind {
     eva_wait_ops wait;                           /* what an awaiting task is parked on */
-    void (*notify)(eva__tcp_req *r, int status); /* call to.cb, cast back to its type */
+    void (*notify)(eva__stream_req *r, int status); /* call to.cb, cast back to its type */
 };
 
 /* Take r for one operation: the callback form's cb (may be NULL), or NULL
- * for the AWAIT form (then eva__tcp_req_park or, done at once,
- * eva__tcp_req_idle). */
-static inline void eva__tcp_req_take(eva__tcp_req *r, const eva__tcp_req_kind *kind, void (*cb)(void)) {
+ * for the AWAIT form (then eva__stream_req_park or, done at once,
+ * eva__stream_req_idle). */
+static inline void eva__stream_req_take(eva__stream_req *r, const eva__stream_req_kind *kind, void (*cb)(void)) {
     r->kind = kind;
     r->to.cb = cb;
     r->awaited = false;
     r->busy = true;
     r->status = 0;
-    r->timeout = EVA__TCP_NO_TIMEOUT;
+    r->timeout = EVA__STREAM_NO_TIMEOUT;
 }
 
 /* The AWAIT form completed inside its start: r is idle again. */
-static inline void eva__tcp_req_idle(eva__tcp_req *r) { r->busy = false; }
+static inline void eva__stream_req_idle(eva__stream_req *r) { r->busy = false; }
 
-static inline bool eva__tcp_req_queued(const eva__tcp_req *r) { return eva__queue_linked(&r->call.node); }
+static inline bool eva__stream_req_queued(const eva__stream_req *r) { return eva__queue_linked(&r->call.node); }
 
 /* Park t on r; obj (the request that embeds r, or the connection for a
  * close) is what the cancel finds in eva_task_get_wait_obj.  Returns EVA_PARKED
  * for the op's start. */
-int eva__tcp_req_park(eva__tcp_req *r, eva_task *t, void *obj);
+int eva__stream_req_park(eva__stream_req *r, eva_task *t, void *obj);
 
 /* Complete r now (from a loop callback: never inside the start call). */
-void eva__tcp_req_done(eva_loop *loop, eva__tcp_req *r, int status);
+void eva__stream_req_done(eva_loop *loop, eva__stream_req *r, int status);
 
 /* Queue r's completion (delivered on this or the next loop iteration). */
-void eva__tcp_req_done_later(eva_loop *loop, eva__tcp_req *r, int status);
+void eva__stream_req_done_later(eva_loop *loop, eva__stream_req *r, int status);
 
 /* An op whose start fails with rc: what a builder returns for a request in
  * flight (-EBUSY) or NULL (-EINVAL), leaving everything untouched. */
-eva_op eva__tcp_refused_op(int rc);
+eva_op eva__stream_refused_op(int rc);
 
 /* The promise form: a loop-owned task awaits op, built on req (allocated
  * with eva__calloc); the promise is fulfilled with req as its value (freed
  * with the promise) or rejected with the status (req freed).  On failure
  * req is freed too.  Returns 0, -EINVAL (NULL loop), -ENOMEM. */
-int eva__tcp_promise(eva_loop *loop, void *req, eva_op op, eva_promise **out);
+int eva__stream_promise(eva_loop *loop, void *req, eva_op op, eva_promise **out);
 
-/* tcp_conn.c: set up an eva_tcp around a connected or connecting fd. */
-int eva__tcp_attach(eva_loop *loop, eva_tcp *tcp, int fd);
+/* tcp_conn.c: set up an eva_stream around a connected or connecting fd. */
+int eva__stream_attach(eva_loop *loop, eva_stream *stream, int fd);
 /* Close the fd and stop everything now; pending operations complete with
  * -ECANCELED from the loop.  The close callback (if any) is queued last. */
-void eva__tcp_close_now(eva_tcp *tcp, bool reset, int status);
+void eva__stream_close_now(eva_stream *stream, bool reset, int status);
 
 /* tcp_read.c / tcp_write.c / tcp_connect.c: the readiness handlers and the
  * cleanup each side needs at close. */
-void eva__tcp_on_readable(eva_tcp *tcp);
-void eva__tcp_drain_done(eva_tcp *tcp, int status);
-void eva__tcp_read_abort(eva_tcp *tcp, int status);
-void eva__tcp_on_writable(eva_tcp *tcp);
-void eva__tcp_write_abort(eva_tcp *tcp, int status);
-void eva__tcp_connect_done(eva_tcp *tcp, int status);
+void eva__stream_on_readable(eva_stream *stream);
+void eva__stream_drain_done(eva_stream *stream, int status);
+void eva__stream_read_abort(eva_stream *stream, int status);
+void eva__stream_on_writable(eva_stream *stream);
+void eva__stream_write_abort(eva_stream *stream, int status);
+void eva__stream_connect_done(eva_stream *stream, int status);
 
 /* tcp_read.c: the read timer (read timeout and deadline).  arm: make it fire
  * no later than the pending read's next timeout (does nothing without one);
  * fired: its callback; stop: stop it (the only way to stop it: it runs
  * unreferenced). */
-void eva__tcp_read_timer_arm(eva_tcp *tcp);
-void eva__tcp_read_timer_fired(eva_tcp *tcp);
-void eva__tcp_timer_stop(eva_tcp *tcp);
+void eva__stream_read_timer_arm(eva_stream *stream);
+void eva__stream_read_timer_fired(eva_stream *stream);
+void eva__stream_timer_stop(eva_stream *stream);
 
 /* tcp_conn.c: close (open, not closing); the AWAIT form (awaited, cb NULL)
- * then parks the task with eva__tcp_close_park. */
-void eva__tcp_close_begin(eva_tcp *tcp, eva_tcp_close_how how, bool awaited, void (*cb)(void));
-int eva__tcp_close_park(eva_tcp *tcp, eva_task *t);
+ * then parks the task with eva__stream_close_park. */
+void eva__stream_close_begin(eva_stream *stream, eva_stream_close_how how, bool awaited, void (*cb)(void));
+int eva__stream_close_park(eva_stream *stream, eva_task *t);
 
 /* tcp_ops.c: the half-close.  shut_now: shutdown(SHUT_WR) and report it;
  * shut_report: complete the pending shutdown request (if any) with status. */
-void eva__tcp_shut_now(eva_tcp *tcp);
-void eva__tcp_shut_report(eva_tcp *tcp, int status);
+void eva__stream_shut_now(eva_stream *stream);
+void eva__stream_shut_report(eva_stream *stream, int status);
 
 /* tcp_conn.c: the write queue emptied (status < 0: it failed); go on with a
  * pending flush-close or half-close. */
-void eva__tcp_queue_drained(eva_tcp *tcp, int status);
+void eva__stream_queue_drained(eva_stream *stream, int status);
 
 #endif

@@ -12,9 +12,9 @@ static bool net_cancel(eva__layer *layer) {
     bool closed = !eva__queue_empty(&nl->conns) || !eva__queue_empty(&nl->servers);
     eva_queue *n;
     while ((n = eva__queue_first(&nl->servers))) /* closing unlinks it */
-        eva_tcp_server_close(EVA__QUEUE_DATA(n, eva_tcp_server, node));
+        eva_server_close(EVA__QUEUE_DATA(n, eva_server, node));
     while ((n = eva__queue_first(&nl->conns)))
-        eva__tcp_close_now(EVA__QUEUE_DATA(n, eva_tcp, node), false, 0);
+        eva__stream_close_now(EVA__QUEUE_DATA(n, eva_stream, node), false, 0);
     return closed;
 }
 
@@ -41,17 +41,17 @@ eva__net_loop *eva__net_loop_get(eva_loop *loop) {
     return nl;
 }
 
-void eva__net_link_conn(eva__net_loop *nl, eva_tcp *tcp) {
-    eva__queue_insert_tail(&nl->conns, &tcp->node);
+void eva__net_link_conn(eva__net_loop *nl, eva_stream *stream) {
+    eva__queue_insert_tail(&nl->conns, &stream->node);
 }
 
-void eva__net_unlink_conn(eva_tcp *tcp) { eva__queue_remove(&tcp->node); }
+void eva__net_unlink_conn(eva_stream *stream) { eva__queue_remove(&stream->node); }
 
-void eva__net_link_server(eva__net_loop *nl, eva_tcp_server *srv) {
+void eva__net_link_server(eva__net_loop *nl, eva_server *srv) {
     eva__queue_insert_tail(&nl->servers, &srv->node);
 }
 
-void eva__net_unlink_server(eva_tcp_server *srv) { eva__queue_remove(&srv->node); }
+void eva__net_unlink_server(eva_server *srv) { eva__queue_remove(&srv->node); }
 
 int eva__fd_nonblock(int fd) {
     int fl = fcntl(fd, F_GETFL);

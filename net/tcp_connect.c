@@ -9,55 +9,55 @@
 
 #include "net_internal.h"
 
-static void connect_notify(eva__tcp_req *r, int status) {
+static void connect_notify(eva__stream_req *r, int status) {
     eva_tcp_connect_req *req = EVA__CONTAINER_OF(r, eva_tcp_connect_req, req);
     ((eva_tcp_connect_fn)r->to.cb)(req, status);
 }
 
 /* The connect completes once, through its own completion, which wakes the
  * task: a task woken separately could finish, and its frame (holding the
- * eva_tcp) be freed, while that completion is still queued. */
+ * eva_stream) be freed, while that completion is still queued. */
 static void connect_await_cancel(eva_task *t) {
     eva_tcp_connect_req *req = eva_task_get_wait_obj(t);
-    if (eva__tcp_req_queued(&req->req))
+    if (eva__stream_req_queued(&req->req))
         return; /* over already: the task gets the connect's own status */
     /* closing completes the connect with -ECANCELED */
-    eva__tcp_close_now(req->tcp, false, -ECANCELED);
+    eva__stream_close_now(req->stream, false, -ECANCELED);
 }
 
-static const eva__tcp_req_kind connect_kind = {{"connect", connect_await_cancel}, connect_notify};
+static const eva__stream_req_kind connect_kind = {{"connect", connect_await_cancel}, connect_notify};
 
-static void connect_fail_fd(eva_tcp *tcp) {
-    close(tcp->fd);
-    tcp->fd = -1;
-    eva__net_unlink_conn(tcp);
+static void connect_fail_fd(eva_stream *stream) {
+    close(stream->fd);
+    stream->fd = -1;
+    eva__net_unlink_conn(stream);
 }
 
 /* The connect is over: status 0 (check SO_ERROR), -ETIMEDOUT or -ECANCELED.
  * A failed connection is closed again, so the struct can connect anew. */
-void eva__tcp_connect_done(eva_tcp *tcp, int status) {
-    struct ev_loop *ev = eva_loop_get_ev(tcp->loop);
-    eva_tcp_connect_req *req = tcp->cn;
-    ev_io_stop(ev, &tcp->wio);
-    ev_timer_stop(ev, &tcp->timer);
-    tcp->connecting = 0;
-    tcp->cn = NULL;
+void eva__stream_connect_done(eva_stream *stream, int status) {
+    struct ev_loop *ev = eva_loop_get_ev(stream->loop);
+    eva_tcp_connect_req *req = stream->cn;
+    ev_io_stop(ev, &stream->wio);
+    ev_timer_stop(ev, &stream->timer);
+    stream->connecting = 0;
+    stream->cn = NULL;
     if (status == 0) {
         int err = 0;
         socklen_t len = sizeof err;
-        if (getsockopt(tcp->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        if (getsockopt(stream->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
             err = errno;
         status = -err;
     }
     if (status < 0 && status != -ECANCELED) /* -ECANCELED: the closer closes */
-        connect_fail_fd(tcp);
-    eva__tcp_req_done_later(tcp->loop, &req->req, status);
+        connect_fail_fd(stream);
+    eva__stream_req_done_later(stream->loop, &req->req, status);
 }
 
 /* The arguments, into the request only: the address is copied. */
-static int connect_fill(eva_tcp_connect_req *req, eva_loop *loop, eva_tcp *tcp,
+static int connect_fill(eva_tcp_connect_req *req, eva_loop *loop, eva_stream *stream,
                         const struct sockaddr *addr, socklen_t addrlen, int64_t timeout_ms) {
-    req->tcp = tcp;
+    req->stream = stream;
     req->loop = loop;
     req->timeout_ms = timeout_ms;
     req->addrlen = 0;
@@ -74,16 +74,16 @@ static int connect_fill(eva_tcp_connect_req *req, eva_loop *loop, eva_tcp *tcp,
 /* The connection takes the filled request; 0 when the connect is under way
  * (or done: its completion queued). */
 static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
-    eva_tcp *tcp = req->tcp;
+    eva_stream *stream = req->stream;
     eva_loop *loop = req->loop;
-    if (!loop || !tcp || req->addrlen == 0 || req->timeout_ms < 0)
+    if (!loop || !stream || req->addrlen == 0 || req->timeout_ms < 0)
         return -EINVAL;
-    if (req->req.busy || eva_tcp_is_open(tcp))
+    if (req->req.busy || eva_stream_is_open(stream))
         return -EBUSY;
     int fd = socket(req->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    int rc = eva__tcp_attach(loop, tcp, fd);
+    int rc = eva__stream_attach(loop, stream, fd);
     if (rc < 0) {
         close(fd);
         return rc;
@@ -95,31 +95,31 @@ static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
     while (rc < 0 && errno == EINTR);
     if (rc < 0 && errno != EINPROGRESS) {
         rc = -errno;
-        connect_fail_fd(tcp);
+        connect_fail_fd(stream);
         return rc;
     }
-    eva__tcp_req_take(&req->req, &connect_kind, cb);
+    eva__stream_req_take(&req->req, &connect_kind, cb);
     if (rc == 0) { /* loopback may connect at once: report it from the loop */
-        eva__tcp_req_done_later(loop, &req->req, 0);
+        eva__stream_req_done_later(loop, &req->req, 0);
         return 0;
     }
-    tcp->cn = req;
-    tcp->connecting = 1;
-    ev_io_start(eva_loop_get_ev(loop), &tcp->wio);
+    stream->cn = req;
+    stream->connecting = 1;
+    ev_io_start(eva_loop_get_ev(loop), &stream->wio);
     if (req->timeout_ms > 0) {
-        ev_timer_set(&tcp->timer, (double)req->timeout_ms / 1e3, 0.);
-        ev_timer_start(eva_loop_get_ev(loop), &tcp->timer);
+        ev_timer_set(&stream->timer, (double)req->timeout_ms / 1e3, 0.);
+        ev_timer_start(eva_loop_get_ev(loop), &stream->timer);
     }
     return 0;
 }
 
-int eva_tcp_connect(eva_tcp_connect_req *req, eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr,
+int eva_tcp_connect(eva_tcp_connect_req *req, eva_loop *loop, eva_stream *stream, const struct sockaddr *addr,
                     socklen_t addrlen, int64_t timeout_ms, eva_tcp_connect_fn cb) {
     if (!req || !cb)
         return -EINVAL;
     if (req->req.busy)
         return -EBUSY;
-    int rc = connect_fill(req, loop, tcp, addr, addrlen, timeout_ms);
+    int rc = connect_fill(req, loop, stream, addr, addrlen, timeout_ms);
     return rc < 0 ? rc : connect_begin(req, (void (*)(void))cb);
 }
 
@@ -127,23 +127,23 @@ static int connect_await_start(eva_task *t, const eva_op *op) {
     eva_tcp_connect_req *req = op->ptr;
     req->loop = t->loop;
     int rc = connect_begin(req, NULL);
-    return rc < 0 ? rc : eva__tcp_req_park(&req->req, t, req);
+    return rc < 0 ? rc : eva__stream_req_park(&req->req, t, req);
 }
 
-eva_op eva_tcp_connect_op(eva_tcp_connect_req *req, eva_tcp *tcp, const struct sockaddr *addr,
+eva_op eva_tcp_connect_op(eva_tcp_connect_req *req, eva_stream *stream, const struct sockaddr *addr,
                           socklen_t addrlen, int64_t timeout_ms) {
     if (!req || req->req.busy)
-        return eva__tcp_refused_op(req ? -EBUSY : -EINVAL);
-    int rc = connect_fill(req, NULL, tcp, addr, addrlen, timeout_ms);
-    return rc < 0 ? eva__tcp_refused_op(rc) : (eva_op){.start = connect_await_start, .ptr = req};
+        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+    int rc = connect_fill(req, NULL, stream, addr, addrlen, timeout_ms);
+    return rc < 0 ? eva__stream_refused_op(rc) : (eva_op){.start = connect_await_start, .ptr = req};
 }
 
-int eva_tcp_connect_promise(eva_loop *loop, eva_tcp *tcp, const struct sockaddr *addr,
+int eva_tcp_connect_promise(eva_loop *loop, eva_stream *stream, const struct sockaddr *addr,
                             socklen_t addrlen, int64_t timeout_ms, eva_promise **out) {
     if (!loop || !out)
         return -EINVAL;
     eva_tcp_connect_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__tcp_promise(loop, req, eva_tcp_connect_op(req, tcp, addr, addrlen, timeout_ms), out);
+    return eva__stream_promise(loop, req, eva_tcp_connect_op(req, stream, addr, addrlen, timeout_ms), out);
 }

@@ -19,9 +19,9 @@ enum {
     FD_LIMIT_EPISODE_GAP_MS = 10000
 };
 
-static bool server_open(const eva_tcp_server *srv) { return srv && srv->loop && srv->fd >= 0; }
+static bool server_open(const eva_server *srv) { return srv && srv->loop && srv->fd >= 0; }
 
-static void watch(eva_tcp_server *srv, bool on) {
+static void watch(eva_server *srv, bool on) {
     struct ev_loop *ev = eva_loop_get_ev(srv->loop);
     if (on && !ev_is_active(&srv->backoff)) /* a paused listener waits for its timer */
         ev_io_start(ev, &srv->io);
@@ -32,7 +32,7 @@ static void watch(eva_tcp_server *srv, bool on) {
 /* Out of descriptors: drop the connection at the head of the backlog with the
  * spare descriptor (else the fd stays readable and the loop spins), then
  * pause accepting for a growing backoff. */
-static void fd_limit(eva_tcp_server *srv, int err) {
+static void fd_limit(eva_server *srv, int err) {
     if (srv->spare_fd >= 0) {
         close(srv->spare_fd);
         int fd = accept(srv->fd, NULL, NULL);
@@ -58,7 +58,7 @@ static void fd_limit(eva_tcp_server *srv, int err) {
 }
 
 /* One connection's fd, or -EAGAIN when there is none (or we are paused). */
-static int accept_one(eva_tcp_server *srv) {
+static int accept_one(eva_server *srv) {
     for (;;) {
         int fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
@@ -91,7 +91,7 @@ static int accept_one(eva_tcp_server *srv) {
  * accept is cheap next to the accept itself. */
 enum { ACCEPT_SLICE_NS = 1000000 };
 
-static bool accept_budget_left(eva_tcp_server *srv) {
+static bool accept_budget_left(eva_server *srv) {
     unsigned iteration = ev_iteration(eva_loop_get_ev(srv->loop));
     if (srv->batch_iteration != iteration) {
         srv->batch_iteration = iteration;
@@ -104,7 +104,7 @@ static bool accept_budget_left(eva_tcp_server *srv) {
 }
 
 /* One fd within this iteration's budget, or -EAGAIN. */
-static int accept_rationed(eva_tcp_server *srv) {
+static int accept_rationed(eva_server *srv) {
     if (!accept_budget_left(srv))
         return -EAGAIN;
     int fd = accept_one(srv);
@@ -116,8 +116,8 @@ static int accept_rationed(eva_tcp_server *srv) {
 static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
     (void)ev;
     (void)revents;
-    eva_tcp_server *srv = EVA__CONTAINER_OF(w, eva_tcp_server, io);
-    eva_tcp_accept_req *req = srv->pending;
+    eva_server *srv = EVA__CONTAINER_OF(w, eva_server, io);
+    eva_server_accept_req *req = srv->pending;
     if (req) {
         int fd = accept_rationed(srv);
         if (fd < 0)
@@ -125,7 +125,7 @@ static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
         srv->pending = NULL;
         req->fd = fd;
         watch(srv, false);
-        eva__tcp_req_done(srv->loop, &req->req, 0);
+        eva__stream_req_done(srv->loop, &req->req, 0);
         return;
     }
     while (srv->cb) { /* the callback may stop accepting or close the server */
@@ -139,12 +139,12 @@ static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
 static void on_backoff(struct ev_loop *ev, ev_timer *w, int revents) {
     (void)ev;
     (void)revents;
-    eva_tcp_server *srv = EVA__CONTAINER_OF(w, eva_tcp_server, backoff);
+    eva_server *srv = EVA__CONTAINER_OF(w, eva_server, backoff);
     if (srv->cb || srv->pending)
         watch(srv, true);
 }
 
-int eva_tcp_listen(eva_loop *loop, eva_tcp_server *srv, const struct sockaddr *addr,
+int eva_tcp_listen(eva_loop *loop, eva_server *srv, const struct sockaddr *addr,
                    socklen_t addrlen, const eva_tcp_listen_options *opts) {
     if (!loop || !srv || !addr || (addr->sa_family != AF_INET && addr->sa_family != AF_INET6) ||
         (opts && opts->accept_batch < 0))
@@ -173,7 +173,7 @@ int eva_tcp_listen(eva_loop *loop, eva_tcp_server *srv, const struct sockaddr *a
         return rc;
     }
     void *data = srv->data;
-    *srv = (eva_tcp_server){.data = data, .loop = loop, .fd = fd,
+    *srv = (eva_server){.data = data, .loop = loop, .fd = fd,
                             .spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC),
                             .accept_batch = opts && opts->accept_batch > 0 ? opts->accept_batch
                                                                            : DEFAULT_ACCEPT_BATCH};
@@ -183,7 +183,7 @@ int eva_tcp_listen(eva_loop *loop, eva_tcp_server *srv, const struct sockaddr *a
     return 0;
 }
 
-int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *srv, const char *ip, uint16_t port,
+int eva_tcp_listen_ip(eva_loop *loop, eva_server *srv, const char *ip, uint16_t port,
                       const eva_tcp_listen_options *opts) {
     if (!ip)
         return -EINVAL;
@@ -196,7 +196,7 @@ int eva_tcp_listen_ip(eva_loop *loop, eva_tcp_server *srv, const char *ip, uint1
     return -EINVAL;
 }
 
-int eva_tcp_server_get_port(const eva_tcp_server *srv) {
+int eva_tcp_server_get_port(const eva_server *srv) {
     if (!server_open(srv))
         return -EBADF;
     struct sockaddr_storage ss;
@@ -207,7 +207,7 @@ int eva_tcp_server_get_port(const eva_tcp_server *srv) {
                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-int eva_tcp_accept_start(eva_tcp_server *srv, eva_tcp_accept_fn cb) {
+int eva_server_accept_start(eva_server *srv, eva_server_accept_fn cb) {
     if (!server_open(srv) || !cb)
         return -EINVAL;
     if (srv->pending)
@@ -217,7 +217,7 @@ int eva_tcp_accept_start(eva_tcp_server *srv, eva_tcp_accept_fn cb) {
     return 0;
 }
 
-int eva_tcp_accept_stop(eva_tcp_server *srv) {
+int eva_server_accept_stop(eva_server *srv) {
     if (!srv)
         return -EINVAL;
     srv->cb = NULL;
@@ -226,7 +226,7 @@ int eva_tcp_accept_stop(eva_tcp_server *srv) {
     return 0;
 }
 
-int eva_tcp_server_close(eva_tcp_server *srv) {
+int eva_server_close(eva_server *srv) {
     if (!srv)
         return -EINVAL;
     if (!server_open(srv))
@@ -240,36 +240,36 @@ int eva_tcp_server_close(eva_tcp_server *srv) {
     srv->fd = srv->spare_fd = -1;
     srv->cb = NULL;
     eva__net_unlink_server(srv);
-    eva_tcp_accept_req *req = srv->pending;
+    eva_server_accept_req *req = srv->pending;
     if (req) {
         srv->pending = NULL;
-        eva__tcp_req_done_later(srv->loop, &req->req, -ECANCELED);
+        eva__stream_req_done_later(srv->loop, &req->req, -ECANCELED);
     }
     return 0;
 }
 
 /* ---- accept requests (pull mode) ---------------------------------------------------- */
 
-static void accept_notify(eva__tcp_req *r, int status) {
-    eva_tcp_accept_req *req = EVA__CONTAINER_OF(r, eva_tcp_accept_req, req);
-    ((eva_tcp_accept_req_fn)r->to.cb)(req, status);
+static void accept_notify(eva__stream_req *r, int status) {
+    eva_server_accept_req *req = EVA__CONTAINER_OF(r, eva_server_accept_req, req);
+    ((eva_server_accept_req_fn)r->to.cb)(req, status);
 }
 
 /* Nothing is queued while a request waits: withdraw it and wake the task later. */
 static void accept_await_cancel(eva_task *t) {
-    eva_tcp_accept_req *req = eva_task_get_wait_obj(t);
-    if (eva__tcp_req_queued(&req->req))
+    eva_server_accept_req *req = eva_task_get_wait_obj(t);
+    if (eva__stream_req_queued(&req->req))
         return; /* the server closed: the task gets that */
-    eva_tcp_server *srv = req->server;
+    eva_server *srv = req->server;
     srv->pending = NULL;
     watch(srv, false);
-    eva__tcp_req_idle(&req->req);
+    eva__stream_req_idle(&req->req);
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva__tcp_req_kind accept_kind = {{"accept", accept_await_cancel}, accept_notify};
+static const eva__stream_req_kind accept_kind = {{"accept", accept_await_cancel}, accept_notify};
 
-static int accept_check(const eva_tcp_accept_req *req, const eva_tcp_server *srv) {
+static int accept_check(const eva_server_accept_req *req, const eva_server *srv) {
     if (!req || !server_open(srv))
         return -EINVAL;
     if (req->req.busy || srv->cb || srv->pending)
@@ -278,13 +278,13 @@ static int accept_check(const eva_tcp_accept_req *req, const eva_tcp_server *srv
 }
 
 /* The server takes the request: its fd comes on a readiness event. */
-static void accept_wait(eva_tcp_accept_req *req, eva_tcp_server *srv, void (*cb)(void)) {
-    eva__tcp_req_take(&req->req, &accept_kind, cb);
+static void accept_wait(eva_server_accept_req *req, eva_server *srv, void (*cb)(void)) {
+    eva__stream_req_take(&req->req, &accept_kind, cb);
     srv->pending = req;
     watch(srv, true);
 }
 
-int eva_tcp_accept(eva_tcp_accept_req *req, eva_tcp_server *srv, eva_tcp_accept_req_fn cb) {
+int eva_server_accept(eva_server_accept_req *req, eva_server *srv, eva_server_accept_req_fn cb) {
     int rc = cb ? accept_check(req, srv) : -EINVAL;
     if (rc < 0)
         return rc;
@@ -295,8 +295,8 @@ int eva_tcp_accept(eva_tcp_accept_req *req, eva_tcp_server *srv, eva_tcp_accept_
 }
 
 static int accept_await_start(eva_task *t, const eva_op *op) {
-    eva_tcp_accept_req *req = op->ptr;
-    eva_tcp_server *srv = req->server;
+    eva_server_accept_req *req = op->ptr;
+    eva_server *srv = req->server;
     int rc = accept_check(req, srv);
     if (rc < 0)
         return rc;
@@ -305,21 +305,21 @@ static int accept_await_start(eva_task *t, const eva_op *op) {
     if (fd >= 0)
         return 0;
     accept_wait(req, srv, NULL);
-    return eva__tcp_req_park(&req->req, t, req);
+    return eva__stream_req_park(&req->req, t, req);
 }
 
-eva_op eva_tcp_accept_op(eva_tcp_accept_req *req, eva_tcp_server *srv) {
+eva_op eva_server_accept_op(eva_server_accept_req *req, eva_server *srv) {
     if (!req || req->req.busy)
-        return eva__tcp_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
     req->server = srv;
     return (eva_op){.start = accept_await_start, .ptr = req};
 }
 
-int eva_tcp_accept_promise(eva_tcp_server *srv, eva_promise **out) {
+int eva_server_accept_promise(eva_server *srv, eva_promise **out) {
     if (!srv || !out || !srv->loop)
         return -EINVAL;
-    eva_tcp_accept_req *req = eva__calloc(1, sizeof *req);
+    eva_server_accept_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__tcp_promise(srv->loop, req, eva_tcp_accept_op(req, srv), out);
+    return eva__stream_promise(srv->loop, req, eva_server_accept_op(req, srv), out);
 }

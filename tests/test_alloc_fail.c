@@ -81,26 +81,26 @@ static int on_any(void *arg, eva_promise *settled, eva_promise *next) {
  * with a copying write and reads it back. */
 typedef struct echo_server {
     eva_task task;
-    eva_tcp_server *srv;
-    eva_tcp conn;
-    eva_tcp_accept_req acc;
-    eva_tcp_read_req rd;
+    eva_server *srv;
+    eva_stream conn;
+    eva_server_accept_req acc;
+    eva_stream_read_req rd;
     char buf[16];
 } echo_server;
 
 static eva_step echo_server_run(void *frame) {
     echo_server *e = frame;
     ASYNC_BEGIN(e);
-    AWAIT(e, eva_tcp_accept_op(&e->acc, e->srv));
-    if (eva_tcp_open(eva_task_get_loop(&e->task), &e->conn, e->acc.fd) < 0)
+    AWAIT(e, eva_server_accept_op(&e->acc, e->srv));
+    if (eva_stream_open(eva_task_get_loop(&e->task), &e->conn, e->acc.fd) < 0)
         ASYNC_FAIL(e, -EBADF, "cannot open");
-    AWAIT(e, eva_tcp_read_until_op(&e->rd, &e->conn, e->buf, sizeof e->buf, "\n", 1));
-    if (eva_tcp_write_copy(&e->conn, e->buf, (size_t)e->rd.nread) < 0)
+    AWAIT(e, eva_stream_read_until_op(&e->rd, &e->conn, e->buf, sizeof e->buf, "\n", 1));
+    if (eva_stream_write_copy(&e->conn, e->buf, (size_t)e->rd.nread) < 0)
         ASYNC_FAIL(e, -ENOMEM, "no memory for the copy");
-    AWAIT(e, eva_tcp_close_op(&e->conn, EVA_TCP_CLOSE_FLUSH));
+    AWAIT(e, eva_stream_close_op(&e->conn, EVA_STREAM_CLOSE_FLUSH));
     ASYNC_FINALLY(e);
-    eva_tcp_close(&e->conn, EVA_TCP_CLOSE_DISCARD, NULL);
-    eva_tcp_server_close(e->srv);
+    eva_stream_close(&e->conn, EVA_STREAM_CLOSE_DISCARD, NULL);
+    eva_server_close(e->srv);
     ASYNC_END(e);
 }
 
@@ -109,10 +109,10 @@ static bool echoed; /* the client got its line back */
 typedef struct echo_client {
     eva_task task;
     struct sockaddr_in addr;
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
-    eva_tcp_write_req w;
-    eva_tcp_read_req rd;
+    eva_stream_write_req w;
+    eva_stream_read_req rd;
     char buf[16];
 } echo_client;
 
@@ -120,22 +120,22 @@ static eva_step echo_client_run(void *frame) {
     echo_client *c = frame;
     ASYNC_BEGIN(c);
     AWAIT(c, eva_tcp_connect_op(&c->cn, &c->tcp, (const struct sockaddr *)&c->addr, sizeof c->addr, 5000));
-    AWAIT(c, eva_tcp_write_op(&c->w, &c->tcp, "ping\n", 5));
-    AWAIT(c, eva_tcp_read_until_op(&c->rd, &c->tcp, c->buf, sizeof c->buf, "\n", 1));
+    AWAIT(c, eva_stream_write_op(&c->w, &c->tcp, "ping\n", 5));
+    AWAIT(c, eva_stream_read_until_op(&c->rd, &c->tcp, c->buf, sizeof c->buf, "\n", 1));
     echoed = c->rd.nread == 5 && memcmp(c->buf, "ping\n", 5) == 0;
     ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(c);
 }
 
-static void echo(eva_loop *loop, eva_tcp_server *srv) {
-    *srv = (eva_tcp_server){0};
+static void echo(eva_loop *loop, eva_server *srv) {
+    *srv = (eva_server){0};
     if (eva_tcp_listen_ip(loop, srv, "127.0.0.1", 0, NULL) < 0)
         return;
     echo_server *e;
     echo_client *c;
     if (eva_task_spawn(loop, sizeof *e, echo_server_run, "echo-server", NULL, (void **)&e) < 0) {
-        eva_tcp_server_close(srv);
+        eva_server_close(srv);
         return;
     }
     e->srv = srv;
@@ -152,7 +152,7 @@ static void echo(eva_loop *loop, eva_tcp_server *srv) {
  * may fail with -ENOMEM, and whatever did start must finish or be cancelled
  * cleanly. */
 static void program(eva_loop *loop, int *reactions) {
-    eva_tcp_server srv;
+    eva_server srv;
     echo(loop, &srv);
     for (int i = 0; i < 2; i++) {
         nap *n;
@@ -174,7 +174,7 @@ static void program(eva_loop *loop, int *reactions) {
     eva_promise_unref(in[1]);
     eva_promise_unref(all);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
-    eva_tcp_server_close(&srv); /* if the server task never ran */
+    eva_server_close(&srv); /* if the server task never ran */
 }
 
 /* once: only the nth allocation fails (the program goes on); otherwise every

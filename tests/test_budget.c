@@ -124,8 +124,8 @@ static void an_unlimited_budget_never_yields(void **state) {
  * descriptors is still served between budgets (a timer callback here). */
 typedef struct reader {
     eva_task task;
-    eva_tcp tcp;
-    eva_tcp_read_req rd;
+    eva_stream tcp;
+    eva_stream_read_req rd;
     char buf[1];
     int reads;
 } reader;
@@ -134,11 +134,11 @@ static eva_step reader_run(void *frame) {
     reader *r = frame;
     ASYNC_BEGIN(r);
     for (;;) {
-        AWAIT(r, eva_tcp_read_op(&r->rd, &r->tcp, r->buf, sizeof r->buf));
+        AWAIT(r, eva_stream_read_op(&r->rd, &r->tcp, r->buf, sizeof r->buf));
         r->reads++;
     }
     ASYNC_FINALLY(r);
-    eva_tcp_close(&r->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&r->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(r);
 }
 
@@ -152,7 +152,7 @@ static void a_reader_that_never_waits_lets_timers_run(void **state) {
     static char lots[64 << 10];
     assert_int_equal(send(sv[1], lots, sizeof lots, 0), (ssize_t)sizeof lots);
     reader r = {0};
-    assert_int_equal(eva_tcp_open(loop, &r.tcp, sv[0]), 0);
+    assert_int_equal(eva_stream_open(loop, &r.tcp, sv[0]), 0);
     eva_task_init(loop, &r.task, reader_run, "reader");
     assert_int_equal(eva_task_start(&r.task, NULL), 0);
     eva_timer tick;

@@ -50,9 +50,9 @@ static void on_finished(eva_task *t) {
 /* A task that owns a connection and writes 4 MiB into it. */
 typedef struct writer {
     eva_task task;
-    eva_tcp tcp;
-    eva_tcp *on;         /* the connection written to: its own, or a shared one */
-    eva_tcp_write_req w;
+    eva_stream tcp;
+    eva_stream *on;         /* the connection written to: its own, or a shared one */
+    eva_stream_write_req w;
     size_t len;
     int rc;
     int *rc_out;         /* where the final AWAIT status goes (outlives the frame) */
@@ -61,18 +61,18 @@ typedef struct writer {
 static eva_step writer_run(void *frame) {
     writer *k = frame;
     ASYNC_BEGIN(k);
-    AWAIT_RC(k, k->rc, eva_tcp_write_op(&k->w, k->on, big_buffer(), k->len));
+    AWAIT_RC(k, k->rc, eva_stream_write_op(&k->w, k->on, big_buffer(), k->len));
     *k->rc_out = k->rc;
     ASYNC_FINALLY(k);
-    eva_tcp_close(&k->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&k->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(k);
 }
 
-static writer *spawn_writer(eva_loop *loop, eva_tcp *shared, int fd, size_t len, int *rc_out) {
+static writer *spawn_writer(eva_loop *loop, eva_stream *shared, int fd, size_t len, int *rc_out) {
     writer *k;
     assert_int_equal(eva_task_spawn(loop, sizeof *k, writer_run, "writer", on_finished, (void **)&k), 0);
     if (fd >= 0)
-        assert_int_equal(eva_tcp_open(loop, &k->tcp, fd), 0);
+        assert_int_equal(eva_stream_open(loop, &k->tcp, fd), 0);
     k->on = shared ? shared : &k->tcp;
     k->len = len;
     k->rc_out = rc_out;
@@ -138,8 +138,8 @@ static void cancel_both_writes_of_one_connection(void **state) {
     eva_loop *loop = test_loop_new();
     int fd, peer, rc_half, rc_queued;
     stalled_pair(&fd, &peer);
-    eva_tcp shared = {0};
-    assert_int_equal(eva_tcp_open(loop, &shared, fd), 0);
+    eva_stream shared = {0};
+    assert_int_equal(eva_stream_open(loop, &shared, fd), 0);
     finished = 0;
     /* the big write first (tasks started together may start in any order) */
     writer *half = spawn_writer(loop, &shared, -1, BIG, &rc_half);
@@ -156,7 +156,7 @@ static void cancel_both_writes_of_one_connection(void **state) {
     assert_int_equal(rc_half, -ECANCELED);
     /* the second write's own outcome: the stream broke under it */
     assert_int_equal(rc_queued, -EPIPE);
-    eva_tcp_close(&shared, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&shared, EVA_STREAM_CLOSE_DISCARD, NULL);
     test_loop_destroy(loop);
     close(peer);
 }
@@ -188,7 +188,7 @@ static void on_poll(eva_loop *loop, int status, void *arg) {
     eva_loop_defer(loop, &p->call, on_poll, p);
 }
 
-static bool write_went_out(poll_cancel *p) { return ((eva_tcp_write_req *)p->obj)->remaining == 0; }
+static bool write_went_out(poll_cancel *p) { return ((eva_stream_write_req *)p->obj)->remaining == 0; }
 
 static void cancel_a_write_that_completed(void **state) {
     (void)state;
@@ -241,30 +241,30 @@ static void destroy_with_half_sent_writes(void **state) {
 
 typedef struct closer {
     eva_task task;
-    eva_tcp tcp;
-    eva_tcp_write_req w; /* a callback-style write, queued before the AWAIT */
-    eva_tcp_shutdown_req shut;
+    eva_stream tcp;
+    eva_stream_write_req w; /* a callback-style write, queued before the AWAIT */
+    eva_stream_shutdown_req shut;
     int op;              /* 0: shutdown, 1: close (flush) */
     int rc;
     int *rc_out;
     int *write_rc;
 } closer;
 
-static void on_closer_write(eva_tcp_write_req *req, int status) { *(int *)req->data = status; }
+static void on_closer_write(eva_stream_write_req *req, int status) { *(int *)req->data = status; }
 
 static eva_step closer_run(void *frame) {
     closer *c = frame;
     ASYNC_BEGIN(c);
     struct iovec v = {.iov_base = big_buffer(), .iov_len = BIG};
     c->w.data = c->write_rc;
-    eva_tcp_write(&c->w, &c->tcp, &v, 1, on_closer_write);
+    eva_stream_write(&c->w, &c->tcp, &v, 1, on_closer_write);
     if (c->op == 0)
-        AWAIT_RC(c, c->rc, eva_tcp_shutdown_op(&c->shut, &c->tcp));
+        AWAIT_RC(c, c->rc, eva_stream_shutdown_op(&c->shut, &c->tcp));
     else
-        AWAIT_RC(c, c->rc, eva_tcp_close_op(&c->tcp, EVA_TCP_CLOSE_FLUSH));
+        AWAIT_RC(c, c->rc, eva_stream_close_op(&c->tcp, EVA_STREAM_CLOSE_FLUSH));
     *c->rc_out = c->rc;
     ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(c);
 }
 
@@ -285,7 +285,7 @@ static void cancel_behind_stalled_write(int op, int expected_rc) {
     stalled_pair(&fd, &peer);
     closer *c;
     assert_int_equal(eva_task_spawn(loop, sizeof *c, closer_run, "closer", on_finished, (void **)&c), 0);
-    assert_int_equal(eva_tcp_open(loop, &c->tcp, fd), 0);
+    assert_int_equal(eva_stream_open(loop, &c->tcp, fd), 0);
     c->op = op;
     c->rc_out = &rc;
     c->write_rc = &write_rc;
@@ -296,7 +296,7 @@ static void cancel_behind_stalled_write(int op, int expected_rc) {
     eva_task_init(loop, &other.task, idle_run, "other");
     eva_task_start(&other.task, NULL);
     if (op == 0) /* the half-close fails: its report is queued now */
-        eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+        eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     eva_task_cancel(&c->task);
     while (finished < 1)
         assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
@@ -318,7 +318,7 @@ static void cancel_a_flushing_close(void **state) {
 
 typedef struct connector {
     eva_task task;
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
     struct sockaddr_storage addr;
     socklen_t addrlen;
@@ -332,14 +332,14 @@ static eva_step connector_run(void *frame) {
     ASYNC_BEGIN(c);
     AWAIT_RC(c, c->rc, eva_tcp_connect_op(&c->cn, &c->tcp, (struct sockaddr *)&c->addr, c->addrlen, 0));
     *c->rc_out = c->rc;
-    *c->open_out = eva_tcp_is_open(&c->tcp);
+    *c->open_out = eva_stream_is_open(&c->tcp);
     ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(c);
 }
 
 static bool connect_over(poll_cancel *p) {
-    eva_tcp *tcp = p->obj;
+    eva_stream *tcp = p->obj;
     return !tcp->connecting;
 }
 
@@ -349,7 +349,7 @@ static bool connect_over(poll_cancel *p) {
 static void cancel_a_connect_that_completed(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    eva_tcp_server srv = {0};
+    eva_server srv = {0};
     assert_int_equal(eva_tcp_listen_ip(loop, &srv, "127.0.0.1", 0, NULL), 0);
     connector *c;
     assert_int_equal(eva_task_spawn(loop, sizeof *c, connector_run, "connector", on_finished, (void **)&c), 0);
@@ -372,7 +372,7 @@ static void cancel_a_connect_that_completed(void **state) {
     assert_true(p.fired);
     assert_int_equal(rc, 0);
     assert_true(open);
-    eva_tcp_server_close(&srv);
+    eva_server_close(&srv);
     test_loop_destroy(loop);
 }
 

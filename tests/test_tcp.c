@@ -25,8 +25,8 @@ static struct sockaddr_in loopback(int port) {
     return a;
 }
 
-static void listen_any(eva_loop *loop, eva_tcp_server *srv, struct sockaddr_in *addr) {
-    *srv = (eva_tcp_server){0};
+static void listen_any(eva_loop *loop, eva_server *srv, struct sockaddr_in *addr) {
+    *srv = (eva_server){0};
     assert_int_equal(eva_tcp_listen_ip(loop, srv, "127.0.0.1", 0, NULL), 0);
     int port = eva_tcp_server_get_port(srv);
     assert_true(port > 0);
@@ -37,9 +37,9 @@ static void listen_any(eva_loop *loop, eva_tcp_server *srv, struct sockaddr_in *
 
 typedef struct echo_conn {
     eva_task task;
-    eva_tcp tcp;
-    eva_tcp_read_req rd;
-    eva_tcp_write_req w;
+    eva_stream tcp;
+    eva_stream_read_req rd;
+    eva_stream_write_req w;
     char buf[16384];
 } echo_conn;
 
@@ -47,20 +47,20 @@ static eva_step echo_conn_run(void *frame) {
     echo_conn *c = frame;
     ASYNC_BEGIN(c);
     for (;;) {
-        AWAIT(c, eva_tcp_read_op(&c->rd, &c->tcp, c->buf, sizeof c->buf));
+        AWAIT(c, eva_stream_read_op(&c->rd, &c->tcp, c->buf, sizeof c->buf));
         if (c->rd.nread == 0)
             break; /* EOF: the client is done */
-        AWAIT(c, eva_tcp_write_op(&c->w, &c->tcp, c->buf, (size_t)c->rd.nread));
+        AWAIT(c, eva_stream_write_op(&c->w, &c->tcp, c->buf, (size_t)c->rd.nread));
     }
     ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(c);
 }
 
 typedef struct echo_server {
     eva_task task;
-    eva_tcp_server srv;
-    eva_tcp_accept_req acc;
+    eva_server srv;
+    eva_server_accept_req acc;
     int served;
 } echo_server;
 
@@ -68,11 +68,11 @@ static eva_step echo_server_run(void *frame) {
     echo_server *s = frame;
     ASYNC_BEGIN(s);
     for (;;) {
-        AWAIT(s, eva_tcp_accept_op(&s->acc, &s->srv));
+        AWAIT(s, eva_server_accept_op(&s->acc, &s->srv));
         echo_conn *c = NULL;
         assert_int_equal(eva_task_spawn(eva_task_get_loop(&s->task), sizeof *c, echo_conn_run, "echo", NULL,
                                         (void **)&c), 0);
-        assert_int_equal(eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->acc.fd), 0);
+        assert_int_equal(eva_stream_open(eva_task_get_loop(&s->task), &c->tcp, s->acc.fd), 0);
         s->served++;
     }
     ASYNC_END(s);
@@ -90,17 +90,17 @@ static void start_echo_server(eva_loop *loop, echo_server *s, struct sockaddr_in
 typedef struct echo_client {
     eva_task task;
     struct sockaddr_in addr;
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
-    eva_tcp_read_req rd;
-    eva_tcp_write_req w;
+    eva_stream_read_req rd;
+    eva_stream_write_req w;
     unsigned char *out, *in;
     size_t size;
     int write_status;
     bool done;
 } echo_client;
 
-static void on_client_write(eva_tcp_write_req *req, int status) {
+static void on_client_write(eva_stream_write_req *req, int status) {
     ((echo_client *)req->data)->write_status = status;
 }
 
@@ -111,11 +111,11 @@ static eva_step echo_client_run(void *frame) {
     /* queue the whole payload (callback primitive) and read the echo meanwhile */
     c->w.data = c;
     struct iovec v = {.iov_base = c->out, .iov_len = c->size};
-    assert_true(eva_tcp_write(&c->w, &c->tcp, &v, 1, on_client_write) >= 0);
-    AWAIT(c, eva_tcp_read_exact_op(&c->rd, &c->tcp, c->in, c->size));
+    assert_true(eva_stream_write(&c->w, &c->tcp, &v, 1, on_client_write) >= 0);
+    AWAIT(c, eva_stream_read_exact_op(&c->rd, &c->tcp, c->in, c->size));
     c->done = true;
     ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(c);
 }
 
@@ -152,10 +152,10 @@ static void echo_round_trips_from_1_byte_to_16_mib(void **state) {
 typedef struct small_client {
     eva_task task;
     struct sockaddr_in addr;
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
-    eva_tcp_read_req rd;
-    eva_tcp_write_req w;
+    eva_stream_read_req rd;
+    eva_stream_write_req w;
     char msg[100], echo[100];
     int *ok;
 } small_client;
@@ -164,12 +164,12 @@ static eva_step small_client_run(void *frame) {
     small_client *c = frame;
     ASYNC_BEGIN(c);
     AWAIT(c, eva_tcp_connect_op(&c->cn, &c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 10000));
-    AWAIT(c, eva_tcp_write_op(&c->w, &c->tcp, c->msg, sizeof c->msg));
-    AWAIT(c, eva_tcp_read_exact_op(&c->rd, &c->tcp, c->echo, sizeof c->echo));
+    AWAIT(c, eva_stream_write_op(&c->w, &c->tcp, c->msg, sizeof c->msg));
+    AWAIT(c, eva_stream_read_exact_op(&c->rd, &c->tcp, c->echo, sizeof c->echo));
     if (memcmp(c->msg, c->echo, sizeof c->msg) == 0)
         ++*c->ok;
     ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(c);
 }
 
@@ -220,7 +220,7 @@ static void thousand_concurrent_clients(void **state) {
     test_loop_destroy(loop);
 }
 
-/* ---- a connected pair: one side wrapped in an eva_tcp, the other raw ----------- */
+/* ---- a connected pair: one side wrapped in an eva_stream, the other raw ----------- */
 
 static void raw_pair(int *ours, int *peer) {
     int l = socket(AF_INET, SOCK_STREAM, 0);
@@ -241,8 +241,8 @@ static void raw_pair(int *ours, int *peer) {
 
 typedef struct conn_fixture {
     eva_loop *loop;
-    eva_tcp tcp;
-    eva_tcp_read_req rd;
+    eva_stream tcp;
+    eva_stream_read_req rd;
     int peer;
     char buf[256];
     ssize_t n;
@@ -255,14 +255,14 @@ static conn_fixture *fixture_new(void) {
     f->loop = test_loop_new();
     int ours;
     raw_pair(&ours, &f->peer);
-    assert_int_equal(eva_tcp_open(f->loop, &f->tcp, ours), 0);
+    assert_int_equal(eva_stream_open(f->loop, &f->tcp, ours), 0);
     f->tcp.data = f;
     f->rd.data = f;
     return f;
 }
 
 static void fixture_free(conn_fixture *f) {
-    eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&f->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     if (f->peer >= 0)
         close(f->peer);
     test_loop_destroy(f->loop);
@@ -270,14 +270,14 @@ static void fixture_free(conn_fixture *f) {
 }
 
 /* n: the status when it failed, else the bytes read */
-static void on_read(eva_tcp_read_req *req, int status) {
+static void on_read(eva_stream_read_req *req, int status) {
     conn_fixture *f = req->data;
     f->n = status < 0 ? status : req->nread;
     f->reads++;
     f->done = true;
 }
 
-typedef int (*read_start_fn)(eva_tcp_read_req *, eva_tcp *, void *, size_t, eva_tcp_read_fn);
+typedef int (*read_start_fn)(eva_stream_read_req *, eva_stream *, void *, size_t, eva_stream_read_fn);
 
 static ssize_t read_now(conn_fixture *f, read_start_fn start, size_t len) {
     f->done = false;
@@ -290,10 +290,10 @@ static void peer_reset_mid_read(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
     f->done = false;
-    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
-    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), -EBUSY);
-    eva_tcp_read_req other = {0};
-    assert_int_equal(eva_tcp_read(&other, &f->tcp, f->buf, sizeof f->buf, on_read), -EBUSY);
+    assert_int_equal(eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), -EBUSY);
+    eva_stream_read_req other = {0};
+    assert_int_equal(eva_stream_read(&other, &f->tcp, f->buf, sizeof f->buf, on_read), -EBUSY);
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(f->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -305,7 +305,7 @@ static void peer_reset_mid_read(void **state) {
 }
 
 static int write_status;
-static void on_write(eva_tcp_write_req *req, int status) {
+static void on_write(eva_stream_write_req *req, int status) {
     (void)req;
     write_status = status;
 }
@@ -315,10 +315,10 @@ static void peer_reset_mid_write(void **state) {
     conn_fixture *f = fixture_new();
     size_t size = 32 << 20; /* more than the socket buffers hold */
     char *big = calloc(1, size);
-    eva_tcp_write_req req = {0};
+    eva_stream_write_req req = {0};
     struct iovec v = {.iov_base = big, .iov_len = size};
     write_status = 1;
-    assert_int_equal(eva_tcp_write(&req, &f->tcp, &v, 1, on_write), 1); /* above the high-water mark */
+    assert_int_equal(eva_stream_write(&req, &f->tcp, &v, 1, on_write), 1); /* above the high-water mark */
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(f->peer, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -327,7 +327,7 @@ static void peer_reset_mid_write(void **state) {
     while (write_status == 1)
         assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
     assert_true(write_status == -ECONNRESET || write_status == -EPIPE);
-    assert_int_equal(eva_tcp_write_copy(&f->tcp, "x", 1), -EPIPE); /* broken from now on */
+    assert_int_equal(eva_stream_write_copy(&f->tcp, "x", 1), -EPIPE); /* broken from now on */
     free(big);
     fixture_free(f);
 }
@@ -349,13 +349,13 @@ static void connect_refused(void **state) {
     bind(s, (struct sockaddr *)&a, sizeof a);
     getsockname(s, (struct sockaddr *)&a, &len);
     close(s); /* a port nobody listens on */
-    eva_tcp tcp = {0};
+    eva_stream tcp = {0};
     eva_tcp_connect_req cn = {0};
     connect_done = false;
     assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, (struct sockaddr *)&a, sizeof a, 5000, on_connect), 0);
     test_run_until(loop, &connect_done, 10000);
     assert_int_equal(connect_status, -ECONNREFUSED);
-    assert_false(eva_tcp_is_open(&tcp));
+    assert_false(eva_stream_is_open(&tcp));
     test_loop_destroy(loop);
 }
 
@@ -380,13 +380,13 @@ static void connect_timeout(void **state) {
     struct sockaddr_in a;
     int fillers[2];
     int l = full_listener(&a, fillers);
-    eva_tcp tcp = {0};
+    eva_stream tcp = {0};
     eva_tcp_connect_req cn = {0};
     connect_done = false;
     assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, (struct sockaddr *)&a, sizeof a, 100, on_connect), 0);
     test_run_until(loop, &connect_done, 10000);
     assert_int_equal(connect_status, -ETIMEDOUT);
-    assert_false(eva_tcp_is_open(&tcp));
+    assert_false(eva_stream_is_open(&tcp));
     close(fillers[0]);
     close(fillers[1]);
     close(l);
@@ -395,7 +395,7 @@ static void connect_timeout(void **state) {
 
 typedef struct timed_connector {
     eva_task task;
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
     struct sockaddr_in addr;
 } timed_connector;
@@ -426,7 +426,7 @@ static void connect_timeout_names_itself(void **state) {
 }
 
 static int drains;
-static void on_drain(eva_tcp *tcp) {
+static void on_drain(eva_stream *tcp) {
     (void)tcp;
     drains++;
 }
@@ -437,7 +437,7 @@ static void write_backpressure_with_a_stalled_reader(void **state) {
     int small = 16384;
     setsockopt(f->tcp.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
     setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    assert_int_equal(eva_tcp_set_watermarks(&f->tcp, 64 * 1024, 16 * 1024, on_drain), 0);
+    assert_int_equal(eva_stream_set_watermarks(&f->tcp, 64 * 1024, 16 * 1024, on_drain), 0);
     drains = 0;
     unsigned char chunk[4096];
     size_t sent = 0;
@@ -445,11 +445,11 @@ static void write_backpressure_with_a_stalled_reader(void **state) {
     for (int i = 0; i < 100000 && rc == 0; i++) { /* the peer reads nothing */
         for (size_t k = 0; k < sizeof chunk; k++)
             chunk[k] = (unsigned char)(sent + k);
-        rc = eva_tcp_write_copy(&f->tcp, chunk, sizeof chunk);
+        rc = eva_stream_write_copy(&f->tcp, chunk, sizeof chunk);
         sent += sizeof chunk;
     }
     assert_int_equal(rc, 1); /* backpressure, not unbounded buffering */
-    assert_true(eva_tcp_get_write_queue_size(&f->tcp) >= 64 * 1024);
+    assert_true(eva_stream_get_write_queue_size(&f->tcp) >= 64 * 1024);
     /* now the peer reads it all, in order */
     int fl = 1;
     (void)fl;
@@ -464,13 +464,13 @@ static void write_backpressure_with_a_stalled_reader(void **state) {
             assert_int_equal(in[k], (unsigned char)(got + (size_t)k));
         got += (size_t)n;
     }
-    assert_int_equal(eva_tcp_get_write_queue_size(&f->tcp), 0);
+    assert_int_equal(eva_stream_get_write_queue_size(&f->tcp), 0);
     assert_int_equal(drains, 1);
     fixture_free(f);
 }
 
-static int read_until(eva_tcp_read_req *req, eva_tcp *tcp, void *buf, size_t max, eva_tcp_read_fn cb) {
-    return eva_tcp_read_until(req, tcp, buf, max, "\r\n", 2, cb);
+static int read_until(eva_stream_read_req *req, eva_stream *tcp, void *buf, size_t max, eva_stream_read_fn cb) {
+    return eva_stream_read_until(req, tcp, buf, max, "\r\n", 2, cb);
 }
 
 static void read_until_keeps_what_follows(void **state) {
@@ -479,7 +479,7 @@ static void read_until_keeps_what_follows(void **state) {
     assert_int_equal(send(f->peer, "hello\r\nworld", 12, 0), 12);
     assert_int_equal(read_now(f, read_until, 64), 7);
     assert_memory_equal(f->buf, "hello\r\n", 7);
-    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 5); /* not lost */
+    assert_int_equal(read_now(f, eva_stream_read, sizeof f->buf), 5); /* not lost */
     assert_memory_equal(f->buf, "world", 5);
     /* a delimiter split across two arrivals */
     assert_int_equal(send(f->peer, "ab\r", 3, 0), 3);
@@ -489,7 +489,7 @@ static void read_until_keeps_what_follows(void **state) {
     assert_int_equal(send(f->peer, "\ncd", 3, 0), 3);
     test_run_until(f->loop, &f->done, 10000);
     assert_int_equal(f->n, 4);
-    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 2);
+    assert_int_equal(read_now(f, eva_stream_read, sizeof f->buf), 2);
     fixture_free(f);
 }
 
@@ -498,11 +498,11 @@ static void read_until_limit_and_eof(void **state) {
     conn_fixture *f = fixture_new();
     assert_int_equal(send(f->peer, "abcdefgh", 8, 0), 8);
     assert_int_equal(read_now(f, read_until, 4), -EMSGSIZE); /* an error, not a truncation */
-    assert_int_equal(read_now(f, eva_tcp_read_exact, 4), 4); /* the rest is still there */
+    assert_int_equal(read_now(f, eva_stream_read_exact, 4), 4); /* the rest is still there */
     assert_int_equal(send(f->peer, "xyz", 3, 0), 3);
     shutdown(f->peer, SHUT_WR);
     assert_int_equal(read_now(f, read_until, 64), EVA_EOF);
-    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 0); /* EOF is a result */
+    assert_int_equal(read_now(f, eva_stream_read, sizeof f->buf), 0); /* EOF is a result */
     fixture_free(f);
 }
 
@@ -511,17 +511,17 @@ static void read_exact_eof(void **state) {
     conn_fixture *f = fixture_new();
     assert_int_equal(send(f->peer, "abc", 3, 0), 3);
     shutdown(f->peer, SHUT_WR);
-    assert_int_equal(read_now(f, eva_tcp_read_exact, 10), EVA_EOF);
+    assert_int_equal(read_now(f, eva_stream_read_exact, 10), EVA_EOF);
     fixture_free(f);
 }
 
 static void read_timeout_leaves_connection_usable(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
-    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, 30), 0);
-    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), -ETIMEDOUT);
+    assert_int_equal(eva_stream_set_read_timeout(&f->tcp, 30), 0);
+    assert_int_equal(read_now(f, eva_stream_read, sizeof f->buf), -ETIMEDOUT);
     assert_int_equal(send(f->peer, "late", 4, 0), 4);
-    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 4);
+    assert_int_equal(read_now(f, eva_stream_read, sizeof f->buf), 4);
     fixture_free(f);
 }
 
@@ -548,10 +548,10 @@ static void read_progress_postpones_the_read_timeout(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
     enum { BYTES = 12, EVERY_MS = 40, TIMEOUT_MS = 400 }; /* 480 ms in all, 40 between bytes */
-    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, TIMEOUT_MS), 0);
+    assert_int_equal(eva_stream_set_read_timeout(&f->tcp, TIMEOUT_MS), 0);
     trickle tr;
     trickle_start(&tr, f, EVERY_MS);
-    assert_int_equal(read_now(f, eva_tcp_read_exact, BYTES), BYTES);
+    assert_int_equal(read_now(f, eva_stream_read_exact, BYTES), BYTES);
     assert_true(tr.sent >= BYTES);
     eva_timer_stop(&tr.timer);
     fixture_free(f);
@@ -561,21 +561,21 @@ static void read_deadline_fires_despite_trickling_bytes(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
     /* an idle timeout far away: the deadline must move the timer earlier */
-    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, HOUR), 0);
+    assert_int_equal(eva_stream_set_read_timeout(&f->tcp, HOUR), 0);
     trickle tr;
     trickle_start(&tr, f, 20);
     f->done = false;
-    assert_int_equal(eva_tcp_read_exact(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
-    assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 300), 0);
+    assert_int_equal(eva_stream_read_exact(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_stream_set_read_deadline(&f->tcp, 300), 0);
     test_run_until(f->loop, &f->done, 10000);
     assert_int_equal(f->n, -ETIMEDOUT);
     assert_true(tr.sent >= 2 && tr.sent < (int)sizeof f->buf); /* bytes came, not all */
     eva_timer_stop(&tr.timer);
     /* past the deadline, reads fail at once; cleared, they work again */
-    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), -ETIMEDOUT);
-    assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 0), 0);
+    assert_int_equal(eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), -ETIMEDOUT);
+    assert_int_equal(eva_stream_set_read_deadline(&f->tcp, 0), 0);
     assert_int_equal(send(f->peer, "ok", 2, 0), 2);
-    assert_true(read_now(f, eva_tcp_read, sizeof f->buf) >= 2);
+    assert_true(read_now(f, eva_stream_read, sizeof f->buf) >= 2);
     fixture_free(f);
 }
 
@@ -583,15 +583,15 @@ static void read_deadline_fires_despite_trickling_bytes(void **state) {
  * names evasync's own timer, not just "Connection timed out". */
 typedef struct timed_reader {
     eva_task task;
-    eva_tcp *tcp;
-    eva_tcp_read_req rd;
+    eva_stream *tcp;
+    eva_stream_read_req rd;
     char buf[16];
 } timed_reader;
 
 static eva_step timed_reader_run(void *frame) {
     timed_reader *r = frame;
     ASYNC_BEGIN(r);
-    AWAIT(r, eva_tcp_read_op(&r->rd, r->tcp, r->buf, sizeof r->buf));
+    AWAIT(r, eva_stream_read_op(&r->rd, r->tcp, r->buf, sizeof r->buf));
     ASYNC_END(r);
 }
 
@@ -608,10 +608,10 @@ static const char *read_failure(conn_fixture *f) {
 static void timeouts_name_themselves(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
-    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, 20), 0);
+    assert_int_equal(eva_stream_set_read_timeout(&f->tcp, 20), 0);
     assert_non_null(strstr(read_failure(f), "read timeout"));
-    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, 0), 0);
-    assert_int_equal(eva_tcp_set_read_deadline(&f->tcp, 20), 0);
+    assert_int_equal(eva_stream_set_read_timeout(&f->tcp, 0), 0);
+    assert_int_equal(eva_stream_set_read_deadline(&f->tcp, 20), 0);
     assert_non_null(strstr(read_failure(f), "read deadline")); /* it passed while waiting */
     assert_non_null(strstr(read_failure(f), "read deadline")); /* and stays passed */
     fixture_free(f);
@@ -620,11 +620,11 @@ static void timeouts_name_themselves(void **state) {
 static void read_timeout_costs_no_timer_restart_per_read(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
-    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, HOUR), 0);
+    assert_int_equal(eva_stream_set_read_timeout(&f->tcp, HOUR), 0);
     assert_int_equal(send(f->peer, "a", 1, 0), 1);
-    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 1);
+    assert_int_equal(read_now(f, eva_stream_read, sizeof f->buf), 1);
     f->done = false; /* park a read so the timer runs */
-    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
     assert_true(ev_is_active(&f->tcp.timer));
     ev_tstamp at = f->tcp.timer.at;
     for (int i = 0; i < 20; i++) {
@@ -632,7 +632,7 @@ static void read_timeout_costs_no_timer_restart_per_read(void **state) {
         test_run_until(f->loop, &f->done, 10000);
         assert_int_equal(f->n, 1);
         f->done = false;
-        assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
+        assert_int_equal(eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
         assert_true(f->tcp.timer.at == at); /* not moved: no heap operation per read */
     }
     fixture_free(f);
@@ -647,9 +647,9 @@ static void on_loop_timer(struct ev_loop *ev, ev_timer *w, int revents) {
 static void read_timer_left_running_does_not_hold_the_loop(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
-    assert_int_equal(eva_tcp_set_read_timeout(&f->tcp, HOUR), 0);
+    assert_int_equal(eva_stream_set_read_timeout(&f->tcp, HOUR), 0);
     f->done = false;
-    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
     assert_int_equal(send(f->peer, "a", 1, 0), 1);
     test_run_until(f->loop, &f->done, 10000);
     assert_true(ev_is_active(&f->tcp.timer)); /* still running, for the next read */
@@ -668,7 +668,7 @@ static void read_timer_left_running_does_not_hold_the_loop(void **state) {
     assert_false(held);
     /* closing stops the unreferenced timer and gives its reference back: a
      * lost reference would make the loop return before this timer fires */
-    eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&f->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     bool fired = false;
     ev_timer probe;
     ev_timer_init(&probe, on_loop_timer, 0.05, 0.); /* not due at the first poll */
@@ -681,7 +681,7 @@ static void read_timer_left_running_does_not_hold_the_loop(void **state) {
 
 static int shut_status;
 static bool shut_done;
-static void on_shut(eva_tcp_shutdown_req *req, int status) {
+static void on_shut(eva_stream_shutdown_req *req, int status) {
     (void)req;
     shut_status = status;
     shut_done = true;
@@ -690,26 +690,26 @@ static void on_shut(eva_tcp_shutdown_req *req, int status) {
 static void half_close(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
-    assert_int_equal(eva_tcp_write_copy(&f->tcp, "req", 3), 0);
+    assert_int_equal(eva_stream_write_copy(&f->tcp, "req", 3), 0);
     shut_done = false;
-    eva_tcp_shutdown_req shut = {0}, again = {0};
-    assert_int_equal(eva_tcp_shutdown(&shut, &f->tcp, on_shut), 0);
-    assert_int_equal(eva_tcp_shutdown(&shut, &f->tcp, on_shut), -EBUSY);
-    assert_int_equal(eva_tcp_shutdown(&again, &f->tcp, on_shut), -EALREADY);
+    eva_stream_shutdown_req shut = {0}, again = {0};
+    assert_int_equal(eva_stream_shutdown(&shut, &f->tcp, on_shut), 0);
+    assert_int_equal(eva_stream_shutdown(&shut, &f->tcp, on_shut), -EBUSY);
+    assert_int_equal(eva_stream_shutdown(&again, &f->tcp, on_shut), -EALREADY);
     test_run_until(f->loop, &shut_done, 10000);
     assert_int_equal(shut_status, 0);
     char in[8];
     assert_int_equal(recv(f->peer, in, sizeof in, MSG_WAITALL), 3); /* then EOF */
-    assert_int_equal(eva_tcp_write_copy(&f->tcp, "x", 1), -EPIPE);
+    assert_int_equal(eva_stream_write_copy(&f->tcp, "x", 1), -EPIPE);
     assert_int_equal(send(f->peer, "resp", 4, 0), 4); /* we can still read */
-    assert_int_equal(read_now(f, eva_tcp_read_exact, 4), 4);
+    assert_int_equal(read_now(f, eva_stream_read_exact, 4), 4);
     assert_memory_equal(f->buf, "resp", 4);
     fixture_free(f);
 }
 
 static int close_status;
 static bool close_done;
-static void on_close(eva_tcp *tcp, int status) {
+static void on_close(eva_stream *tcp, int status) {
     (void)tcp;
     close_status = status;
     close_done = true;
@@ -721,9 +721,9 @@ static void close_flush_delivers_everything(void **state) {
     size_t size = 4 << 20;
     char *big = malloc(size);
     memset(big, 'q', size);
-    assert_true(eva_tcp_write_copy(&f->tcp, big, size) >= 0);
+    assert_true(eva_stream_write_copy(&f->tcp, big, size) >= 0);
     close_done = false;
-    assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_FLUSH, on_close), 0);
+    assert_int_equal(eva_stream_close(&f->tcp, EVA_STREAM_CLOSE_FLUSH, on_close), 0);
     size_t got = 0;
     while (!close_done || got < size) {
         eva_loop_run(f->loop, EVA_RUN_NOWAIT);
@@ -736,7 +736,7 @@ static void close_flush_delivers_everything(void **state) {
     assert_int_equal(got, size);
     test_run_until(f->loop, &close_done, 10000);
     assert_int_equal(close_status, 0);
-    assert_false(eva_tcp_is_open(&f->tcp));
+    assert_false(eva_stream_is_open(&f->tcp));
     free(big);
     fixture_free(f);
 }
@@ -749,20 +749,20 @@ static void close_discard_cancels_queued_writes(void **state) {
     setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     size_t size = 8 << 20;
     char *big = calloc(1, size);
-    eva_tcp_write_req req = {0};
+    eva_stream_write_req req = {0};
     struct iovec v = {.iov_base = big, .iov_len = size};
     write_status = 1;
-    eva_tcp_write(&req, &f->tcp, &v, 1, on_write);
+    eva_stream_write(&req, &f->tcp, &v, 1, on_write);
     f->done = false;
-    eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read);
+    eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read);
     close_done = false;
-    assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, on_close), 0);
-    assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, on_close), 0); /* idempotent */
+    assert_int_equal(eva_stream_close(&f->tcp, EVA_STREAM_CLOSE_DISCARD, on_close), 0);
+    assert_int_equal(eva_stream_close(&f->tcp, EVA_STREAM_CLOSE_DISCARD, on_close), 0); /* idempotent */
     assert_int_equal(write_status, 1); /* never inside close */
     test_run_until(f->loop, &close_done, 10000);
     assert_int_equal(write_status, -ECANCELED);
     assert_int_equal(f->n, -ECANCELED);
-    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, 1, on_read), -ENOTCONN);
+    assert_int_equal(eva_stream_read(&f->rd, &f->tcp, f->buf, 1, on_read), -ENOTCONN);
     free(big);
     fixture_free(f);
 }
@@ -774,13 +774,13 @@ typedef enum which_op { OP_READ, OP_CONNECT, OP_ACCEPT, OP_WRITE } which_op;
 typedef struct canceller {
     eva_task task;
     which_op op;
-    eva_tcp *tcp;
-    eva_tcp_server *srv;
+    eva_stream *tcp;
+    eva_server *srv;
     struct sockaddr_in addr;
-    eva_tcp_read_req rd;
+    eva_stream_read_req rd;
     eva_tcp_connect_req cn;
-    eva_tcp_accept_req acc;
-    eva_tcp_write_req w;
+    eva_server_accept_req acc;
+    eva_stream_write_req w;
     char buf[64];
     char *big;
     size_t big_len;
@@ -791,13 +791,13 @@ static eva_step canceller_run(void *frame) {
     canceller *c = frame;
     ASYNC_BEGIN(c);
     if (c->op == OP_READ)
-        AWAIT_RC(c, c->rc, eva_tcp_read_op(&c->rd, c->tcp, c->buf, sizeof c->buf));
+        AWAIT_RC(c, c->rc, eva_stream_read_op(&c->rd, c->tcp, c->buf, sizeof c->buf));
     else if (c->op == OP_CONNECT)
         AWAIT_RC(c, c->rc, eva_tcp_connect_op(&c->cn, c->tcp, (struct sockaddr *)&c->addr, sizeof c->addr, 0));
     else if (c->op == OP_ACCEPT)
-        AWAIT_RC(c, c->rc, eva_tcp_accept_op(&c->acc, c->srv));
+        AWAIT_RC(c, c->rc, eva_server_accept_op(&c->acc, c->srv));
     else
-        AWAIT_RC(c, c->rc, eva_tcp_write_op(&c->w, c->tcp, c->big, c->big_len));
+        AWAIT_RC(c, c->rc, eva_stream_write_op(&c->w, c->tcp, c->big, c->big_len));
     ASYNC_END(c);
 }
 
@@ -820,7 +820,7 @@ static void cancel_each_operation(void **state) {
     canceller c = {.op = OP_READ, .tcp = &f->tcp, .rc = 1};
     cancel_after_parking(f->loop, &c, "read");
     assert_int_equal(send(f->peer, "still", 5, 0), 5);
-    assert_int_equal(read_now(f, eva_tcp_read, sizeof f->buf), 5);
+    assert_int_equal(read_now(f, eva_stream_read, sizeof f->buf), 5);
 
     /* write: a queued write that had not started leaves cleanly */
     int small = 4096;
@@ -828,15 +828,15 @@ static void cancel_each_operation(void **state) {
     setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     size_t fill = 8 << 20;
     char *big = calloc(1, fill);
-    eva_tcp_write_req first = {0};
+    eva_stream_write_req first = {0};
     struct iovec v = {.iov_base = big, .iov_len = fill};
     write_status = 1;
-    eva_tcp_write(&first, &f->tcp, &v, 1, on_write); /* fills the socket */
+    eva_stream_write(&first, &f->tcp, &v, 1, on_write); /* fills the socket */
     canceller w = {.op = OP_WRITE, .tcp = &f->tcp, .big = big, .big_len = 100, .rc = 1};
     cancel_after_parking(f->loop, &w, "write");
-    assert_true(eva_tcp_is_open(&f->tcp));
-    assert_int_equal(eva_tcp_get_write_queue_size(&f->tcp), first.remaining);
-    eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    assert_true(eva_stream_is_open(&f->tcp));
+    assert_int_equal(eva_stream_get_write_queue_size(&f->tcp), first.remaining);
+    eva_stream_close(&f->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     while (write_status == 1)
         eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     free(big);
@@ -845,22 +845,22 @@ static void cancel_each_operation(void **state) {
     /* connect: the socket is closed */
     eva_loop *loop = test_loop_new();
     int fillers[2];
-    eva_tcp tcp = {0};
+    eva_stream tcp = {0};
     canceller k = {.op = OP_CONNECT, .tcp = &tcp, .rc = 1};
     int l = full_listener(&k.addr, fillers);
     cancel_after_parking(loop, &k, "connect");
-    assert_false(eva_tcp_is_open(&tcp));
+    assert_false(eva_stream_is_open(&tcp));
     close(l);
     close(fillers[0]);
     close(fillers[1]);
 
     /* accept */
-    eva_tcp_server srv = {0};
+    eva_server srv = {0};
     struct sockaddr_in addr;
     listen_any(loop, &srv, &addr);
     canceller a = {.op = OP_ACCEPT, .srv = &srv, .rc = 1};
     cancel_after_parking(loop, &a, "accept");
-    eva_tcp_server_close(&srv);
+    eva_server_close(&srv);
     test_loop_destroy(loop);
 }
 
@@ -878,10 +878,10 @@ enum { BURST = 10, BATCH = 4 };
 typedef struct burst {
     eva_task task;               /* pull mode: the accepting task */
     eva_loop *loop;
-    eva_tcp_server srv;
+    eva_server srv;
     eva_io other;
     int pipe[2];
-    eva_tcp_accept_req acc;
+    eva_server_accept_req acc;
     unsigned ticks;              /* events the other watcher saw */
     unsigned iteration_of[BURST]; /* the loop iteration each connection was accepted in */
     int accepted;
@@ -900,13 +900,13 @@ static void burst_took(burst *b, int fd) {
     b->done = b->accepted == BURST;
 }
 
-static void on_burst_accept(eva_tcp_server *srv, int fd) { burst_took(srv->data, fd); }
+static void on_burst_accept(eva_server *srv, int fd) { burst_took(srv->data, fd); }
 
 static eva_step burst_accept_run(void *frame) {
     burst *b = frame;
     ASYNC_BEGIN(b);
     while (!b->done) {
-        AWAIT(b, eva_tcp_accept_op(&b->acc, &b->srv));
+        AWAIT(b, eva_server_accept_op(&b->acc, &b->srv));
         burst_took(b, b->acc.fd);
     }
     ASYNC_END(b);
@@ -933,7 +933,7 @@ static void burst_check(bool pull) {
         eva_task_init(loop, &b->task, burst_accept_run, "burst");
         eva_task_start(&b->task, NULL);
     } else {
-        assert_int_equal(eva_tcp_accept_start(&b->srv, on_burst_accept), 0);
+        assert_int_equal(eva_server_accept_start(&b->srv, on_burst_accept), 0);
     }
     test_run_until(loop, &b->done, 10000);
     /* An accept that completed at once reaches a task that yields after it
@@ -950,7 +950,7 @@ static void burst_check(bool pull) {
     assert_true(batches >= (BURST + limit - 1) / limit);
     assert_true(b->ticks >= (unsigned)batches - 1); /* it ran between every two batches */
     eva_io_stop(&b->other);
-    eva_tcp_server_close(&b->srv);
+    eva_server_close(&b->srv);
     for (int i = 0; i < BURST; i++)
         close(clients[i]);
     close(b->pipe[0]);
@@ -971,7 +971,7 @@ static void accept_pull_mode_takes_a_burst_in_batches(void **state) {
 
 /* ---- loop destroy, promise form, invalid arguments ------------------------------- */
 
-static void close_fd_stub(eva_tcp_server *srv, int fd) {
+static void close_fd_stub(eva_server *srv, int fd) {
     (void)srv;
     close(fd);
 }
@@ -979,18 +979,18 @@ static void close_fd_stub(eva_tcp_server *srv, int fd) {
 static void destroy_closes_open_connections(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
-    eva_tcp_server srv = {0};
+    eva_server srv = {0};
     struct sockaddr_in addr;
     listen_any(f->loop, &srv, &addr);
-    assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), 0);
+    assert_int_equal(eva_server_accept_start(&srv, close_fd_stub), 0);
     f->done = false;
-    eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read);
+    eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read);
     test_loop_destroy(f->loop);
     assert_true(f->done);
     assert_int_equal(f->n, -ECANCELED);
-    assert_false(eva_tcp_is_open(&f->tcp));
-    assert_int_equal(eva_tcp_close(&f->tcp, EVA_TCP_CLOSE_DISCARD, NULL), 0); /* no-op now */
-    assert_int_equal(eva_tcp_server_close(&srv), 0);
+    assert_false(eva_stream_is_open(&f->tcp));
+    assert_int_equal(eva_stream_close(&f->tcp, EVA_STREAM_CLOSE_DISCARD, NULL), 0); /* no-op now */
+    assert_int_equal(eva_server_close(&srv), 0);
     close(f->peer);
     free(f);
 }
@@ -999,17 +999,17 @@ static void promise_form_of_a_read(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
     eva_promise *p;
-    assert_int_equal(eva_tcp_read_promise(&f->tcp, f->buf, sizeof f->buf, &p), 0);
+    assert_int_equal(eva_stream_read_promise(&f->tcp, f->buf, sizeof f->buf, &p), 0);
     assert_int_equal(send(f->peer, "promised", 8, 0), 8);
     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
         assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
     assert_int_equal(eva_promise_get_state(p), EVA_PROMISE_FULFILLED);
-    const eva_tcp_read_req *done = eva_promise_get_value(p); /* the request is the value */
+    const eva_stream_read_req *done = eva_promise_get_value(p); /* the request is the value */
     assert_int_equal(done->nread, 8);
     assert_memory_equal(f->buf, "promised", 8);
     eva_promise_unref(p);
     /* cancelling the promise withdraws the read */
-    assert_int_equal(eva_tcp_read_promise(&f->tcp, f->buf, sizeof f->buf, &p), 0);
+    assert_int_equal(eva_stream_read_promise(&f->tcp, f->buf, sizeof f->buf, &p), 0);
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     eva_promise_cancel(p);
     while (eva_promise_get_state(p) == EVA_PROMISE_PENDING)
@@ -1029,55 +1029,55 @@ static bool settle(eva_loop *loop, eva_promise *p) {
 static void promise_forms_of_every_operation(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    eva_tcp_server srv = {0};
+    eva_server srv = {0};
     struct sockaddr_in addr;
     listen_any(loop, &srv, &addr);
-    eva_tcp client = {0}, server_side = {0};
+    eva_stream client = {0}, server_side = {0};
     eva_promise *acc, *cn, *p;
-    assert_int_equal(eva_tcp_accept_promise(&srv, &acc), 0);
+    assert_int_equal(eva_server_accept_promise(&srv, &acc), 0);
     assert_int_equal(eva_tcp_connect_promise(loop, &client, (struct sockaddr *)&addr, sizeof addr, 5000, &cn), 0);
     assert_true(settle(loop, cn));
     assert_true(settle(loop, acc));
-    const eva_tcp_accept_req *a = eva_promise_get_value(acc);
+    const eva_server_accept_req *a = eva_promise_get_value(acc);
     assert_true(a->fd >= 0);
-    assert_int_equal(eva_tcp_open(loop, &server_side, a->fd), 0);
+    assert_int_equal(eva_stream_open(loop, &server_side, a->fd), 0);
     eva_promise_unref(acc);
     eva_promise_unref(cn);
     char line[] = "hi\r\nthere", in[16] = {0};
-    assert_int_equal(eva_tcp_write_promise(&client, line, sizeof line - 1, &p), 0);
+    assert_int_equal(eva_stream_write_promise(&client, line, sizeof line - 1, &p), 0);
     line[0] = 'X'; /* copied: the write is unchanged */
     assert_true(settle(loop, p));
     eva_promise_unref(p);
-    assert_int_equal(eva_tcp_drain_promise(&client, &p), 0);
+    assert_int_equal(eva_stream_drain_promise(&client, &p), 0);
     assert_true(settle(loop, p));
     eva_promise_unref(p);
-    assert_int_equal(eva_tcp_read_until_promise(&server_side, in, sizeof in, "\r\n", 2, &p), 0);
+    assert_int_equal(eva_stream_read_until_promise(&server_side, in, sizeof in, "\r\n", 2, &p), 0);
     assert_true(settle(loop, p));
-    assert_int_equal(((const eva_tcp_read_req *)eva_promise_get_value(p))->nread, 4);
+    assert_int_equal(((const eva_stream_read_req *)eva_promise_get_value(p))->nread, 4);
     assert_memory_equal(in, "hi\r\n", 4);
     eva_promise_unref(p);
-    assert_int_equal(eva_tcp_read_exact_promise(&server_side, in, 5, &p), 0);
+    assert_int_equal(eva_stream_read_exact_promise(&server_side, in, 5, &p), 0);
     assert_true(settle(loop, p));
     assert_memory_equal(in, "there", 5);
     eva_promise_unref(p);
-    assert_int_equal(eva_tcp_shutdown_promise(&client, &p), 0);
+    assert_int_equal(eva_stream_shutdown_promise(&client, &p), 0);
     assert_true(settle(loop, p));
     eva_promise_unref(p);
-    assert_int_equal(eva_tcp_read_promise(&server_side, in, sizeof in, &p), 0);
+    assert_int_equal(eva_stream_read_promise(&server_side, in, sizeof in, &p), 0);
     assert_true(settle(loop, p));
-    assert_int_equal(((const eva_tcp_read_req *)eva_promise_get_value(p))->nread, 0); /* EOF */
+    assert_int_equal(((const eva_stream_read_req *)eva_promise_get_value(p))->nread, 0); /* EOF */
     eva_promise_unref(p);
-    assert_int_equal(eva_tcp_close_promise(&client, EVA_TCP_CLOSE_FLUSH, &p), 0);
+    assert_int_equal(eva_stream_close_promise(&client, EVA_STREAM_CLOSE_FLUSH, &p), 0);
     assert_true(settle(loop, p));
-    assert_false(eva_tcp_is_open(&client));
+    assert_false(eva_stream_is_open(&client));
     eva_promise_unref(p);
     /* a failing start rejects the promise with its error */
-    assert_int_equal(eva_tcp_read_promise(&client, in, sizeof in, &p), 0);
+    assert_int_equal(eva_stream_read_promise(&client, in, sizeof in, &p), 0);
     assert_false(settle(loop, p));
     assert_int_equal(eva_promise_get_error(p), -ENOTCONN);
     eva_promise_unref(p);
-    eva_tcp_close(&server_side, EVA_TCP_CLOSE_DISCARD, NULL);
-    eva_tcp_server_close(&srv);
+    eva_stream_close(&server_side, EVA_STREAM_CLOSE_DISCARD, NULL);
+    eva_server_close(&srv);
     test_loop_destroy(loop);
 }
 
@@ -1113,10 +1113,10 @@ static void run_until_done(eva_loop *loop, eva_task *t) {
 static void an_op_built_on_a_request_in_flight_touches_nothing(void **state) {
     (void)state;
     conn_fixture *f = fixture_new();
-    assert_int_equal(eva_tcp_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
+    assert_int_equal(eva_stream_read(&f->rd, &f->tcp, f->buf, sizeof f->buf, on_read), 0);
     char other[8];
-    eva_tcp_read_req before = f->rd;
-    eva_op op = eva_tcp_read_until_op(&f->rd, &f->tcp, other, sizeof other, "\n", 1);
+    eva_stream_read_req before = f->rd;
+    eva_op op = eva_stream_read_until_op(&f->rd, &f->tcp, other, sizeof other, "\n", 1);
     assert_memory_equal(&f->rd, &before, sizeof before);
     assert_ptr_equal(f->tcp.rd, &f->rd);
     op_waiter w;
@@ -1130,10 +1130,10 @@ static void an_op_built_on_a_request_in_flight_touches_nothing(void **state) {
     assert_int_equal(f->n, 7);
     assert_memory_equal(f->buf, "abc\ndef", 7);
     /* the same holds for the other requests' builders */
-    eva_tcp_write_req wr = {0};
+    eva_stream_write_req wr = {0};
     wr.req.busy = true; /* as if in flight */
-    eva_tcp_write_req wr_before = wr;
-    await_op(f->loop, &w, eva_tcp_write_op(&wr, &f->tcp, other, sizeof other));
+    eva_stream_write_req wr_before = wr;
+    await_op(f->loop, &w, eva_stream_write_op(&wr, &f->tcp, other, sizeof other));
     assert_memory_equal(&wr, &wr_before, sizeof wr);
     run_until_done(f->loop, &w.task);
     assert_int_equal(w.rc, -EBUSY);
@@ -1144,8 +1144,8 @@ static void an_op_built_on_a_request_in_flight_touches_nothing(void **state) {
  * refused, the first keeps its own arguments and gets the bytes. */
 typedef struct two_reads {
     eva_task task;
-    eva_tcp *tcp;
-    eva_tcp_read_req rd;
+    eva_stream *tcp;
+    eva_stream_read_req rd;
     char buf[16];
     int rc;
 } two_reads;
@@ -1153,7 +1153,7 @@ typedef struct two_reads {
 static eva_step two_reads_run(void *frame) {
     two_reads *r = frame;
     ASYNC_BEGIN(r);
-    AWAIT_RC(r, r->rc, eva_tcp_read_op(&r->rd, r->tcp, r->buf, sizeof r->buf));
+    AWAIT_RC(r, r->rc, eva_stream_read_op(&r->rd, r->tcp, r->buf, sizeof r->buf));
     ASYNC_END(r);
 }
 
@@ -1184,37 +1184,37 @@ static void a_second_read_on_a_connection_leaves_the_first_alone(void **state) {
 static void a_connect_address_gone_after_the_build_still_connects(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    eva_tcp_server srv = {0};
+    eva_server srv = {0};
     struct sockaddr_in addr;
     listen_any(loop, &srv, &addr);
-    assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), 0);
-    eva_tcp tcp = {0};
+    assert_int_equal(eva_server_accept_start(&srv, close_fd_stub), 0);
+    eva_stream tcp = {0};
     eva_tcp_connect_req cn = {0};
     struct sockaddr_in *gone = malloc(sizeof *gone);
     *gone = addr;
     eva_op op = eva_tcp_connect_op(&cn, &tcp, (struct sockaddr *)gone, sizeof *gone, 5000);
     memset(gone, 0xff, sizeof *gone);
     free(gone);
-    assert_false(eva_tcp_is_open(&tcp)); /* building touched only the request */
+    assert_false(eva_stream_is_open(&tcp)); /* building touched only the request */
     op_waiter w;
     await_op(loop, &w, op);
     run_until_done(loop, &w.task);
     assert_int_equal(w.rc, 0);
-    assert_true(eva_tcp_is_open(&tcp));
-    eva_tcp_close(&tcp, EVA_TCP_CLOSE_DISCARD, NULL);
-    eva_tcp_server_close(&srv);
+    assert_true(eva_stream_is_open(&tcp));
+    eva_stream_close(&tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
+    eva_server_close(&srv);
     test_loop_destroy(loop);
 }
 
 static void tcp_rejects_invalid_arguments(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    eva_tcp tcp = {0};
-    eva_tcp_server srv = {0};
-    eva_tcp_write_req req = {0};
-    eva_tcp_read_req rd = {0};
+    eva_stream tcp = {0};
+    eva_server srv = {0};
+    eva_stream_write_req req = {0};
+    eva_stream_read_req rd = {0};
     eva_tcp_connect_req cn = {0};
-    eva_tcp_shutdown_req shut = {0};
+    eva_stream_shutdown_req shut = {0};
     char buf[4];
     struct iovec v = {.iov_base = buf, .iov_len = 4};
     struct sockaddr_in a = loopback(1);
@@ -1225,30 +1225,30 @@ static void tcp_rejects_invalid_arguments(void **state) {
     eva_tcp_listen_options negative_batch = {.accept_batch = -1};
     assert_int_equal(eva_tcp_listen(loop, &srv, (struct sockaddr *)&a, sizeof a, &negative_batch), -EINVAL);
     assert_int_equal(eva_tcp_server_get_port(&srv), -EBADF);
-    assert_int_equal(eva_tcp_accept_start(&srv, close_fd_stub), -EINVAL);
-    assert_int_equal(eva_tcp_open(loop, &tcp, -1), -EINVAL);
-    assert_int_equal(eva_tcp_open(loop, &tcp, 12345), -EBADF);
+    assert_int_equal(eva_server_accept_start(&srv, close_fd_stub), -EINVAL);
+    assert_int_equal(eva_stream_open(loop, &tcp, -1), -EINVAL);
+    assert_int_equal(eva_stream_open(loop, &tcp, 12345), -EBADF);
     assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, (struct sockaddr *)&a, sizeof a, -1, on_connect), -EINVAL);
     assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, &unix_addr, sizeof unix_addr, 0, on_connect), -EINVAL);
     assert_int_equal(eva_tcp_connect(&cn, loop, &tcp, (struct sockaddr *)&a, 4, 0, on_connect), -EINVAL);
-    assert_int_equal(eva_tcp_read(&rd, &tcp, buf, sizeof buf, on_read), -ENOTCONN);
-    assert_int_equal(eva_tcp_read(&rd, &tcp, buf, 0, on_read), -EINVAL);
-    assert_int_equal(eva_tcp_read(NULL, &tcp, buf, sizeof buf, on_read), -EINVAL);
-    assert_int_equal(eva_tcp_read_until(&rd, &tcp, buf, 4, "", 0, on_read), -EINVAL);
-    assert_int_equal(eva_tcp_write(&req, &tcp, &v, 1, on_write), -ENOTCONN);
-    assert_int_equal(eva_tcp_write(&req, &tcp, &v, 0, on_write), -EINVAL);
-    assert_int_equal(eva_tcp_write(&req, &tcp, &v, EVA_TCP_WRITE_IOV + 1, on_write), -EINVAL);
-    assert_int_equal(eva_tcp_write_copy(&tcp, "x", 1), -ENOTCONN);
-    assert_int_equal(eva_tcp_shutdown(&shut, &tcp, on_shut), -ENOTCONN);
-    assert_int_equal(eva_tcp_shutdown(&shut, &tcp, NULL), -EINVAL);
-    assert_int_equal(eva_tcp_set_watermarks(&tcp, 10, 20, NULL), -EINVAL);
-    assert_int_equal(eva_tcp_set_read_timeout(&tcp, -1), -EINVAL);
-    assert_int_equal(eva_tcp_set_read_deadline(&tcp, -1), -EINVAL);
-    assert_int_equal(eva_tcp_set_read_deadline(&tcp, 10), -ENOTCONN);
-    assert_int_equal(eva_tcp_close(&tcp, (eva_tcp_close_how)9, NULL), -EINVAL);
-    assert_int_equal(eva_tcp_close(&tcp, EVA_TCP_CLOSE_FLUSH, NULL), 0); /* not open: no-op */
-    assert_int_equal(eva_tcp_get_fd(&tcp), -EBADF);
-    assert_false(eva_tcp_is_open(NULL));
+    assert_int_equal(eva_stream_read(&rd, &tcp, buf, sizeof buf, on_read), -ENOTCONN);
+    assert_int_equal(eva_stream_read(&rd, &tcp, buf, 0, on_read), -EINVAL);
+    assert_int_equal(eva_stream_read(NULL, &tcp, buf, sizeof buf, on_read), -EINVAL);
+    assert_int_equal(eva_stream_read_until(&rd, &tcp, buf, 4, "", 0, on_read), -EINVAL);
+    assert_int_equal(eva_stream_write(&req, &tcp, &v, 1, on_write), -ENOTCONN);
+    assert_int_equal(eva_stream_write(&req, &tcp, &v, 0, on_write), -EINVAL);
+    assert_int_equal(eva_stream_write(&req, &tcp, &v, EVA_STREAM_WRITE_IOV + 1, on_write), -EINVAL);
+    assert_int_equal(eva_stream_write_copy(&tcp, "x", 1), -ENOTCONN);
+    assert_int_equal(eva_stream_shutdown(&shut, &tcp, on_shut), -ENOTCONN);
+    assert_int_equal(eva_stream_shutdown(&shut, &tcp, NULL), -EINVAL);
+    assert_int_equal(eva_stream_set_watermarks(&tcp, 10, 20, NULL), -EINVAL);
+    assert_int_equal(eva_stream_set_read_timeout(&tcp, -1), -EINVAL);
+    assert_int_equal(eva_stream_set_read_deadline(&tcp, -1), -EINVAL);
+    assert_int_equal(eva_stream_set_read_deadline(&tcp, 10), -ENOTCONN);
+    assert_int_equal(eva_stream_close(&tcp, (eva_stream_close_how)9, NULL), -EINVAL);
+    assert_int_equal(eva_stream_close(&tcp, EVA_STREAM_CLOSE_FLUSH, NULL), 0); /* not open: no-op */
+    assert_int_equal(eva_stream_get_fd(&tcp), -EBADF);
+    assert_false(eva_stream_is_open(NULL));
     test_loop_destroy(loop);
 }
 

@@ -13,11 +13,11 @@
 typedef struct fixture {
     eva_loop *loop;
     dns_responder *r;
-    eva_tcp_server srv;
+    eva_server srv;
     int port;
 } fixture;
 
-static void on_accept(eva_tcp_server *srv, int fd) {
+static void on_accept(eva_server *srv, int fd) {
     (void)srv;
     close(fd); /* the connect itself is what is tested */
 }
@@ -33,13 +33,13 @@ static fixture *fixture_new(void) {
     assert_int_equal(dns_responder_add(f->r, "two.test", "127.0.0.1"), 0);
     assert_int_equal(dns_responder_add(f->r, "refusing.test", "127.0.0.2"), 0);
     assert_int_equal(eva_tcp_listen_ip(f->loop, &f->srv, "127.0.0.1", 0, NULL), 0);
-    assert_int_equal(eva_tcp_accept_start(&f->srv, on_accept), 0);
+    assert_int_equal(eva_server_accept_start(&f->srv, on_accept), 0);
     f->port = eva_tcp_server_get_port(&f->srv);
     return f;
 }
 
 static void fixture_free(fixture *f) {
-    eva_tcp_server_close(&f->srv);
+    eva_server_close(&f->srv);
     dns_responder_stop(f->r);
     test_loop_destroy(f->loop);
     free(f);
@@ -48,7 +48,7 @@ static void fixture_free(fixture *f) {
 typedef struct dialer {
     eva_task task;
     eva_tcp_dial_req dial;
-    eva_tcp tcp;
+    eva_stream tcp;
     const char *host;
     int port;
     int rc;
@@ -59,7 +59,7 @@ static eva_step dialer_run(void *frame) {
     ASYNC_BEGIN(d);
     AWAIT_RC(d, d->rc, eva_tcp_dial_op(&d->dial, &d->tcp, d->host, (uint16_t)d->port, 2000));
     ASYNC_FINALLY(d);
-    eva_tcp_close(&d->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&d->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(d);
 }
 
@@ -89,14 +89,14 @@ static bool dialed;
 static void on_dialed(eva_tcp_dial_req *req, int status) {
     dialed_status = status;
     dialed = true;
-    eva_tcp_close(req->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(req->stream, EVA_STREAM_CLOSE_DISCARD, NULL);
 }
 
 static void dial_callback_form_and_cancel(void **state) {
     (void)state;
     fixture *f = fixture_new();
     eva_tcp_dial_req d = {0};
-    eva_tcp tcp = {0};
+    eva_stream tcp = {0};
     dialed = false;
     assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp, "two.test", (uint16_t)f->port, 2000, on_dialed), 0);
     assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp, "two.test", (uint16_t)f->port, 2000, on_dialed), -EBUSY);
@@ -105,7 +105,7 @@ static void dial_callback_form_and_cancel(void **state) {
 
     /* cancelled while the query is in flight (the responder holds it) */
     assert_int_equal(dns_responder_set_mode(f->r, "slow.test", DNS_MODE_DROP, 0), 0);
-    eva_tcp tcp2 = {0};
+    eva_stream tcp2 = {0};
     dialed = false;
     assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp2, "slow.test", (uint16_t)f->port, 2000, on_dialed), 0);
     eva_loop_run(f->loop, EVA_RUN_NOWAIT);

@@ -24,8 +24,8 @@ enum { FIRST_WAVE = 45, SECOND_WAVE = 10 };
 /* ---- the child: a callback-style echo server ----------------------------- */
 
 typedef struct child_conn {
-    eva_tcp tcp;
-    eva_tcp_read_req rd;
+    eva_stream tcp;
+    eva_stream_read_req rd;
     char buf[64];
 } child_conn;
 
@@ -36,31 +36,31 @@ typedef struct child_stats {
     unsigned iterations;
 } child_stats;
 
-static void on_conn_closed(eva_tcp *tcp, int status) {
+static void on_conn_closed(eva_stream *tcp, int status) {
     (void)status;
     free(tcp->data);
 }
 
-static void on_child_read(eva_tcp_read_req *req, int status) {
+static void on_child_read(eva_stream_read_req *req, int status) {
     child_conn *c = req->data;
     if (status < 0 || req->nread == 0) {
-        eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_DISCARD, on_conn_closed);
+        eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, on_conn_closed);
         return;
     }
-    eva_tcp_write_copy(&c->tcp, c->buf, (size_t)req->nread);
-    eva_tcp_read(&c->rd, &c->tcp, c->buf, sizeof c->buf, on_child_read);
+    eva_stream_write_copy(&c->tcp, c->buf, (size_t)req->nread);
+    eva_stream_read(&c->rd, &c->tcp, c->buf, sizeof c->buf, on_child_read);
 }
 
-static void on_child_accept(eva_tcp_server *srv, int fd) {
+static void on_child_accept(eva_server *srv, int fd) {
     child_conn *c = calloc(1, sizeof *c);
-    if (!c || eva_tcp_open(srv->loop, &c->tcp, fd) < 0) {
+    if (!c || eva_stream_open(srv->loop, &c->tcp, fd) < 0) {
         close(fd);
         free(c);
         return;
     }
     c->tcp.data = c;
     c->rd.data = c;
-    eva_tcp_read(&c->rd, &c->tcp, c->buf, sizeof c->buf, on_child_read);
+    eva_stream_read(&c->rd, &c->tcp, c->buf, sizeof c->buf, on_child_read);
 }
 
 static void on_child_log(void *ud, eva_loop *loop, eva_log_level level, const char *msg) {
@@ -86,9 +86,9 @@ static int child_main(int report_fd, int control_fd) {
         return 3;
     child_stats st = {0};
     eva_loop_set_log(loop, on_child_log, &st);
-    eva_tcp_server srv = {0};
+    eva_server srv = {0};
     if (eva_tcp_listen_ip(loop, &srv, "127.0.0.1", 0, NULL) < 0 ||
-        eva_tcp_accept_start(&srv, on_child_accept) < 0)
+        eva_server_accept_start(&srv, on_child_accept) < 0)
         return 4;
     int port = eva_tcp_server_get_port(&srv);
     if (write(report_fd, &port, sizeof port) != sizeof port)
@@ -102,7 +102,7 @@ static int child_main(int report_fd, int control_fd) {
     st.iterations = ev_iteration(eva_loop_get_ev(loop));
     if (write(report_fd, &st, sizeof st) != sizeof st)
         return 6;
-    eva_tcp_server_close(&srv);
+    eva_server_close(&srv);
     eva_loop_destroy(loop); /* closes the connections still open */
     return 0;
 }

@@ -22,8 +22,8 @@ int db_format_query(char *buf, size_t size, int request, int query) {
 
 typedef struct acceptor {
     eva_task task;
-    eva_tcp_server srv;
-    eva_tcp_accept_req accept;
+    eva_server srv;
+    eva_server_accept_req accept;
 } acceptor;
 
 static struct {
@@ -36,9 +36,9 @@ static struct {
 
 typedef struct session {
     eva_task task;
-    eva_tcp tcp;
-    eva_tcp_read_req rd;
-    eva_tcp_write_req w;
+    eva_stream tcp;
+    eva_stream_read_req rd;
+    eva_stream_write_req w;
     char in[64], out[32];
     int len;
     uint64_t request, query; /* used after an AWAIT: in the frame, not locals */
@@ -48,16 +48,16 @@ static eva_step session_run(void *frame) {
     session *s = frame;
     ASYNC_BEGIN(s);
     for (;;) {
-        AWAIT(s, eva_tcp_read_until_op(&s->rd, &s->tcp, s->in, sizeof s->in - 1, "\n", 1));
+        AWAIT(s, eva_stream_read_until_op(&s->rd, &s->tcp, s->in, sizeof s->in - 1, "\n", 1));
         s->in[s->rd.nread] = '\0';
         if (sscanf(s->in, "%" SCNu64 " %" SCNu64, &s->request, &s->query) != 2)
             ASYNC_FAIL(s, -EPROTO, "db: malformed query");
         AWAIT(s, eva_sleep_op(db.delay_ms)); /* the query takes this long */
         s->len = snprintf(s->out, sizeof s->out, "%" PRIu64 "\n", db_answer(s->request, s->query));
-        AWAIT(s, eva_tcp_write_op(&s->w, &s->tcp, s->out, (size_t)s->len));
+        AWAIT(s, eva_stream_write_op(&s->w, &s->tcp, s->out, (size_t)s->len));
     }
     ASYNC_FINALLY(s); /* the client's EOF ends the loop as an error: fine */
-    eva_tcp_close(&s->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&s->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(s);
 }
 
@@ -65,12 +65,12 @@ static eva_step accept_run(void *frame) {
     acceptor *a = frame;
     ASYNC_BEGIN(a);
     for (;;) {
-        AWAIT(a, eva_tcp_accept_op(&a->accept, &a->srv));
+        AWAIT(a, eva_server_accept_op(&a->accept, &a->srv));
         session *s;
         if (eva_task_spawn(db.loop, sizeof *s, session_run, "db-session", NULL, (void **)&s) < 0)
             close(a->accept.fd); /* out of memory: refuse this one, keep serving */
         else
-            eva_tcp_open(db.loop, &s->tcp, a->accept.fd); /* on failure the session ends at once */
+            eva_stream_open(db.loop, &s->tcp, a->accept.fd); /* on failure the session ends at once */
     }
     ASYNC_END(a);
 }
@@ -78,7 +78,7 @@ static eva_step accept_run(void *frame) {
 static void *db_main(void *arg) {
     (void)arg;
     eva_loop_run(db.loop, EVA_RUN_DEFAULT);
-    eva_tcp_server_close(&db.acceptor.srv);
+    eva_server_close(&db.acceptor.srv);
     eva_loop_destroy(db.loop); /* cancels the sessions, closes their sockets */
     return NULL;
 }
@@ -100,7 +100,7 @@ int db_start(int delay_ms, struct sockaddr_in *addr) {
     eva_task_start(&db.acceptor.task, NULL);
     rc = pthread_create(&db.thread, NULL, db_main, NULL);
     if (rc != 0) {
-        eva_tcp_server_close(&db.acceptor.srv);
+        eva_server_close(&db.acceptor.srv);
         eva_loop_destroy(db.loop);
         return -rc;
     }

@@ -8,10 +8,10 @@
 
 typedef struct request {
     eva_task task;              /* first: the frame is the task */
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
-    eva_tcp_write_req w;
-    eva_tcp_read_req rd;
+    eva_stream_write_req w;
+    eva_stream_read_req rd;
     eva_pool_job job;
     const checkout_cfg *cfg;
     checkout_tally *tally;
@@ -27,15 +27,15 @@ static eva_step request_run(void *frame) {
                                 sizeof r->cfg->db, 5000));
     for (r->q = 0; r->q < r->cfg->queries; r->q++) {
         r->len = db_format_query(r->out, sizeof r->out, r->id, r->q);
-        AWAIT(r, eva_tcp_write_op(&r->w, &r->tcp, r->out, (size_t)r->len));
-        AWAIT(r, eva_tcp_read_until_op(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1));
+        AWAIT(r, eva_stream_write_op(&r->w, &r->tcp, r->out, (size_t)r->len));
+        AWAIT(r, eva_stream_read_until_op(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1));
         r->in[r->rd.nread] = '\0';
         r->total += strtoull(r->in, NULL, 10);
     }
     AWAIT(r, eva_pool_submit_op(r->cfg->pool, &r->job, price_work, &r->total));
     ASYNC_FINALLY(r); /* success or failure: closed here, at once (no AWAIT:
                          the loop frees the frame when the task ends) */
-    eva_tcp_close(&r->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&r->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     ASYNC_END(r);
 }
 

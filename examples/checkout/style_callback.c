@@ -8,10 +8,10 @@
 #include "checkout.h"
 
 typedef struct request {
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
-    eva_tcp_write_req w;
-    eva_tcp_read_req rd;
+    eva_stream_write_req w;
+    eva_stream_read_req rd;
     eva_pool_job job;
     eva_loop *loop;
     const checkout_cfg *cfg;
@@ -27,7 +27,7 @@ static void finish(request *r, int status) {
     checkout_finish(r->tally, status, NULL, r->total);
     /* Nothing is pending on r now, and a discarding close without a
      * callback is over when it returns: r can go at once. */
-    eva_tcp_close(&r->tcp, EVA_TCP_CLOSE_DISCARD, NULL);
+    eva_stream_close(&r->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     free(r);
 }
 
@@ -35,7 +35,7 @@ static void on_priced(eva_pool_job *job, int status) {
     finish((request *)((char *)job - offsetof(request, job)), status); /* job is r->job */
 }
 
-static void on_answer(eva_tcp_read_req *rd, int status) {
+static void on_answer(eva_stream_read_req *rd, int status) {
     request *r = rd->data;
     if (status < 0) {
         finish(r, status);
@@ -52,10 +52,10 @@ static void on_answer(eva_tcp_read_req *rd, int status) {
         finish(r, rc);
 }
 
-static void on_sent(eva_tcp_write_req *w, int status) {
+static void on_sent(eva_stream_write_req *w, int status) {
     request *r = w->data;
     int rc = status < 0 ? status
-                        : eva_tcp_read_until(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1, on_answer);
+                        : eva_stream_read_until(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1, on_answer);
     if (rc < 0)
         finish(r, rc);
 }
@@ -63,7 +63,7 @@ static void on_sent(eva_tcp_write_req *w, int status) {
 static void send_query(request *r) {
     r->len = db_format_query(r->out, sizeof r->out, r->id, r->q);
     struct iovec iov = {r->out, (size_t)r->len};
-    int rc = eva_tcp_write(&r->w, &r->tcp, &iov, 1, on_sent);
+    int rc = eva_stream_write(&r->w, &r->tcp, &iov, 1, on_sent);
     if (rc < 0)
         finish(r, rc);
 }

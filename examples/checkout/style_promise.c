@@ -8,10 +8,10 @@
 #include "checkout.h"
 
 typedef struct request {
-    eva_tcp tcp;
+    eva_stream tcp;
     eva_tcp_connect_req cn;
-    eva_tcp_write_req w;
-    eva_tcp_read_req rd;
+    eva_stream_write_req w;
+    eva_stream_read_req rd;
     eva_loop *loop;
     const checkout_cfg *cfg;
     checkout_tally *tally;
@@ -56,13 +56,13 @@ static int on_answer(void *arg, eva_promise *settled, eva_promise *next) {
 static int on_sent(void *arg, eva_promise *settled, eva_promise *next) {
     (void)settled;
     request *r = arg;
-    return step(r, eva_tcp_read_until_op(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1),
+    return step(r, eva_stream_read_until_op(&r->rd, &r->tcp, r->in, sizeof r->in - 1, "\n", 1),
                 on_answer, next);
 }
 
 static int ask(request *r, eva_promise *next) {
     int len = db_format_query(r->out, sizeof r->out, r->id, r->q);
-    return step(r, eva_tcp_write_op(&r->w, &r->tcp, r->out, (size_t)len), on_sent, next);
+    return step(r, eva_stream_write_op(&r->w, &r->tcp, r->out, (size_t)len), on_sent, next);
 }
 
 static int on_connected(void *arg, eva_promise *settled, eva_promise *next) {
@@ -76,7 +76,7 @@ static int on_settled(void *arg, eva_promise *settled, eva_promise *next) {
     request *r = arg;
     int status = eva_promise_get_error(settled);
     checkout_finish(r->tally, status, status ? eva_promise_get_message(settled) : NULL, r->total);
-    eva_tcp_close(&r->tcp, EVA_TCP_CLOSE_DISCARD, NULL); /* over when it returns */
+    eva_stream_close(&r->tcp, EVA_STREAM_CLOSE_DISCARD, NULL); /* over when it returns */
     free(r);
     return 0;
 }

@@ -43,10 +43,10 @@ static int64_t header_timeout_ms = 10000, idle_timeout_ms = 30000;
  * shutdown. */
 struct server {
     eva_task task;
-    eva_tcp_server srv;
+    eva_server srv;
     eva_scope conns;
     uint64_t peer_errors;  /* connections ended by the peer or a timeout */
-    eva_tcp_accept_req accept;
+    eva_server_accept_req accept;
 };
 
 /* A connection task failed.  What peers do to connections is counted; anything
@@ -67,13 +67,13 @@ static eva_step server_run(void *frame) {
     eva_scope_init_mode(&s->conns, &s->task, EVA_SCOPE_SUPERVISE);
     eva_scope_on_failure(&s->conns, on_conn_failed, s);
     for (;;) {
-        AWAIT(s, eva_tcp_accept_op(&s->accept, &s->srv));
+        AWAIT(s, eva_server_accept_op(&s->accept, &s->srv));
         struct http_conn *c;
         /* the loop owns each connection's frame and frees it when the task
          * ends; a task whose socket could not be opened fails at its first
          * read and ends at once */
         if (eva_scope_spawn(&s->conns, sizeof *c, http_conn_run, "http-conn", (void **)&c) < 0 ||
-            eva_tcp_open(eva_task_get_loop(&s->task), &c->tcp, s->accept.fd) < 0) {
+            eva_stream_open(eva_task_get_loop(&s->task), &c->tcp, s->accept.fd) < 0) {
             fprintf(stderr, "hello_http: out of memory: dropping a connection\n");
             close(s->accept.fd);
         } else {

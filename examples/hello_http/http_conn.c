@@ -31,7 +31,7 @@ static int on_message_begin(http_parser *p) {
     struct http_conn *c = p->data;
     c->in_header = true;
     if (c->header_timeout_ms)
-        eva_tcp_set_read_deadline(&c->tcp, c->header_timeout_ms);
+        eva_stream_set_read_deadline(&c->tcp, c->header_timeout_ms);
     return 0;
 }
 
@@ -39,7 +39,7 @@ static int on_headers_complete(http_parser *p) {
     struct http_conn *c = p->data;
     c->in_header = false;
     if (c->header_timeout_ms)
-        eva_tcp_set_read_deadline(&c->tcp, 0);
+        eva_stream_set_read_deadline(&c->tcp, 0);
     return 0;
 }
 
@@ -66,9 +66,9 @@ eva_step http_conn_run(void *frame) {
     ASYNC_BEGIN(c);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
-    eva_tcp_set_read_timeout(&c->tcp, c->idle_timeout_ms);
+    eva_stream_set_read_timeout(&c->tcp, c->idle_timeout_ms);
     while (!c->close_after) {
-        AWAIT_RC(c, c->rc, eva_tcp_read_op(&c->read, &c->tcp, c->in, sizeof c->in));
+        AWAIT_RC(c, c->rc, eva_stream_read_op(&c->read, &c->tcp, c->in, sizeof c->in));
         if (c->rc == -ETIMEDOUT && c->in_header)
             queue_reply(c, TIMEOUT, sizeof TIMEOUT - 1);
         if (c->rc < 0 || c->read.nread == 0)
@@ -85,15 +85,15 @@ eva_step http_conn_run(void *frame) {
             if (c->close_after)
                 break; /* the answers go out below; nothing after it is parsed */
             if (c->out_len + HELLO_LEN > OUT_CAP || (c->pos == (size_t)c->read.nread && c->out_len)) {
-                AWAIT(c, eva_tcp_write_op(&c->write, &c->tcp, c->out, c->out_len));
+                AWAIT(c, eva_stream_write_op(&c->write, &c->tcp, c->out, c->out_len));
                 c->out_len = 0;
             }
         }
     }
     if (c->out_len) /* the last answer (a 200, 400 or 408), and what was batched before it */
-        AWAIT(c, eva_tcp_write_op(&c->write, &c->tcp, c->out, c->out_len));
+        AWAIT(c, eva_stream_write_op(&c->write, &c->tcp, c->out, c->out_len));
     ASYNC_FINALLY(c);
-    eva_tcp_close(&c->tcp, EVA_TCP_CLOSE_FLUSH, NULL); /* the last response still goes out */
+    eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_FLUSH, NULL); /* the last response still goes out */
     ASYNC_END(c);
 }
 

@@ -14,7 +14,7 @@
  * To serve a connection: spawn a task with a zeroed frame of
  * sizeof(struct http_conn) running http_conn_run (eva_task_spawn or
  * eva_scope_spawn: the loop owns the frame), then, before its first step (the
- * next loop iteration), eva_tcp_open() the accepted socket on c->tcp and set
+ * next loop iteration), eva_stream_open() the accepted socket on c->tcp and set
  * the two timeouts.  The task closes the connection when it ends; a task
  * whose socket could not be opened fails at its first read and ends at once.
  * It finishes with 0 (the peer closed, or was answered and closed after a
@@ -38,12 +38,12 @@ extern const char http_conn_hello[], http_conn_bad_request[], http_conn_timeout[
 
 struct http_conn {
     eva_task task;              /* first member: the frame is the task */
-    eva_tcp tcp;                /* the spawner opens it */
+    eva_stream tcp;                /* the spawner opens it */
     int64_t header_timeout_ms;  /* the spawner sets them; 0: none */
     int64_t idle_timeout_ms;
     /* the task's own: */
-    eva_tcp_read_req read;      /* its nread: the bytes in `in` */
-    eva_tcp_write_req write;
+    eva_stream_read_req read;      /* its nread: the bytes in `in` */
+    eva_stream_write_req write;
     http_parser parser;
     char in[16384];
     size_t pos;                 /* parsed so far */

@@ -38,7 +38,7 @@ typedef struct eva_task_info {
 EVA_API int eva_loop_list_tasks(eva_loop *loop, eva_task_info *out, size_t max);
 
 /* Print one line per live task to out:
- *   task 'checkout' suspended 1520 ms at handlers.c:42 awaiting read: eva_tcp_read_op(...)
+ *   task 'checkout' suspended 1520 ms at handlers.c:42 awaiting read: eva_stream_read_op(...)
  * Returns the number of tasks, or -EINVAL, or -EIO if writing failed.
  * Loop thread only (from a signal watcher, not a signal handler). */
 EVA_API int eva_loop_dump_tasks(eva_loop *loop, FILE *out);

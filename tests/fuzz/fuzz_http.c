@@ -203,7 +203,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     c->loop = fuzz_loop_new();
     struct http_conn *conn;
     FUZZ_CHECK(eva_task_spawn(c->loop, sizeof *conn, http_conn_run, "http-conn", on_conn_done, (void **)&conn) == 0);
-    FUZZ_CHECK(eva_tcp_open(c->loop, &conn->tcp, fds[0]) == 0);
+    FUZZ_CHECK(eva_stream_open(c->loop, &conn->tcp, fds[0]) == 0);
     c->timeouts = config & 1;
     if (c->timeouts) {
         conn->header_timeout_ms = 1 + (config >> 1) % 8;

@@ -3,13 +3,13 @@
  * against a model computed from the same bytes.
  *
  * Each input is a program run on a fresh loop and a loopback TCP pair: one
- * side is the eva_tcp under test, the other a peer the target plays from the
+ * side is the eva_stream under test, the other a peer the target plays from the
  * same thread between loop steps.  Each step takes one byte (its operation,
  * the byte modulo the number of operations) and the operands it needs: the
  * peer sends a chunk (its length, then its bytes: they are the stream), a
  * read starts (its kind, limit, delimiter, and the callback or the AWAIT
  * form), the loop runs one non-waiting iteration, the peer half-closes or
- * resets, the pending read is cancelled (eva_tcp_read_cancel) or its task is.
+ * resets, the pending read is cancelled (eva_stream_read_cancel) or its task is.
  * At the end the peer half-closes and read-somes drain the rest of the
  * stream; then the connection closes and the loop is destroyed.
  *
@@ -43,7 +43,7 @@ typedef struct reader reader;
 
 typedef struct world {
     eva_loop *loop;
-    eva_tcp tcp;
+    eva_stream tcp;
     int peer;                  /* -1 once closed */
     uint8_t stream[MAX_STREAM];
     size_t sent;               /* stream bytes the peer sent */
@@ -51,13 +51,13 @@ typedef struct world {
     bool shut, reset, closing;
     /* the one pending read */
     bool pending;
-    bool cancelled;            /* eva_tcp_read_cancel or its task's cancel since it started */
-    eva_tcp_read_mode mode;
+    bool cancelled;            /* eva_stream_read_cancel or its task's cancel since it started */
+    eva_stream_read_mode mode;
     size_t len;
     char delim[MAX_DELIM];
     size_t dlen;
     char buf[MAX_READ];
-    eva_tcp_read_req req;
+    eva_stream_read_req req;
     reader *task;              /* the AWAIT form's task, until its done callback */
     int tasks_live;
     bool idle;                 /* no read pending, no reader task left */
@@ -128,16 +128,16 @@ static void read_done(world *w, int status, ssize_t nread) {
     check_status(w, status, n);
 }
 
-static void on_read(eva_tcp_read_req *req, int status) {
+static void on_read(eva_stream_read_req *req, int status) {
     world *w = req->data;
     read_done(w, status, req->nread);
 }
 
 static eva_op read_op(world *w) {
     switch (w->mode) {
-    case EVA__READ_SOME:  return eva_tcp_read_op(&w->req, &w->tcp, w->buf, w->len);
-    case EVA__READ_EXACT: return eva_tcp_read_exact_op(&w->req, &w->tcp, w->buf, w->len);
-    default:              return eva_tcp_read_until_op(&w->req, &w->tcp, w->buf, w->len, w->delim, w->dlen);
+    case EVA__READ_SOME:  return eva_stream_read_op(&w->req, &w->tcp, w->buf, w->len);
+    case EVA__READ_EXACT: return eva_stream_read_exact_op(&w->req, &w->tcp, w->buf, w->len);
+    default:              return eva_stream_read_until_op(&w->req, &w->tcp, w->buf, w->len, w->delim, w->dlen);
     }
 }
 
@@ -163,12 +163,12 @@ static void on_reader_done(eva_task *t) {
     note_idle(w);
 }
 
-static int start_callback_read(world *w, eva_tcp_read_req *req) {
+static int start_callback_read(world *w, eva_stream_read_req *req) {
     req->data = w;
     switch (w->mode) {
-    case EVA__READ_SOME:  return eva_tcp_read(req, &w->tcp, w->buf, w->len, on_read);
-    case EVA__READ_EXACT: return eva_tcp_read_exact(req, &w->tcp, w->buf, w->len, on_read);
-    default:              return eva_tcp_read_until(req, &w->tcp, w->buf, w->len, w->delim, w->dlen, on_read);
+    case EVA__READ_SOME:  return eva_stream_read(req, &w->tcp, w->buf, w->len, on_read);
+    case EVA__READ_EXACT: return eva_stream_read_exact(req, &w->tcp, w->buf, w->len, on_read);
+    default:              return eva_stream_read_until(req, &w->tcp, w->buf, w->len, w->delim, w->dlen, on_read);
     }
 }
 
@@ -200,16 +200,16 @@ static void step_read(world *w, fuzz_input *in) {
     uint8_t how = fuzz_byte(in);
     size_t len = 1 + fuzz_byte(in) % MAX_READ;
     size_t dlen = 1 + fuzz_byte(in) % MAX_DELIM;
-    eva_tcp_read_mode mode = how % 3 == 0 ? EVA__READ_SOME : how % 3 == 1 ? EVA__READ_EXACT : EVA__READ_UNTIL;
+    eva_stream_read_mode mode = how % 3 == 0 ? EVA__READ_SOME : how % 3 == 1 ? EVA__READ_EXACT : EVA__READ_UNTIL;
     if (w->pending) {
         /* a second read: refused while the first is on the connection (the
          * AWAIT form's is once its task has run; a cancelled one leaves it
          * at once, its completion still to come) */
         if (w->cancelled || (w->task && eva_task_get_state(&w->task->task) == EVA_TASK_QUEUED))
             return;
-        eva_tcp_read_req other = {0};
+        eva_stream_read_req other = {0};
         char byte;
-        FUZZ_CHECK(eva_tcp_read(&other, &w->tcp, &byte, 1, on_read) == -EBUSY);
+        FUZZ_CHECK(eva_stream_read(&other, &w->tcp, &byte, 1, on_read) == -EBUSY);
         return;
     }
     w->mode = mode;
@@ -253,7 +253,7 @@ static void step(world *w, fuzz_input *in) {
         break;
     case STEP_CANCEL_READ:
         w->cancelled = w->pending;
-        FUZZ_CHECK(eva_tcp_read_cancel(&w->tcp) == 0);
+        FUZZ_CHECK(eva_stream_read_cancel(&w->tcp) == 0);
         break;
     default:
         if (w->task) {
@@ -298,7 +298,7 @@ static void drain(world *w) {
     FUZZ_CHECK(w->reset || w->consumed == w->sent);
 }
 
-static void on_closed(eva_tcp *tcp, int status) {
+static void on_closed(eva_stream *tcp, int status) {
     world *w = tcp->data;
     FUZZ_CHECK(!w->closed);
     (void)status; /* DISCARD: nothing to flush */
@@ -315,12 +315,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     w.loop = fuzz_loop_new();
     w.tcp.data = &w;
     w.idle = true;
-    FUZZ_CHECK(eva_tcp_open(w.loop, &w.tcp, fds[0]) == 0);
+    FUZZ_CHECK(eva_stream_open(w.loop, &w.tcp, fds[0]) == 0);
     while (in.n > 0)
         step(&w, &in);
     drain(&w);
     w.closing = true;
-    FUZZ_CHECK(eva_tcp_close(&w.tcp, EVA_TCP_CLOSE_DISCARD, on_closed) == 0);
+    FUZZ_CHECK(eva_stream_close(&w.tcp, EVA_STREAM_CLOSE_DISCARD, on_closed) == 0);
     FUZZ_CHECK(fuzz_run_until(w.loop, &w.closed, 5000));
     FUZZ_CHECK(w.idle);
     if (w.peer >= 0)

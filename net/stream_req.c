@@ -1,4 +1,4 @@
-/* net/tcp_req.c — what every TCP request shares: one completion path (wake
+/* net/stream_req.c — what every stream request shares: one completion path (wake
  * the awaiting task or call the callback, reading nothing of the request
  * afterwards), the refused op of a builder, and the promise form. */
 #include <errno.h>
@@ -6,26 +6,26 @@
 #include "net_internal.h"
 #include "promise_internal.h"
 
-int eva__tcp_req_park(eva__tcp_req *r, eva_task *t, void *obj) {
+int eva__stream_req_park(eva__stream_req *r, eva_task *t, void *obj) {
     r->awaited = true;
     r->to.waiter = t;
     eva_task_park(t, &r->kind->wait, obj);
     return EVA_PARKED;
 }
 
-const char *eva__tcp_timeout_message(unsigned timeout) {
+const char *eva__stream_timeout_message(unsigned timeout) {
     switch (timeout) {
-    case EVA__TCP_IDLE_TIMEOUT:    return "TCP read: no bytes within the read timeout (eva_tcp_set_read_timeout)";
-    case EVA__TCP_READ_DEADLINE:   return "TCP read: the read deadline passed (eva_tcp_set_read_deadline)";
-    case EVA__TCP_CONNECT_TIMEOUT: return "TCP connect: no answer within the connect timeout";
+    case EVA__STREAM_IDLE_TIMEOUT:    return "TCP read: no bytes within the read timeout (eva_stream_set_read_timeout)";
+    case EVA__STREAM_READ_DEADLINE:   return "TCP read: the read deadline passed (eva_stream_set_read_deadline)";
+    case EVA__STREAM_CONNECT_TIMEOUT: return "TCP connect: no answer within the connect timeout";
     default:                       return NULL;
     }
 }
 
-void eva__tcp_req_done(eva_loop *loop, eva__tcp_req *r, int status) {
+void eva__stream_req_done(eva_loop *loop, eva__stream_req *r, int status) {
     r->busy = false; /* the one told may start it again, or free it */
     if (r->awaited) {
-        const char *message = status == -ETIMEDOUT ? eva__tcp_timeout_message(r->timeout) : NULL;
+        const char *message = status == -ETIMEDOUT ? eva__stream_timeout_message(r->timeout) : NULL;
         eva_task_wake(r->to.waiter, status, message);
         return;
     }
@@ -36,11 +36,11 @@ void eva__tcp_req_done(eva_loop *loop, eva__tcp_req *r, int status) {
 
 static void on_req_deferred(eva_loop *loop, int status, void *arg) {
     (void)status; /* ours is r->status; at loop destroy it still runs once */
-    eva__tcp_req *r = arg;
-    eva__tcp_req_done(loop, r, r->status);
+    eva__stream_req *r = arg;
+    eva__stream_req_done(loop, r, r->status);
 }
 
-void eva__tcp_req_done_later(eva_loop *loop, eva__tcp_req *r, int status) {
+void eva__stream_req_done_later(eva_loop *loop, eva__stream_req *r, int status) {
     r->status = status;
     eva_loop_defer(loop, &r->call, on_req_deferred, r);
 }
@@ -50,9 +50,9 @@ static int refused_start(eva_task *t, const eva_op *op) {
     return (int)op->num;
 }
 
-eva_op eva__tcp_refused_op(int rc) { return (eva_op){.start = refused_start, .num = rc}; }
+eva_op eva__stream_refused_op(int rc) { return (eva_op){.start = refused_start, .num = rc}; }
 
-int eva__tcp_promise(eva_loop *loop, void *req, eva_op op, eva_promise **out) {
+int eva__stream_promise(eva_loop *loop, void *req, eva_op op, eva_promise **out) {
     int rc = eva__promise_from_op_value(loop, op, req, eva__free, out);
     if (rc < 0)
         eva__free(req);

@@ -1,0 +1,333 @@
+/* net/stream_read.c — the one pending read of a stream: read-some,
+ * read-exact and read-until, with the read timeout. */
+#include <errno.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+/* ---- completing ------------------------------------------------------------------ */
+
+static void read_notify(eva__stream_req *r, int status) {
+    eva_stream_read_req *req = EVA__CONTAINER_OF(r, eva_stream_read_req, req);
+    ((eva_stream_read_fn)r->to.cb)(req, status);
+}
+
+static void read_await_cancel(eva_task *t);
+
+static const eva__stream_req_kind read_kind = {{"read", read_await_cancel}, read_notify};
+
+/* The read timer is left running: it stops itself when it fires with no read
+ * pending, which costs less than a stop and a start per read. */
+static void read_disarm(eva_stream *stream) { ev_io_stop(eva_loop_get_ev(stream->loop), &stream->rio); }
+
+/* The pending read is over: the connection lets go of it (a new read may
+ * start from its completion on). */
+static eva_stream_read_req *read_release(eva_stream *stream) {
+    eva_stream_read_req *req = stream->rd;
+    read_disarm(stream);
+    stream->rd = NULL;
+    return req;
+}
+
+void eva__stream_read_abort(eva_stream *stream, int status) {
+    if (stream->rd)
+        eva__stream_req_done_later(stream->loop, &read_release(stream)->req, status);
+}
+
+int eva_stream_read_cancel(eva_stream *stream) {
+    if (!stream)
+        return -EINVAL;
+    if (eva_stream_is_open(stream))
+        eva__stream_read_abort(stream, -ECANCELED);
+    return 0;
+}
+
+/* ---- reading ---------------------------------------------------------------------- */
+
+/* ---- the read timer ------------------------------------------------------------------ */
+
+/* One timer per connection serves the read timeout and the read deadline at
+ * O(1) per read (ev.pod, "Be smart about timeouts"): a read only notes when
+ * it started or last made progress.  The timer is armed for the earliest
+ * moment a timeout could be due; when it fires it either times the read out
+ * or moves itself to the new earliest moment (a repeating timer and
+ * ev_timer_again: no stop and start).  It runs unreferenced: a pending read's
+ * io watcher holds the loop, and a timer left running after the last read
+ * must not keep an idle connection's loop alive. */
+
+/* When the pending read times out (ev_now clock), or 0: never. */
+static ev_tstamp read_due(const eva_stream *stream) {
+    if (!stream->rd)
+        return 0;
+    ev_tstamp due = stream->read_deadline;
+    if (stream->read_timeout_ms > 0) {
+        ev_tstamp idle_due = stream->read_activity + (double)stream->read_timeout_ms / 1e3;
+        if (due == 0 || idle_due < due)
+            due = idle_due;
+    }
+    return due;
+}
+
+/* (Re)arm a repeating timer for due: it must never repeat with 0 (that stops it). */
+static void timer_move(eva_stream *stream, ev_tstamp due) {
+    struct ev_loop *ev = eva_loop_get_ev(stream->loop);
+    ev_tstamp left = due - ev_now(ev);
+    stream->timer_at = due;
+    stream->timer.repeat = left > 1e-6 ? left : 1e-6;
+    ev_timer_again(ev, &stream->timer); /* starts it, or moves it in place */
+}
+
+void eva__stream_read_timer_arm(eva_stream *stream) {
+    ev_tstamp due = read_due(stream);
+    if (due == 0)
+        return;
+    if (ev_is_active(&stream->timer)) {
+        if (stream->timer_at > due)
+            timer_move(stream, due); /* rare: a shorter timeout or an earlier deadline */
+        return;                   /* else it fires first and looks again */
+    }
+    timer_move(stream, due);
+    ev_unref(eva_loop_get_ev(stream->loop));
+    stream->timer_unref = true;
+}
+
+void eva__stream_timer_stop(eva_stream *stream) {
+    struct ev_loop *ev = eva_loop_get_ev(stream->loop);
+    if (stream->timer_unref) { /* stopping an unreferenced watcher: libev wants the ref back first */
+        ev_ref(ev);
+        stream->timer_unref = false;
+    }
+    ev_timer_stop(ev, &stream->timer);
+}
+
+void eva__stream_read_timer_fired(eva_stream *stream) {
+    ev_tstamp due = read_due(stream);
+    if (due > ev_now(eva_loop_get_ev(stream->loop))) {
+        timer_move(stream, due); /* progress, or a later deadline, since it was armed */
+        return;
+    }
+    eva__stream_timer_stop(stream);
+    if (due == 0)
+        return;
+    bool deadline = stream->read_deadline > 0 && due >= stream->read_deadline;
+    stream->rd->req.timeout = deadline ? EVA__STREAM_READ_DEADLINE : EVA__STREAM_IDLE_TIMEOUT;
+    eva__stream_read_abort(stream, -ETIMEDOUT);
+}
+
+static void note_progress(eva_stream *stream) { stream->read_activity = ev_now(eva_loop_get_ev(stream->loop)); }
+
+/* Where to look for the delimiter once `have` bytes are in: it may straddle
+ * the previous chunk, so start dlen - 1 bytes back. */
+static const char *find_delim(const eva_stream_read_req *rd, size_t from, size_t to) {
+    size_t d = rd->dlen;
+    for (size_t i = from; i + d <= to; i++)
+        if (memcmp(rd->buf + i, rd->delim, d) == 0)
+            return rd->buf + i;
+    return NULL;
+}
+
+/* One read-until chunk: peek, then consume only up to the delimiter, so the
+ * bytes after it stay in the socket for the next read.  1 done, 0 go on,
+ * < 0 error. */
+static int until_chunk(int fd, eva_stream_read_req *rd) {
+    size_t have = (size_t)rd->nread;
+    ssize_t k = recv(fd, rd->buf + have, rd->len - have, MSG_PEEK);
+    if (k <= 0)
+        return k == 0 ? EVA_EOF : -errno;
+    size_t from = have >= rd->dlen ? have - rd->dlen + 1 : 0;
+    const char *hit = find_delim(rd, from, have + (size_t)k);
+    size_t take = hit ? (size_t)(hit - rd->buf) + rd->dlen - have : (size_t)k;
+    ssize_t got = recv(fd, rd->buf + have, take, 0);
+    if (got != (ssize_t)take) /* the peeked bytes are there: only an error stops us */
+        return got < 0 ? -errno : -EIO;
+    rd->nread += (ssize_t)take;
+    if (hit)
+        return 1;
+    return (size_t)rd->nread == rd->len ? -EMSGSIZE : 0;
+}
+
+/* One read-some/exact chunk: 1 done, 0 go on, < 0 error. */
+static int plain_chunk(int fd, eva_stream_read_req *rd) {
+    size_t have = (size_t)rd->nread;
+    ssize_t r = recv(fd, rd->buf + have, rd->len - have, 0);
+    if (r < 0)
+        return -errno;
+    if (r == 0)
+        return rd->mode == EVA__READ_SOME ? 1 : EVA_EOF;
+    rd->nread += r;
+    return rd->mode == EVA__READ_SOME || (size_t)rd->nread == rd->len ? 1 : 0;
+}
+
+/* Move bytes; true when the read is over (its status in *status). */
+static bool read_step(eva_stream *stream, eva_stream_read_req *rd, int *status) {
+    for (;;) {
+        int r = rd->mode == EVA__READ_UNTIL ? until_chunk(stream->fd, rd) : plain_chunk(stream->fd, rd);
+        if (r == -EINTR)
+            continue;
+        if (r == -EAGAIN || r == -EWOULDBLOCK)
+            return false;
+        if (r == 0) { /* progress, not finished */
+            note_progress(stream);
+            continue;
+        }
+        *status = r > 0 ? 0 : r;
+        return true;
+    }
+}
+
+void eva__stream_on_readable(eva_stream *stream) {
+    eva_stream_read_req *rd = stream->rd;
+    int status;
+    if (!rd) {
+        ev_io_stop(eva_loop_get_ev(stream->loop), &stream->rio);
+        return;
+    }
+    if (read_step(stream, rd, &status))
+        eva__stream_req_done(stream->loop, &read_release(stream)->req, status);
+}
+
+/* ---- starting ---------------------------------------------------------------------- */
+
+static int read_check(const eva_stream *stream) {
+    if (!eva_stream_is_open(stream) || stream->connecting || stream->closing)
+        return -ENOTCONN;
+    if (stream->rd)
+        return -EBUSY;
+    if (stream->read_deadline > 0 && ev_now(eva_loop_get_ev(stream->loop)) >= stream->read_deadline)
+        return -ETIMEDOUT;
+    return 0;
+}
+
+/* The arguments, into the request only (the builder's and the start call's part). */
+static void read_fill(eva_stream_read_req *req, eva_stream *stream, eva_stream_read_mode mode, void *buf,
+                      size_t len, const char *delim, size_t dlen) {
+    req->stream = stream;
+    req->mode = mode;
+    req->buf = buf;
+    req->len = len;
+    req->delim = delim;
+    req->dlen = dlen;
+}
+
+/* The connection takes the filled request; cb NULL: the AWAIT form. */
+static int read_begin(eva_stream_read_req *req, void (*cb)(void)) {
+    eva_stream *stream = req->stream;
+    if (req->req.busy)
+        return -EBUSY;
+    if (!stream || !req->buf || req->len == 0)
+        return -EINVAL;
+    if (req->mode == EVA__READ_UNTIL && (!req->delim || req->dlen == 0 || req->dlen > req->len))
+        return -EINVAL;
+    int rc = read_check(stream);
+    if (rc < 0)
+        return rc;
+    eva__stream_req_take(&req->req, &read_kind, cb);
+    req->nread = 0;
+    stream->rd = req;
+    return 0;
+}
+
+static void read_arm(eva_stream *stream) {
+    ev_io_start(eva_loop_get_ev(stream->loop), &stream->rio);
+    note_progress(stream);
+    eva__stream_read_timer_arm(stream);
+}
+
+static int read_start(eva_stream_read_req *req, eva_stream *stream, eva_stream_read_mode mode, void *buf,
+                      size_t len, const char *delim, size_t dlen, eva_stream_read_fn cb) {
+    if (!req || !cb)
+        return -EINVAL;
+    if (req->req.busy)
+        return -EBUSY;
+    read_fill(req, stream, mode, buf, len, delim, dlen);
+    int rc = read_begin(req, (void (*)(void))cb);
+    if (rc == 0)
+        read_arm(stream);
+    return rc;
+}
+
+int eva_stream_read(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, eva_stream_read_fn cb) {
+    return read_start(req, stream, EVA__READ_SOME, buf, len, NULL, 0, cb);
+}
+
+int eva_stream_read_exact(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, eva_stream_read_fn cb) {
+    return read_start(req, stream, EVA__READ_EXACT, buf, len, NULL, 0, cb);
+}
+
+int eva_stream_read_until(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t max, const char *delim,
+                       size_t dlen, eva_stream_read_fn cb) {
+    return read_start(req, stream, EVA__READ_UNTIL, buf, max, delim, dlen, cb);
+}
+
+/* ---- AWAIT --------------------------------------------------------------------------- */
+
+/* The read completes once, through its own completion (which wakes the
+ * task): queued already, it is left alone; else it is aborted. */
+static void read_await_cancel(eva_task *t) {
+    eva_stream_read_req *req = eva_task_get_wait_obj(t);
+    if (!eva__stream_req_queued(&req->req))
+        eva__stream_read_abort(req->stream, -ECANCELED);
+}
+
+static int read_await_start(eva_task *t, const eva_op *op) {
+    eva_stream_read_req *req = op->ptr;
+    int rc = read_begin(req, NULL);
+    if (rc == -ETIMEDOUT) /* the only timeout read_begin reports */
+        t->u.message = eva__stream_timeout_message(EVA__STREAM_READ_DEADLINE);
+    if (rc < 0)
+        return rc;
+    eva_stream *stream = req->stream;
+    if (read_step(stream, req, &rc)) { /* the bytes were already there: no suspension */
+        stream->rd = NULL;
+        eva__stream_req_idle(&req->req);
+        return rc;
+    }
+    read_arm(stream);
+    return eva__stream_req_park(&req->req, t, req);
+}
+
+static eva_op read_op(eva_stream_read_req *req, eva_stream *stream, eva_stream_read_mode mode, void *buf,
+                      size_t len, const char *delim, size_t dlen) {
+    if (!req || req->req.busy)
+        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+    read_fill(req, stream, mode, buf, len, delim, dlen);
+    return (eva_op){.start = read_await_start, .ptr = req};
+}
+
+eva_op eva_stream_read_op(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len) {
+    return read_op(req, stream, EVA__READ_SOME, buf, len, NULL, 0);
+}
+
+eva_op eva_stream_read_exact_op(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len) {
+    return read_op(req, stream, EVA__READ_EXACT, buf, len, NULL, 0);
+}
+
+eva_op eva_stream_read_until_op(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t max,
+                             const char *delim, size_t dlen) {
+    return read_op(req, stream, EVA__READ_UNTIL, buf, max, delim, dlen);
+}
+
+/* ---- promises ------------------------------------------------------------------------- */
+
+static int read_promise(eva_stream *stream, eva_stream_read_mode mode, void *buf, size_t len,
+                        const char *delim, size_t dlen, eva_promise **out) {
+    if (!stream || !out)
+        return -EINVAL;
+    eva_stream_read_req *req = eva__calloc(1, sizeof *req);
+    if (!req)
+        return -ENOMEM;
+    return eva__stream_promise(stream->loop, req, read_op(req, stream, mode, buf, len, delim, dlen), out);
+}
+
+int eva_stream_read_promise(eva_stream *stream, void *buf, size_t len, eva_promise **out) {
+    return read_promise(stream, EVA__READ_SOME, buf, len, NULL, 0, out);
+}
+
+int eva_stream_read_exact_promise(eva_stream *stream, void *buf, size_t len, eva_promise **out) {
+    return read_promise(stream, EVA__READ_EXACT, buf, len, NULL, 0, out);
+}
+
+int eva_stream_read_until_promise(eva_stream *stream, void *buf, size_t max, const char *delim, size_t dlen,
+                               eva_promise **out) {
+    return read_promise(stream, EVA__READ_UNTIL, buf, max, delim, dlen, out);
+}
