@@ -83,7 +83,19 @@ eva_op eva__stream_refused_op(int rc);
  * req is freed too.  Returns 0, -EINVAL (NULL loop), -ENOMEM. */
 int eva__stream_promise(eva_loop *loop, void *req, eva_op op, eva_promise **out);
 
-/* tcp_conn.c: set up an eva_stream around a connected or connecting fd. */
+/* stream_io.c: what fd is (0), or why it cannot be a stream: -EBADF,
+ * -EPERM (a regular file, directory or block device), -EINVAL (a listening
+ * socket), -EPROTOTYPE (not SOCK_STREAM); logged with the reason. */
+int eva__stream_classify(eva_loop *loop, int fd, eva__stream_kind *kind);
+/* Write iov without raising SIGPIPE (EINTR retried); write(2)'s result. */
+ssize_t eva__stream_writev(const eva_stream *stream, const struct iovec *iov, int cnt);
+/* The half-close itself: shutdown(SHUT_WR) on a socket; on a write-only
+ * pipe, closing it (the stream is closed then); -EOPNOTSUPP on a read-write
+ * non-socket (a tty).  0 or -errno. */
+int eva__stream_shut_fd(eva_stream *stream);
+
+/* stream_conn.c: set up an eva_stream around a connected or connecting
+ * socket, non-blocking already (kind: a socket, both ways). */
 int eva__stream_attach(eva_loop *loop, eva_stream *stream, int fd);
 /* Close the fd and stop everything now; pending operations complete with
  * -ECANCELED from the loop.  The close callback (if any) is queued last. */

@@ -41,29 +41,15 @@ int eva__stream_attach(eva_loop *loop, eva_stream *stream, int fd) {
     eva__net_loop *nl = eva__net_loop_get(loop);
     if (!nl)
         return -ENOMEM;
-    int rc = eva__fd_nonblock(fd);
-    if (rc < 0)
-        return rc;
     void *data = stream->data;
     *stream = (eva_stream){.data = data, .loop = loop, .fd = fd,
-                     .high_water = 64 * 1024, .low_water = 16 * 1024};
+                     .high_water = 64 * 1024, .low_water = 16 * 1024,
+                     .kind = {.socket = true, .readable = true, .writable = true}};
     ev_io_init(&stream->rio, on_rio, fd, EV_READ);
     ev_io_init(&stream->wio, on_wio, fd, EV_WRITE);
     ev_init(&stream->timer, on_timer);
     eva__net_link_conn(nl, stream);
     return 0;
-}
-
-int eva_stream_open(eva_loop *loop, eva_stream *stream, int fd) {
-    if (!loop || !stream || fd < 0)
-        return -EINVAL;
-    if (eva_stream_is_open(stream))
-        return -EBUSY;
-    if (fcntl(fd, F_GETFD) < 0)
-        return -EBADF;
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* not TCP: harmless */
-    return eva__stream_attach(loop, stream, fd);
 }
 
 bool eva_stream_is_open(const eva_stream *stream) { return stream && stream->loop && stream->fd >= 0; }

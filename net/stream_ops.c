@@ -37,10 +37,18 @@ void eva__stream_shut_report(eva_stream *stream, int status) {
  * shutdown() status. */
 static int shut_syscall(eva_stream *stream) {
     stream->write_shut = 2;
-    return shutdown(stream->fd, SHUT_WR) < 0 ? -errno : 0;
+    return eva__stream_shut_fd(stream);
 }
 
-void eva__stream_shut_now(eva_stream *stream) { eva__stream_shut_report(stream, shut_syscall(stream)); }
+/* The request is taken off first: on a pipe the half-close closes the
+ * stream, which would report it as cancelled. */
+void eva__stream_shut_now(eva_stream *stream) {
+    eva_stream_shutdown_req *req = stream->shut;
+    stream->shut = NULL;
+    int status = shut_syscall(stream);
+    if (req)
+        eva__stream_req_done_later(stream->loop, &req->req, status);
+}
 
 static int shut_check(const eva_stream_shutdown_req *req, const eva_stream *stream) {
     if (!req || !stream)
@@ -49,6 +57,8 @@ static int shut_check(const eva_stream_shutdown_req *req, const eva_stream *stre
         return -EBUSY;
     if (!eva_stream_is_open(stream) || stream->connecting || stream->closing)
         return -ENOTCONN;
+    if (!stream->kind.writable)
+        return -EBADF;
     return stream->write_shut ? -EALREADY : 0;
 }
 

@@ -2,6 +2,8 @@
  * read-exact and read-until, with the read timeout. */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "net_internal.h"
 
@@ -126,10 +128,18 @@ static const char *find_delim(const eva_stream_read_req *rd, size_t from, size_t
     return NULL;
 }
 
-/* One read-until chunk: peek, then consume only up to the delimiter, so the
- * bytes after it stay in the socket for the next read.  1 done, 0 go on,
- * < 0 error. */
-static int until_chunk(int fd, eva_stream_read_req *rd) {
+/* took more bytes consumed, hit: they end with the delimiter.  1 done, 0 go
+ * on, < 0 error. */
+static int until_took(eva_stream_read_req *rd, size_t took, bool hit) {
+    rd->nread += (ssize_t)took;
+    if (hit)
+        return 1;
+    return (size_t)rd->nread == rd->len ? -EMSGSIZE : 0;
+}
+
+/* One read-until chunk from a socket: peek, then consume only up to the
+ * delimiter, so the bytes after it stay in the socket for the next read. */
+static int until_chunk_peek(int fd, eva_stream_read_req *rd) {
     size_t have = (size_t)rd->nread;
     ssize_t k = recv(fd, rd->buf + have, rd->len - have, MSG_PEEK);
     if (k <= 0)
@@ -140,16 +150,43 @@ static int until_chunk(int fd, eva_stream_read_req *rd) {
     ssize_t got = recv(fd, rd->buf + have, take, 0);
     if (got != (ssize_t)take) /* the peeked bytes are there: only an error stops us */
         return got < 0 ? -errno : -EIO;
-    rd->nread += (ssize_t)take;
-    if (hit)
-        return 1;
-    return (size_t)rd->nread == rd->len ? -EMSGSIZE : 0;
+    return until_took(rd, take, hit != NULL);
+}
+
+/* The longest tail of the bytes read that is a start of the delimiter. */
+static size_t delim_started(const eva_stream_read_req *rd) {
+    size_t have = (size_t)rd->nread;
+    size_t m = rd->dlen - 1 < have ? rd->dlen - 1 : have;
+    while (m > 0 && memcmp(rd->buf + have - m, rd->delim, m) != 0)
+        m--;
+    return m;
+}
+
+/* One read-until chunk from a pipe or tty, which cannot be peeked: read no
+ * more than the part of the delimiter still missing.  The delimiter cannot
+ * end sooner (a longer started part would have been found), so nothing past
+ * it is consumed; the price is short reads near a started delimiter (a
+ * one-byte delimiter reads a byte at a time). */
+static int until_chunk_bounded(int fd, eva_stream_read_req *rd) {
+    size_t have = (size_t)rd->nread;
+    size_t want = rd->dlen - delim_started(rd);
+    if (want > rd->len - have)
+        want = rd->len - have;
+    ssize_t k = read(fd, rd->buf + have, want);
+    if (k <= 0)
+        return k == 0 ? EVA_EOF : -errno;
+    size_t from = have >= rd->dlen ? have - rd->dlen + 1 : 0;
+    return until_took(rd, (size_t)k, find_delim(rd, from, have + (size_t)k) != NULL);
+}
+
+static int until_chunk(const eva_stream *stream, eva_stream_read_req *rd) {
+    return stream->kind.socket ? until_chunk_peek(stream->fd, rd) : until_chunk_bounded(stream->fd, rd);
 }
 
 /* One read-some/exact chunk: 1 done, 0 go on, < 0 error. */
 static int plain_chunk(int fd, eva_stream_read_req *rd) {
     size_t have = (size_t)rd->nread;
-    ssize_t r = recv(fd, rd->buf + have, rd->len - have, 0);
+    ssize_t r = read(fd, rd->buf + have, rd->len - have);
     if (r < 0)
         return -errno;
     if (r == 0)
@@ -161,7 +198,7 @@ static int plain_chunk(int fd, eva_stream_read_req *rd) {
 /* Move bytes; true when the read is over (its status in *status). */
 static bool read_step(eva_stream *stream, eva_stream_read_req *rd, int *status) {
     for (;;) {
-        int r = rd->mode == EVA__READ_UNTIL ? until_chunk(stream->fd, rd) : plain_chunk(stream->fd, rd);
+        int r = rd->mode == EVA__READ_UNTIL ? until_chunk(stream, rd) : plain_chunk(stream->fd, rd);
         if (r == -EINTR)
             continue;
         if (r == -EAGAIN || r == -EWOULDBLOCK)
@@ -191,6 +228,8 @@ void eva__stream_on_readable(eva_stream *stream) {
 static int read_check(const eva_stream *stream) {
     if (!eva_stream_is_open(stream) || stream->connecting || stream->closing)
         return -ENOTCONN;
+    if (!stream->kind.readable)
+        return -EBADF; /* a pipe's write end */
     if (stream->rd)
         return -EBUSY;
     if (stream->read_deadline > 0 && ev_now(eva_loop_get_ev(stream->loop)) >= stream->read_deadline)

@@ -1,5 +1,5 @@
 /* net/stream_write.c — the write queue: requests go out in order, gathered into
- * one sendmsg (MSG_NOSIGNAL: no SIGPIPE) per readiness event; partial writes
+ * one write (eva__stream_writev: no SIGPIPE) per readiness event; partial writes
  * resume where they stopped; high/low-water marks give backpressure. */
 #include <errno.h>
 #include <string.h>
@@ -89,14 +89,11 @@ static int flush(eva_stream *stream) {
             consume(stream, 0);
             continue;
         }
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
-        ssize_t n = sendmsg(stream->fd, &msg, MSG_NOSIGNAL);
+        ssize_t n = eva__stream_writev(stream, iov, cnt);
         if (n >= 0) {
             consume(stream, (size_t)n);
             continue;
         }
-        if (errno == EINTR)
-            continue;
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return 1;
         int err = -errno;
@@ -123,6 +120,8 @@ void eva__stream_on_writable(eva_stream *stream) {
 static int write_check(const eva_stream *stream) {
     if (!eva_stream_is_open(stream) || stream->connecting)
         return -ENOTCONN;
+    if (!stream->kind.writable)
+        return -EBADF; /* a pipe's read end */
     if (stream->write_shut || stream->closing || stream->broken)
         return -EPIPE;
     return 0;
@@ -240,10 +239,7 @@ static void write_await_cancel(eva_task *t) {
 /* Straight into the socket when nothing is queued: 1 all of it went, 0 some
  * or none (the request now starts at what is left), < 0 an error. */
 static int write_now(eva_stream *stream, eva_stream_write_req *req) {
-    ssize_t n;
-    do
-        n = send(stream->fd, req->iov[0].iov_base, req->iov[0].iov_len, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    ssize_t n = eva__stream_writev(stream, req->iov, 1);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         stream->broken = 1;
         return -errno;

@@ -77,6 +77,12 @@ typedef struct eva_tcp_connect_req eva_tcp_connect_req;
 
 /* The completion every request carries (private to net/). */
 typedef struct eva__stream_req_kind eva__stream_req_kind;
+/* What an eva_stream's descriptor is (private to net/). */
+typedef struct eva__stream_kind {
+    bool socket;                   /* recv/send and shutdown(); else read/writev */
+    bool readable, writable;       /* its access mode (a socket: both) */
+} eva__stream_kind;
+
 /* eva__stream_req: 56 bytes on x86_64. */
 typedef struct eva__stream_req {
     /* private: */
@@ -203,6 +209,7 @@ struct eva_stream {
     eva__stream_req close;            /* the close's one callback-or-waiter slot */
     bool timer_unref;              /* the read timer runs without holding the loop */
     bool above_high;
+    eva__stream_kind kind;
 };
 
 /* eva_server: 208 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
