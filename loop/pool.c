@@ -32,6 +32,7 @@ struct eva_pool {
     eva_queue jobs;         /* the FIFO of queued jobs */
     size_t queued, capacity;
     unsigned idle;          /* workers waiting for a job */
+    unsigned waking;        /* of them, signalled and not yet awake */
     bool stopping;
     unsigned nthreads;
     worker *workers;
@@ -91,6 +92,8 @@ static void *worker_main(void *arg) {
             pool->idle++;
             pthread_cond_wait(&pool->work_ready, &pool->mutex);
             pool->idle--;
+            if (pool->waking) /* a spurious wake-up may count as one: it only costs a signal */
+                pool->waking--;
         }
         if (eva__queue_empty(&pool->jobs))
             break; /* stopping, and nothing left to run */
@@ -222,7 +225,11 @@ int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
          * reads halved the throughput): time one job in SAMPLE. */
         job->submitted_ns = pool->submitted++ % SAMPLE == 0 ? eva_hrtime() : 0;
         queue_push(pool, job);
-        wake = pool->idle > 0; /* busy workers will find it without a wake-up */
+        /* Busy workers, and those already signalled, will find it without a
+         * wake-up: a worker takes jobs until the queue is empty.  Signalling
+         * every submit while a worker is still waking cost a futex call each. */
+        wake = pool->idle > pool->waking;
+        pool->waking += wake;
     }
     pthread_mutex_unlock(&pool->mutex);
     if (wake) /* after unlocking: the woken worker must not block on our lock */
