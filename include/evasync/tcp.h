@@ -94,6 +94,8 @@ typedef struct eva__tcp_req {
     uint8_t timeout;               /* which of evasync's timers failed it (messages) */
 } eva__tcp_req;
 
+/* Request completions: status is 0 or a negative code; the request holds
+ * the result and may be reused or freed from inside the callback. */
 typedef void (*eva_tcp_read_fn)(eva_tcp_read_req *req, int status);
 typedef void (*eva_tcp_write_fn)(eva_tcp_write_req *req, int status);
 typedef void (*eva_tcp_connect_fn)(eva_tcp_connect_req *req, int status);
@@ -110,6 +112,7 @@ typedef void (*eva_tcp_close_fn)(eva_tcp *tcp, int status);
  * until it returns (free it afterwards). */
 typedef void (*eva_tcp_accept_fn)(eva_tcp_server *server, int fd);
 
+/* Private: which read a read request is (read-some, exact or until). */
 typedef enum eva_tcp_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTIL } eva_tcp_read_mode;
 
 /* A read: read-some, read-exact and read-until share it.  It references the
@@ -178,6 +181,7 @@ struct eva_tcp_shutdown_req {
     eva__tcp_req req;
 };
 
+/* The drain request: the same layout as the shutdown request. */
 struct eva_tcp_drain_req {
     /* public: */
     void *data;                    /* the caller's */
@@ -482,6 +486,7 @@ EVA_API int eva_tcp_shutdown(eva_tcp_shutdown_req *req, eva_tcp *tcp, eva_tcp_sh
 EVA_API eva_op eva_tcp_shutdown_op(eva_tcp_shutdown_req *req, eva_tcp *tcp);
 EVA_API int eva_tcp_shutdown_promise(eva_tcp *tcp, eva_promise **out);
 
+/* How eva_tcp_close treats what is still queued to write. */
 typedef enum eva_tcp_close_how {
     EVA_TCP_CLOSE_FLUSH,   /* write what is queued, then close */
     EVA_TCP_CLOSE_DISCARD, /* close now; queued writes complete with -ECANCELED */
@@ -500,6 +505,8 @@ EVA_API int eva_tcp_close(eva_tcp *tcp, eva_tcp_close_how how, eva_tcp_close_fn 
 EVA_API eva_op eva_tcp_close_op(eva_tcp *tcp, eva_tcp_close_how how);
 EVA_API int eva_tcp_close_promise(eva_tcp *tcp, eva_tcp_close_how how, eva_promise **out);
 
+/* true while the connection holds its fd (from open or connect until close
+ * closed it); eva_tcp_get_fd returns that fd, else -EBADF. */
 EVA_API bool eva_tcp_is_open(const eva_tcp *tcp);
 EVA_API int eva_tcp_get_fd(const eva_tcp *tcp);
 
