@@ -7,6 +7,8 @@
 #ifndef EVASYNC_H
 #define EVASYNC_H
 
+/* The version of these headers (major.minor.patch); the library's SONAME
+ * counts ABI breaks separately (docs/abi.md). */
 #define EVASYNC_VERSION_MAJOR 0
 #define EVASYNC_VERSION_MINOR 1
 #define EVASYNC_VERSION_PATCH 0

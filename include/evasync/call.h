@@ -20,6 +20,8 @@ extern "C" {
 
 typedef struct eva_loop eva_loop;
 
+/* A deferred or posted call: status is 0, or -ECANCELED when the loop is
+ * destroyed before it ran; arg is the one given with the call. */
 typedef void (*eva_call_fn)(eva_loop *loop, int status, void *arg);
 
 /* eva_call: 32 bytes on x86_64 (ABI: tests/test_struct_sizes.c).

@@ -12,6 +12,7 @@
 #ifndef EVASYNC_EXPORT_H
 #define EVASYNC_EXPORT_H
 
+/* Marks a public function: exported from the shared library (see above). */
 #if defined(__GNUC__)
 #define EVA_API __attribute__((visibility("default")))
 #else

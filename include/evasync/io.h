@@ -53,6 +53,7 @@ EVA_API int eva_io_start(eva_io *io, int fd, int events, eva_io_fn cb, void *dat
 /* Stop watching.  Stopping an inactive watcher does nothing.  Returns 0 or -EINVAL. */
 EVA_API int eva_io_stop(eva_io *io);
 
+/* true while the watcher is started (false for NULL). */
 EVA_API bool eva_io_is_active(const eva_io *io);
 
 /* The loop io was bound to by eva_io_init (NULL for NULL). */

@@ -14,6 +14,7 @@ extern "C" {
 
 typedef struct eva_loop eva_loop;
 
+/* The severity of a log line, lowest first. */
 typedef enum eva_log_level {
     EVA_LOG_DEBUG,
     EVA_LOG_INFO,

@@ -26,6 +26,7 @@ extern "C" {
 #endif
 
 struct ev_loop;
+/* An event loop (opaque: only pointers; see the top of this header). */
 typedef struct eva_loop eva_loop;
 
 /* How long eva_loop_run() runs. */

@@ -37,6 +37,7 @@ typedef struct eva_loop eva_loop;
 
 /* ---- the blocked-loop detector ------------------------------------------ */
 
+/* What a report is about (eva_block_report.kind). */
 typedef enum eva_block_kind {
     EVA_BLOCK_DISPATCH,    /* one dispatch took too long; sent after it returned */
     EVA_BLOCK_IN_PROGRESS  /* the loop has been busy too long; sent while it is */
@@ -63,6 +64,7 @@ typedef struct eva_block_report {
                                since the previous one */
 } eva_block_report;
 
+/* The detector's report hook: arg is the one given in the options. */
 typedef void (*eva_block_fn)(void *arg, const eva_block_report *report);
 
 /* eva_detector_options: 32 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */

@@ -37,6 +37,7 @@ extern "C" {
 #endif
 
 typedef struct eva_loop eva_loop;
+/* An offload pool (opaque): worker threads and their job queue. */
 typedef struct eva_pool eva_pool;
 typedef struct eva_pool_job eva_pool_job;
 
@@ -130,6 +131,7 @@ typedef struct eva_pool_stats {
     uint64_t run_ns_p50, run_ns_p99, run_ns_max;    /* start -> end */
 } eva_pool_stats;
 
+/* Fill *out with the pool's counters now.  0, or -EINVAL (NULL pool or out). */
 EVA_API int eva_pool_get_stats(eva_pool *pool, eva_pool_stats *out);
 
 /* The number of online cores: the default thread count. */

@@ -66,14 +66,17 @@ extern "C" {
 #endif
 
 typedef struct eva_loop eva_loop;
+/* A promise (opaque, reference-counted: see the top of this header). */
 typedef struct eva_promise eva_promise;
 
+/* Where a promise is: pending, or settled one way for good. */
 typedef enum eva_promise_state {
     EVA_PROMISE_PENDING,
     EVA_PROMISE_FULFILLED,
     EVA_PROMISE_REJECTED
 } eva_promise_state;
 
+/* Frees a promise's value when the last reference goes (may be NULL). */
 typedef void (*eva_value_dtor)(void *value);
 
 /* Asked to stop the work behind a pending promise; it should reject the
@@ -131,6 +134,7 @@ EVA_API int eva_promise_cancel(eva_promise *p);
 EVA_API eva_promise *eva_promise_ref(eva_promise *p); /* returns p */
 EVA_API void eva_promise_unref(eva_promise *p);       /* NULL is fine */
 
+/* Pending, fulfilled or rejected. */
 EVA_API eva_promise_state eva_promise_get_state(const eva_promise *p);
 
 /* The value of a fulfilled promise (borrowed: valid while you hold a

@@ -51,6 +51,7 @@ extern "C" {
 
 typedef struct eva_scope eva_scope;
 
+/* What a child's failure does to the scope (eva_scope_init). */
 typedef enum eva_scope_mode {
     EVA_SCOPE_FAIL_FAST, /* the first failure cancels the siblings and is the scope's */
     EVA_SCOPE_SUPERVISE  /* failures are reported; siblings and new children go on */

@@ -21,6 +21,8 @@ extern "C" {
 typedef struct eva_loop eva_loop;
 typedef struct eva_signal eva_signal;
 
+/* Called on the loop thread after signum arrived (never inside the signal
+ * handler, so it may call anything). */
 typedef void (*eva_signal_fn)(eva_signal *sig, int signum);
 
 /* eva_signal: 72 bytes on x86_64 (ABI: tests/test_struct_sizes.c).  Caller-owned;
@@ -47,6 +49,7 @@ EVA_API int eva_signal_start(eva_signal *sig, int signum, eva_signal_fn cb, void
 /* Stop.  Stopping an inactive watcher does nothing.  Returns 0 or -EINVAL. */
 EVA_API int eva_signal_stop(eva_signal *sig);
 
+/* true while the watcher is started (false for NULL). */
 EVA_API bool eva_signal_is_active(const eva_signal *sig);
 
 /* The loop sig was bound to by eva_signal_init (NULL for NULL). */

@@ -38,6 +38,7 @@
 extern "C" {
 #endif
 
+/* The handle and request types (defined below); the loop's is opaque. */
 typedef struct eva_loop eva_loop;
 typedef struct eva_stream eva_stream;
 typedef struct eva_server eva_server;
@@ -98,6 +99,8 @@ typedef struct eva__stream_req {
     uint8_t timeout;               /* which of evasync's timers failed it (messages) */
 } eva__stream_req;
 
+/* Request completions: status is 0 or a negative code; the request holds
+ * the result and may be reused or freed from inside the callback. */
 typedef void (*eva_stream_read_fn)(eva_stream_read_req *req, int status);
 typedef void (*eva_stream_write_fn)(eva_stream_write_req *req, int status);
 typedef void (*eva_stream_shutdown_fn)(eva_stream_shutdown_req *req, int status);
@@ -112,6 +115,7 @@ typedef void (*eva_stream_close_fn)(eva_stream *stream, int status);
  * until it returns (free it afterwards). */
 typedef void (*eva_server_accept_fn)(eva_server *server, int fd);
 
+/* Private: which read a read request is (read-some, exact or until). */
 typedef enum eva_stream_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTIL } eva_stream_read_mode;
 
 /* A read: read-some, read-exact and read-until share it.  It references the
@@ -376,6 +380,7 @@ EVA_API int eva_stream_shutdown(eva_stream_shutdown_req *req, eva_stream *stream
 EVA_API eva_op eva_stream_shutdown_op(eva_stream_shutdown_req *req, eva_stream *stream);
 EVA_API int eva_stream_shutdown_promise(eva_stream *stream, eva_promise **out);
 
+/* How eva_stream_close treats what is still queued to write. */
 typedef enum eva_stream_close_how {
     EVA_STREAM_CLOSE_FLUSH,   /* write what is queued, then close */
     EVA_STREAM_CLOSE_DISCARD, /* close now; queued writes complete with -ECANCELED */
@@ -394,6 +399,8 @@ EVA_API int eva_stream_close(eva_stream *stream, eva_stream_close_how how, eva_s
 EVA_API eva_op eva_stream_close_op(eva_stream *stream, eva_stream_close_how how);
 EVA_API int eva_stream_close_promise(eva_stream *stream, eva_stream_close_how how, eva_promise **out);
 
+/* true while the stream holds its fd (from open or connect until close
+ * closed it); eva_stream_get_fd returns that fd, else -EBADF. */
 EVA_API bool eva_stream_is_open(const eva_stream *stream);
 EVA_API int eva_stream_get_fd(const eva_stream *stream);
 

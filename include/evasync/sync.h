@@ -125,6 +125,7 @@ EVA_API int eva_event_set(eva_event *e);
 /* Clear it: later waits wait again.  0 or -EINVAL. */
 EVA_API int eva_event_clear(eva_event *e);
 
+/* true between a set and the next clear (false for NULL). */
 EVA_API bool eva_event_is_set(const eva_event *e);
 
 /* 0, -EBUSY (waited on), -EINVAL. */
@@ -167,6 +168,7 @@ EVA_API int eva_channel_try_recv(eva_channel *ch, void **item);
  * buffered, then get EVA_EOF.  Idempotent.  0 or -EINVAL. */
 EVA_API int eva_channel_close(eva_channel *ch);
 
+/* How many items are buffered now (0 for NULL). */
 EVA_API size_t eva_channel_get_count(const eva_channel *ch);
 
 /* Frees the ring (items still buffered are the caller's to have drained).

@@ -107,8 +107,10 @@ typedef struct eva_op {
     int64_t num;
 } eva_op;
 
+/* What an eva_op's start returns when it parked the task (see above). */
 #define EVA_PARKED 1
 
+/* Where a task is in its life (eva_task_get_state). */
 typedef enum eva_task_state {
     EVA_TASK_IDLE,      /* initialised, not started (or finished and reusable) */
     EVA_TASK_QUEUED,    /* started or woken; runs on the next loop iteration */
@@ -206,6 +208,7 @@ EVA_API int eva_task_get_status(const eva_task *task);
  * awaited task, else eva_strerror(status).  Never NULL. */
 EVA_API const char *eva_task_get_message(const eva_task *task);
 
+/* Idle, queued, running, suspended or done. */
 EVA_API eva_task_state eva_task_get_state(const eva_task *task);
 
 /* The AWAIT the task last reached (file, line, awaited expression): where it
@@ -363,6 +366,9 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
 #define EVA__SITE_INIT(n) NULL, (n) - eva__base
 #define EVA__RESUME_POINT(n) case (n) - eva__base:
 
+/* ASYNC_BEGIN(f): open the task body.  f is the frame pointer (a struct
+ * with `eva_task task` as its first member); every other macro gets the
+ * same f.  (Defined once per resume-point mode: here and below.) */
 #define ASYNC_BEGIN(f)                                                        \
     EVA__CHECK_FRAME(f)                                                       \
     enum { eva__base = EVA__COUNTER };                                        \
@@ -421,10 +427,6 @@ static inline eva_op eva__op_self(eva_op op) { return op; }
     eva__finally: __attribute__((unused));                                    \
     return eva__task_end(eva__t)
 #endif
-
-/* ASYNC_BEGIN(f): open the task body.  f is the frame pointer (a struct
- * with `eva_task task` as its first member); every other macro gets the
- * same f.  (Defined above, once per resume-point mode.) */
 
 /* The core of every AWAIT: start op; if it parked, return to the loop and
  * come back here with its status in rc.  rc is not written while the task

@@ -20,6 +20,8 @@ extern "C" {
 
 typedef struct eva_tcp_dial_req eva_tcp_dial_req;
 
+/* Connect and dial completions: status is 0 or a negative code; the request
+ * may be reused or freed from inside the callback. */
 typedef void (*eva_tcp_connect_fn)(eva_tcp_connect_req *req, int status);
 typedef void (*eva_tcp_dial_fn)(eva_tcp_dial_req *req, int status);
 
