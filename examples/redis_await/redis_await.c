@@ -64,7 +64,7 @@ typedef struct await_route {
     const target *to;
     eva_event *other_done;
     redisContext *c;
-    eva_fd_wait_req wait;
+    redis_connecting connecting;
     redis_exchange x;
     int i;
     long long pushed;   /* integer replies seen in the pipeline */
@@ -99,20 +99,13 @@ static void count_pushed(redis_exchange *x, const redisReply *r) {
     f->pushed += r->type == REDIS_REPLY_INTEGER;
 }
 
-static redisContext *connect_nonblock(const target *to) {
-    return to->unix_path ? redisConnectUnixNonBlock(to->unix_path)
-                         : redisConnectNonBlock(to->host, to->port);
-}
-
 static eva_step await_route_run(void *frame) {
     await_route *f = frame;
     ASYNC_BEGIN(f);
-    f->c = connect_nonblock(f->to);
-    if (!f->c || f->c->err)
-        ASYNC_FAIL(f, -ECONNREFUSED, f->c ? f->c->errstr : "redis: out of memory");
-    AWAIT(f, eva_fd_wait_op(&f->wait, f->c->fd, EVA_FD_WRITABLE, WAIT_MS)); /* connected */
-    if (redis_connect_status(f->c) < 0)
-        ASYNC_FAIL(f, redis_connect_status(f->c), "redis: connect failed");
+    f->connecting = (redis_connecting){.unix_path = f->to->unix_path, .host = f->to->host,
+                                       .port = f->to->port, .timeout_ms = WAIT_MS};
+    AWAIT(f, EVA_ASYNC(redis_connect_run, &f->connecting));
+    f->c = f->connecting.c;
 
     for (f->i = 0; f->i < KEYS; f->i++) { /* one round trip per command */
         redisAppendCommand(f->c, "SET %sawait:k%d v%d", prefix, f->i, f->i);

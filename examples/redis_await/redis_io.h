@@ -18,18 +18,38 @@
 #ifndef EXAMPLES_REDIS_IO_H
 #define EXAMPLES_REDIS_IO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <hiredis.h>
 #include <evasync.h>
 
-/* hiredis's error on c as a negative errno-style code: -ECONNRESET (the
- * server closed the connection), -ENOMEM, -EIO (a read or write failed),
- * -EPROTO (a protocol error, anything else). */
-int redis_error_code(const redisContext *c);
+/* hiredis's error on c as a negative errno-style code, given errno as it was
+ * right after the failed call (hiredis 0.14 keeps only its text):
+ * -ECONNRESET (the server closed the connection, or reset it), -EPIPE (a
+ * write to a closed connection), another read/write error (-EIO if errno
+ * was lost), -ENOMEM, -EPROTO (a protocol error, anything else). */
+int redis_error_code(const redisContext *c, int saved_errno);
 
-/* After a non-blocking connect has become writable: 0, or the connect's
- * error (SO_ERROR) as a negative code. */
-int redis_connect_status(const redisContext *c);
+/* A non-blocking connect to unix_path, or else host:port, awaited: the
+ * frame of a nested async function (EVA_ASYNC).  On success c is the
+ * caller's (redisFree it); on failure c is NULL and the task fails with
+ * -ECONNREFUSED, -ETIMEDOUT, or the connect's error (SO_ERROR). */
+typedef struct redis_connecting {
+    eva_task task;
+    /* in */
+    const char *unix_path;    /* or NULL: host and port */
+    const char *host;
+    int port;
+    int64_t timeout_ms;       /* 0: none */
+    /* out */
+    redisContext *c;
+    /* private */
+    eva_fd_wait_req wait;
+    bool connected;
+    char message[160];        /* "redis: " and hiredis's errstr */
+} redis_connecting;
+
+eva_step redis_connect_run(void *frame);
 
 /* One exchange: flush what was appended to c, then read `replies` replies.
  * The frame of a nested async function (EVA_ASYNC): set the inputs, zero the
