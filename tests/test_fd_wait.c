@@ -57,6 +57,15 @@ static void close_pair(int p[2]) {
     close(p[1]);
 }
 
+/* A byte written to wfd completes s's readable wait on the other end. */
+static void expect_readable_after_write(eva_loop *loop, seen *s, int wfd) {
+    assert_int_equal(write(wfd, "x", 1), 1);
+    test_run_until(loop, &s->done, 5000);
+    assert_int_equal(s->calls, 1);
+    assert_int_equal(s->status, 0);
+    assert_int_equal(s->revents, EVA_FD_READABLE);
+}
+
 static void readable_when_bytes_arrive(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
@@ -66,11 +75,7 @@ static void readable_when_bytes_arrive(void **state) {
     start_wait(loop, &s, p[0], EVA_FD_READABLE, 5000);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_NOWAIT), 1); /* nothing to read yet */
     assert_int_equal(s.calls, 0);
-    assert_int_equal(write(p[1], "x", 1), 1);
-    test_run_until(loop, &s.done, 5000);
-    assert_int_equal(s.calls, 1);
-    assert_int_equal(s.status, 0);
-    assert_int_equal(s.revents, EVA_FD_READABLE);
+    expect_readable_after_write(loop, &s, p[1]);
     assert_false(s.pending_in_cb);
     assert_int_equal(s.req.fd, p[0]);
     char c;
@@ -269,10 +274,7 @@ static void cancel_then_close_then_reuse_the_number(void **state) {
     assert_int_equal(s.status, -ECANCELED);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_NOWAIT), 1);
     assert_int_equal(t.calls, 0); /* nothing to read on the new pipe yet */
-    assert_int_equal(write(q[1], "x", 1), 1);
-    test_run_until(loop, &t.done, 5000);
-    assert_int_equal(t.status, 0);
-    assert_int_equal(t.revents, EVA_FD_READABLE);
+    expect_readable_after_write(loop, &t, q[1]);
     close_pair(q);
     test_loop_destroy(loop);
 }
@@ -502,10 +504,7 @@ static void await_on_a_busy_request_fails(void **state) {
     assert_int_equal(f.rc, -EBUSY);
     assert_int_equal(s.req.fd, p[0]);
     assert_int_equal(s.req.events, EVA_FD_READABLE);
-    assert_int_equal(write(p[1], "x", 1), 1);
-    test_run_until(loop, &s.done, 5000);
-    assert_int_equal(s.status, 0);
-    assert_int_equal(s.revents, EVA_FD_READABLE);
+    expect_readable_after_write(loop, &s, p[1]);
     close_pair(p);
     test_loop_destroy(loop);
 }
