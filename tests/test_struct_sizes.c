@@ -44,6 +44,7 @@ static const size_row rows[] = {
     ROW(eva_server, 208),
     ROW(eva_tcp_dial_req, 488),
     ROW(eva_dns_query, 168),
+    ROW(eva_fd_wait_req, 192),
     /* all public: options, results, descriptors */
     ROW(eva_block_report, 96),
     ROW(eva_detector_options, 32),
