@@ -26,6 +26,7 @@
 #include "evasync/pool.h"
 #include "evasync/pool_async.h"
 #include "evasync/tcp.h"
+#include "evasync/udp.h"
 #include "evasync/dns.h"
 #include "evasync/monitor.h"
 #include "evasync/task_monitor.h"
