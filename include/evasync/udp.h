@@ -88,7 +88,7 @@ typedef void (*eva_udp_datagram_fn)(eva_udp *udp, int status, const void *data, 
 
 /* One received datagram (request form).  It references the caller's buffer,
  * which must stay valid until its completion. */
-/* eva_udp_recv_req: 136 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_udp_recv_req: 128 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_udp_recv_req {
     /* public: */
     void *data;                    /* the caller's */
@@ -107,7 +107,7 @@ enum { EVA_UDP_SEND_IOV = 4 };
 /* One datagram to send, gathered from up to EVA_UDP_SEND_IOV buffers it
  * REFERENCES (they must stay valid until its completion); the destination is
  * COPIED in. */
-/* eva_udp_send_req: 192 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_udp_send_req: 184 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_udp_send_req {
     /* public: */
     void *data;                    /* the caller's */
@@ -124,7 +124,7 @@ struct eva_udp_send_req {
 /* Push mode's batch buffer (private to net/udp_recv.c). */
 typedef struct eva__udp_batch eva__udp_batch;
 
-/* eva_udp: 256 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_udp: 240 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_udp {
     /* public: */
     void *data;                    /* the caller's */
@@ -233,7 +233,7 @@ EVA_API int eva_udp_recv_promise(eva_udp *udp, void *buf, size_t len, eva_promis
  * Returns 0 or -EINVAL. */
 EVA_API int eva_udp_recv_cancel(eva_udp *udp);
 
-/* eva_udp_recv_options: 24 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+/* eva_udp_recv_options: 16 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_udp_recv_options {
     size_t max_size;  /* bytes kept per datagram (larger: -EMSGSIZE); 0: 2048;
                          at most 65,536 */
