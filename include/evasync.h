@@ -29,6 +29,7 @@
 #include "evasync/pool_async.h"
 #include "evasync/stream.h"
 #include "evasync/tcp.h"
+#include "evasync/udp.h"
 #include "evasync/dns.h"
 #include "evasync/fd.h"
 #include "evasync/monitor.h"

@@ -43,6 +43,9 @@ static const size_row rows[] = {
     ROW(eva_stream, 360),
     ROW(eva_server, 208),
     ROW(eva_tcp_dial_req, 488),
+    ROW(eva_udp_recv_req, 128),
+    ROW(eva_udp_send_req, 184),
+    ROW(eva_udp, 240),
     ROW(eva_dns_query, 168),
     ROW(eva_fd_wait_req, 192),
     /* all public: options, results, descriptors */
@@ -58,6 +61,7 @@ static const size_row rows[] = {
     ROW(eva_site, 32),
     ROW(eva_task_info, 48),
     ROW(eva_tcp_listen_options, 12),
+    ROW(eva_udp_recv_options, 16),
     ROW(eva_wait_ops, 16),
 };
 
