@@ -18,6 +18,7 @@
 extern "C" {
 #endif
 
+typedef struct eva_tcp_connect_req eva_tcp_connect_req;
 typedef struct eva_tcp_dial_req eva_tcp_dial_req;
 
 typedef void (*eva_tcp_connect_fn)(eva_tcp_connect_req *req, int status);
