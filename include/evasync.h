@@ -30,6 +30,7 @@
 #include "evasync/stream.h"
 #include "evasync/tcp.h"
 #include "evasync/udp.h"
+#include "evasync/unix.h"
 #include "evasync/dns.h"
 #include "evasync/fd.h"
 #include "evasync/monitor.h"

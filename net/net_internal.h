@@ -5,6 +5,7 @@
 #include "internal.h"
 #include "evasync/stream.h"
 #include "evasync/tcp.h"
+#include "evasync/unix.h"
 
 /* Per-loop state: the open connections and servers, closed at loop destroy. */
 typedef struct eva__net_loop {
@@ -87,8 +88,19 @@ int eva__stream_promise(eva_loop *loop, void *req, eva_op op, eva_promise **out)
  * -EPERM (a regular file, directory or block device), -EINVAL (a listening
  * socket), -EPROTOTYPE (not SOCK_STREAM); logged with the reason. */
 int eva__stream_classify(eva_loop *loop, int fd, eva__stream_kind *kind);
-/* Write iov without raising SIGPIPE (EINTR retried); write(2)'s result. */
-ssize_t eva__stream_writev(const eva_stream *stream, const struct iovec *iov, int cnt);
+/* Write iov without raising SIGPIPE (EINTR retried), with nfds descriptors
+ * (SCM_RIGHTS; 0: none); write(2)'s result. */
+ssize_t eva__stream_writev(const eva_stream *stream, const struct iovec *iov, int cnt, const int *fds, int nfds);
+/* recvmsg len bytes into buf and up to maxfds descriptors (close-on-exec)
+ * into fds, *nfds of them: the bytes or -errno.  More descriptors than
+ * maxfds: all closed, *nfds 0, *lost set. */
+ssize_t eva__stream_recv_fds(int fd, void *buf, size_t len, int *fds, int maxfds, int *nfds, bool *lost);
+/* Whether descriptors can pass on stream: 0, -ENOTSOCK, -EAFNOSUPPORT. */
+int eva__stream_check_local(const eva_stream *stream);
+/* tcp_server.c: make srv the server of the listening socket fd (left to the
+ * caller on failure: -EBUSY, -ENOMEM). */
+int eva__server_start(eva_loop *loop, eva_server *srv, int fd, int accept_batch);
+bool eva__server_is_open(const eva_server *srv);
 /* The half-close itself: shutdown(SHUT_WR) on a socket; on a write-only
  * pipe, closing it (the stream is closed then); -EOPNOTSUPP on a read-write
  * non-socket (a tty).  0 or -errno. */
@@ -101,7 +113,21 @@ int eva__stream_attach(eva_loop *loop, eva_stream *stream, int fd);
  * -ECANCELED from the loop.  The close callback (if any) is queued last. */
 void eva__stream_close_now(eva_stream *stream, bool reset, int status);
 
-/* tcp_read.c / tcp_write.c / tcp_connect.c: the readiness handlers and the
+/* tcp_connect.c: a connect by any stream socket family (TCP, Unix): req of
+ * kind, on stream (closed), to addr.  0 when under way or done (completion
+ * queued); -EINVAL, -EBUSY, the socket() / connect() error. */
+typedef struct eva__connect_args {
+    eva__stream_req *req;
+    const eva__stream_req_kind *kind;
+    eva_loop *loop;
+    eva_stream *stream;
+    const struct sockaddr *addr;
+    socklen_t addrlen;
+    int64_t timeout_ms;
+} eva__connect_args;
+int eva__stream_connect_begin(const eva__connect_args *a, void (*cb)(void));
+
+/* stream_read.c / stream_write.c / tcp_connect.c: the readiness handlers and the
  * cleanup each side needs at close. */
 void eva__stream_on_readable(eva_stream *stream);
 void eva__stream_drain_done(eva_stream *stream, int status);

@@ -30,7 +30,7 @@ static void on_timer(struct ev_loop *ev, ev_timer *w, int revents) {
     (void)revents;
     eva_stream *stream = EVA__CONTAINER_OF(w, eva_stream, timer);
     if (stream->connecting) {
-        stream->cn->req.timeout = EVA__STREAM_CONNECT_TIMEOUT;
+        stream->cn->timeout = EVA__STREAM_CONNECT_TIMEOUT;
         eva__stream_connect_done(stream, -ETIMEDOUT);
     } else {
         eva__stream_read_timer_fired(stream);

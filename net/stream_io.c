@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,8 +35,12 @@ static int classify_socket(eva_loop *loop, int fd, eva__stream_kind *kind) {
                  "eva_stream_open: fd %d is a listening socket: accept from it with an eva_server", fd);
         return -EINVAL;
     }
+    int domain = 0;
+    len = sizeof domain;
+    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
     kind->socket = true;
     kind->readable = kind->writable = true;
+    kind->local = domain == AF_UNIX;
     return 0;
 }
 
@@ -56,7 +61,7 @@ int eva__stream_classify(eva_loop *loop, int fd, eva__stream_kind *kind) {
         return -EPERM;
     }
     int mode = fl & O_ACCMODE;
-    kind->socket = false;
+    kind->socket = kind->local = false;
     kind->readable = mode == O_RDONLY || mode == O_RDWR;
     kind->writable = mode == O_WRONLY || mode == O_RDWR;
     return 0;
@@ -80,7 +85,7 @@ int eva_stream_open(eva_loop *loop, eva_stream *stream, int fd) {
     int rc = eva__stream_classify(loop, fd, &kind);
     if (rc < 0 || (rc = adopt_flags(fd)) < 0)
         return rc;
-    if (kind.socket) {
+    if (kind.socket && !kind.local) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* not TCP: harmless */
     }
@@ -115,11 +120,31 @@ static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int cnt) {
     return n;
 }
 
-ssize_t eva__stream_writev(const eva_stream *stream, const struct iovec *iov, int cnt) {
+/* Room for the most descriptors a message carries. */
+typedef union fd_control {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int) * EVA_UNIX_MAX_FDS)];
+} fd_control;
+
+static void attach_fds(struct msghdr *msg, fd_control *ctl, const int *fds, int nfds) {
+    size_t bytes = sizeof(int) * (size_t)nfds;
+    msg->msg_control = ctl->buf;
+    msg->msg_controllen = CMSG_SPACE(bytes);
+    struct cmsghdr *c = CMSG_FIRSTHDR(msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(bytes);
+    memcpy(CMSG_DATA(c), fds, bytes);
+}
+
+ssize_t eva__stream_writev(const eva_stream *stream, const struct iovec *iov, int cnt, const int *fds, int nfds) {
     ssize_t n;
     do {
         if (stream->kind.socket) {
             struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt};
+            fd_control ctl;
+            if (nfds > 0)
+                attach_fds(&msg, &ctl, fds, nfds);
             n = sendmsg(stream->fd, &msg, MSG_NOSIGNAL);
         } else {
             n = writev_nosigpipe(stream->fd, iov, cnt);
@@ -137,4 +162,54 @@ int eva__stream_shut_fd(eva_stream *stream) {
         return -EOPNOTSUPP; /* a tty or a read-write device has no half of its own to close */
     eva__stream_close_now(stream, false, 0); /* a pipe's write end: its only side */
     return 0;
+}
+
+/* ---- descriptor passing ------------------------------------------------------------------ */
+
+int eva__stream_check_local(const eva_stream *stream) {
+    if (!stream->kind.socket)
+        return -ENOTSOCK;
+    return stream->kind.local ? 0 : -EAFNOSUPPORT;
+}
+
+/* Keep the descriptors that fit; a truncated set is closed whole, so the
+ * caller owns either all that came or none. */
+static void take_fds(struct msghdr *msg, int *fds, int maxfds, int *nfds, bool *lost) {
+    *nfds = 0;
+    *lost = (msg->msg_flags & MSG_CTRUNC) != 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        int n = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+        const unsigned char *data = CMSG_DATA(c);
+        for (int i = 0; i < n; i++) {
+            int fd;
+            memcpy(&fd, data + sizeof fd * (size_t)i, sizeof fd);
+            if (*nfds < maxfds)
+                fds[(*nfds)++] = fd;
+            else {
+                close(fd);
+                *lost = true;
+            }
+        }
+    }
+    if (*lost) {
+        for (int i = 0; i < *nfds; i++)
+            close(fds[i]);
+        *nfds = 0;
+    }
+}
+
+ssize_t eva__stream_recv_fds(int fd, void *buf, size_t len, int *fds, int maxfds, int *nfds, bool *lost) {
+    struct iovec v = {.iov_base = buf, .iov_len = len};
+    fd_control ctl;
+    /* room for maxfds + 1: one more than fits shows as a truncation we see
+     * and count, rather than only the kernel's MSG_CTRUNC */
+    size_t room = CMSG_SPACE(sizeof(int) * (size_t)(maxfds < EVA_UNIX_MAX_FDS ? maxfds + 1 : maxfds));
+    struct msghdr msg = {.msg_iov = &v, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = room};
+    ssize_t n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0)
+        return -errno;
+    take_fds(&msg, fds, maxfds, nfds, lost);
+    return n;
 }

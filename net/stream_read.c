@@ -183,12 +183,23 @@ static int until_chunk(const eva_stream *stream, eva_stream_read_req *rd) {
     return stream->kind.socket ? until_chunk_peek(stream->fd, rd) : until_chunk_bounded(stream->fd, rd);
 }
 
-/* One read-some/exact chunk: 1 done, 0 go on, < 0 error. */
+/* One read-some/exact chunk (recvmsg for a read that takes descriptors):
+ * 1 done, 0 go on, < 0 error. */
 static int plain_chunk(int fd, eva_stream_read_req *rd) {
     size_t have = (size_t)rd->nread;
-    ssize_t r = read(fd, rd->buf + have, rd->len - have);
-    if (r < 0)
+    ssize_t r;
+    if (rd->fds) {
+        bool lost;
+        r = eva__stream_recv_fds(fd, rd->buf + have, rd->len - have, rd->fds, rd->maxfds, &rd->nfds, &lost);
+        if (r > 0 && lost) {
+            rd->nread += r;
+            return -EMSGSIZE;
+        }
+        if (r < 0)
+            return (int)r;
+    } else if ((r = read(fd, rd->buf + have, rd->len - have)) < 0) {
         return -errno;
+    }
     if (r == 0)
         return rd->mode == EVA__READ_SOME ? 1 : EVA_EOF;
     rd->nread += r;
@@ -246,6 +257,9 @@ static void read_fill(eva_stream_read_req *req, eva_stream *stream, eva_stream_r
     req->len = len;
     req->delim = delim;
     req->dlen = dlen;
+    req->fds = NULL;
+    req->maxfds = 0;
+    req->nfds = 0;
 }
 
 /* The connection takes the filled request; cb NULL: the AWAIT form. */
@@ -257,7 +271,11 @@ static int read_begin(eva_stream_read_req *req, void (*cb)(void)) {
         return -EINVAL;
     if (req->mode == EVA__READ_UNTIL && (!req->delim || req->dlen == 0 || req->dlen > req->len))
         return -EINVAL;
+    if (req->fds && (req->maxfds < 1 || req->maxfds > EVA_UNIX_MAX_FDS))
+        return -EINVAL;
     int rc = read_check(stream);
+    if (rc == 0 && req->fds)
+        rc = eva__stream_check_local(stream);
     if (rc < 0)
         return rc;
     eva__stream_req_take(&req->req, &read_kind, cb);
@@ -272,6 +290,14 @@ static void read_arm(eva_stream *stream) {
     eva__stream_read_timer_arm(stream);
 }
 
+/* The filled request starts. */
+static int read_go(eva_stream_read_req *req, eva_stream_read_fn cb) {
+    int rc = read_begin(req, (void (*)(void))cb);
+    if (rc == 0)
+        read_arm(req->stream);
+    return rc;
+}
+
 static int read_start(eva_stream_read_req *req, eva_stream *stream, eva_stream_read_mode mode, void *buf,
                       size_t len, const char *delim, size_t dlen, eva_stream_read_fn cb) {
     if (!req || !cb)
@@ -279,10 +305,7 @@ static int read_start(eva_stream_read_req *req, eva_stream *stream, eva_stream_r
     if (req->req.busy)
         return -EBUSY;
     read_fill(req, stream, mode, buf, len, delim, dlen);
-    int rc = read_begin(req, (void (*)(void))cb);
-    if (rc == 0)
-        read_arm(stream);
-    return rc;
+    return read_go(req, cb);
 }
 
 int eva_stream_read(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, eva_stream_read_fn cb) {
@@ -296,6 +319,18 @@ int eva_stream_read_exact(eva_stream_read_req *req, eva_stream *stream, void *bu
 int eva_stream_read_until(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t max, const char *delim,
                        size_t dlen, eva_stream_read_fn cb) {
     return read_start(req, stream, EVA__READ_UNTIL, buf, max, delim, dlen, cb);
+}
+
+int eva_unix_read_fds(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, int *fds,
+                      int maxfds, eva_stream_read_fn cb) {
+    if (!req || !cb || !fds)
+        return -EINVAL;
+    if (req->req.busy)
+        return -EBUSY;
+    read_fill(req, stream, EVA__READ_SOME, buf, len, NULL, 0);
+    req->fds = fds;
+    req->maxfds = maxfds;
+    return read_go(req, cb);
 }
 
 /* ---- AWAIT --------------------------------------------------------------------------- */
@@ -344,6 +379,18 @@ eva_op eva_stream_read_exact_op(eva_stream_read_req *req, eva_stream *stream, vo
 eva_op eva_stream_read_until_op(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t max,
                              const char *delim, size_t dlen) {
     return read_op(req, stream, EVA__READ_UNTIL, buf, max, delim, dlen);
+}
+
+eva_op eva_unix_read_fds_op(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, int *fds,
+                            int maxfds) {
+    if (!fds)
+        return eva__stream_refused_op(-EINVAL);
+    eva_op op = read_op(req, stream, EVA__READ_SOME, buf, len, NULL, 0);
+    if (op.start == read_await_start) { /* filled: not refused */
+        req->fds = fds;
+        req->maxfds = maxfds;
+    }
+    return op;
 }
 
 /* ---- promises ------------------------------------------------------------------------- */

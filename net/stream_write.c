@@ -81,7 +81,10 @@ static int flush(eva_stream *stream) {
     while (stream->wq_head) {
         struct iovec iov[GATHER];
         int cnt = 0;
-        for (eva_stream_write_req *r = stream->wq_head; r && cnt < GATHER; r = r->next)
+        eva_stream_write_req *head = stream->wq_head;
+        /* descriptors go with their request's first byte: a request carrying
+         * some starts a sendmsg of its own */
+        for (eva_stream_write_req *r = head; r && cnt < GATHER && (r == head || !r->nfds); r = r->next)
             for (int i = r->iovpos; i < r->iovcnt && cnt < GATHER; i++)
                 if (r->iov[i].iov_len)
                     iov[cnt++] = r->iov[i];
@@ -89,7 +92,9 @@ static int flush(eva_stream *stream) {
             consume(stream, 0);
             continue;
         }
-        ssize_t n = eva__stream_writev(stream, iov, cnt);
+        ssize_t n = eva__stream_writev(stream, iov, cnt, head->fds, head->nfds);
+        if (n > 0)
+            head->nfds = 0; /* the kernel took them with the first byte */
         if (n >= 0) {
             consume(stream, (size_t)n);
             continue;
@@ -139,6 +144,8 @@ static void fill(eva_stream_write_req *req, eva_stream *stream, const struct iov
         req->total += iov[i].iov_len;
     }
     req->remaining = req->total;
+    req->fds = NULL;
+    req->nfds = 0;
 }
 
 /* Append and, into an empty queue, try at once (unless the caller just did).
@@ -158,18 +165,43 @@ static int enqueue(eva_stream *stream, eva_stream_write_req *req, bool try_now) 
     return stream->above_high ? 1 : 0;
 }
 
-int eva_stream_write(eva_stream_write_req *req, eva_stream *stream, const struct iovec *iov, int iovcnt,
-                  eva_stream_write_fn cb) {
+/* Descriptors to send: 1..EVA_UNIX_MAX_FDS, with at least one byte, on a
+ * Unix socket (nfds 0: none). */
+static int fds_check(const eva_stream *stream, size_t len, const int *fds, int nfds) {
+    if (nfds == 0)
+        return 0;
+    if (!fds || nfds < 0 || nfds > EVA_UNIX_MAX_FDS || len == 0)
+        return -EINVAL;
+    return eva__stream_check_local(stream);
+}
+
+static int write_start(eva_stream_write_req *req, eva_stream *stream, const struct iovec *iov, int iovcnt,
+                       const int *fds, int nfds, eva_stream_write_fn cb) {
     if (!stream || !req || !iov || iovcnt < 1 || iovcnt > EVA_STREAM_WRITE_IOV)
         return -EINVAL;
     if (req->req.busy)
         return -EBUSY;
     int rc = write_check(stream);
-    if (rc < 0)
+    if (rc < 0 || (rc = fds_check(stream, iov[0].iov_len, fds, nfds)) < 0)
         return rc;
     fill(req, stream, iov, iovcnt);
+    req->fds = fds;
+    req->nfds = nfds;
     eva__stream_req_take(&req->req, &write_kind, (void (*)(void))cb);
     return enqueue(stream, req, true);
+}
+
+int eva_stream_write(eva_stream_write_req *req, eva_stream *stream, const struct iovec *iov, int iovcnt,
+                  eva_stream_write_fn cb) {
+    return write_start(req, stream, iov, iovcnt, NULL, 0, cb);
+}
+
+int eva_unix_write_fds(eva_stream_write_req *req, eva_stream *stream, const void *buf, size_t len,
+                       const int *fds, int nfds, eva_stream_write_fn cb) {
+    if (nfds == 0)
+        return -EINVAL;
+    struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+    return write_start(req, stream, &v, 1, fds, nfds, cb);
 }
 
 /* eva_stream_write_copy's request, allocated with the copy after it. */
@@ -239,7 +271,9 @@ static void write_await_cancel(eva_task *t) {
 /* Straight into the socket when nothing is queued: 1 all of it went, 0 some
  * or none (the request now starts at what is left), < 0 an error. */
 static int write_now(eva_stream *stream, eva_stream_write_req *req) {
-    ssize_t n = eva__stream_writev(stream, req->iov, 1);
+    ssize_t n = eva__stream_writev(stream, req->iov, 1, req->fds, req->nfds);
+    if (n > 0)
+        req->nfds = 0;
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
         stream->broken = 1;
         return -errno;
@@ -262,7 +296,7 @@ static int write_await_start(eva_task *t, const eva_op *op) {
     if (req->req.busy)
         return -EBUSY;
     int rc = write_check(stream);
-    if (rc < 0)
+    if (rc < 0 || (rc = fds_check(stream, req->total, req->fds, req->nfds)) < 0)
         return rc;
     if (!stream->wq_head && (rc = write_now(stream, req)) != 0)
         return rc < 0 ? rc : 0; /* the fast path: nothing was queued */
@@ -279,6 +313,18 @@ eva_op eva_stream_write_op(eva_stream_write_req *req, eva_stream *stream, const 
     struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
     fill(req, stream, &v, 1);
     return (eva_op){.start = write_await_start, .ptr = req};
+}
+
+eva_op eva_unix_write_fds_op(eva_stream_write_req *req, eva_stream *stream, const void *buf, size_t len,
+                             const int *fds, int nfds) {
+    if (nfds == 0)
+        return eva__stream_refused_op(-EINVAL);
+    eva_op op = eva_stream_write_op(req, stream, buf, len);
+    if (op.start == write_await_start) { /* filled: not refused */
+        req->fds = fds;
+        req->nfds = nfds;
+    }
+    return op;
 }
 
 /* The promise form copies the bytes: the request is allocated with them. */

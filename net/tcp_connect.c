@@ -1,5 +1,6 @@
-/* net/tcp_connect.c — non-blocking connect with a timeout; the address is
- * copied into the request. */
+/* net/tcp_connect.c — non-blocking connect with a timeout (the part Unix
+ * sockets share: eva__stream_connect_begin); the address is copied into the
+ * request. */
 #define _DEFAULT_SOURCE /* TCP_NODELAY */
 #include <errno.h>
 #include <netinet/in.h>
@@ -37,7 +38,7 @@ static void connect_fail_fd(eva_stream *stream) {
  * A failed connection is closed again, so the struct can connect anew. */
 void eva__stream_connect_done(eva_stream *stream, int status) {
     struct ev_loop *ev = eva_loop_get_ev(stream->loop);
-    eva_tcp_connect_req *req = stream->cn;
+    eva__stream_req *req = stream->cn;
     ev_io_stop(ev, &stream->wio);
     ev_timer_stop(ev, &stream->timer);
     stream->connecting = 0;
@@ -51,7 +52,7 @@ void eva__stream_connect_done(eva_stream *stream, int status) {
     }
     if (status < 0 && status != -ECANCELED) /* -ECANCELED: the closer closes */
         connect_fail_fd(stream);
-    eva__stream_req_done_later(stream->loop, &req->req, status);
+    eva__stream_req_done_later(stream->loop, req, status);
 }
 
 /* The arguments, into the request only: the address is copied. */
@@ -71,16 +72,14 @@ static int connect_fill(eva_tcp_connect_req *req, eva_loop *loop, eva_stream *st
     return 0;
 }
 
-/* The connection takes the filled request; 0 when the connect is under way
- * (or done: its completion queued). */
-static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
-    eva_stream *stream = req->stream;
-    eva_loop *loop = req->loop;
-    if (!loop || !stream || req->addrlen == 0 || req->timeout_ms < 0)
+int eva__stream_connect_begin(const eva__connect_args *a, void (*cb)(void)) {
+    eva_stream *stream = a->stream;
+    eva_loop *loop = a->loop;
+    if (!loop || !stream || a->addrlen == 0 || a->timeout_ms < 0)
         return -EINVAL;
-    if (req->req.busy || eva_stream_is_open(stream))
+    if (a->req->busy || eva_stream_is_open(stream))
         return -EBUSY;
-    int fd = socket(req->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(a->addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int rc = eva__stream_attach(loop, stream, fd);
@@ -88,29 +87,40 @@ static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
         close(fd);
         return rc;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    stream->kind.local = a->addr->sa_family == AF_UNIX;
+    if (!stream->kind.local) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
     do
-        rc = connect(fd, &req->addr.sa, req->addrlen);
+        rc = connect(fd, a->addr, a->addrlen);
     while (rc < 0 && errno == EINTR);
     if (rc < 0 && errno != EINPROGRESS) {
-        rc = -errno;
+        rc = -errno; /* a Unix socket's full backlog: -EAGAIN */
         connect_fail_fd(stream);
         return rc;
     }
-    eva__stream_req_take(&req->req, &connect_kind, cb);
+    eva__stream_req_take(a->req, a->kind, cb);
     if (rc == 0) { /* loopback may connect at once: report it from the loop */
-        eva__stream_req_done_later(loop, &req->req, 0);
+        eva__stream_req_done_later(loop, a->req, 0);
         return 0;
     }
-    stream->cn = req;
+    stream->cn = a->req;
     stream->connecting = 1;
     ev_io_start(eva_loop_get_ev(loop), &stream->wio);
-    if (req->timeout_ms > 0) {
-        ev_timer_set(&stream->timer, (double)req->timeout_ms / 1e3, 0.);
+    if (a->timeout_ms > 0) {
+        ev_timer_set(&stream->timer, (double)a->timeout_ms / 1e3, 0.);
         ev_timer_start(eva_loop_get_ev(loop), &stream->timer);
     }
     return 0;
+}
+
+/* The connection takes the filled request; 0 when the connect is under way
+ * (or done: its completion queued). */
+static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
+    eva__connect_args a = {&req->req, &connect_kind, req->loop, req->stream,
+                           &req->addr.sa, req->addrlen, req->timeout_ms};
+    return eva__stream_connect_begin(&a, cb);
 }
 
 int eva_tcp_connect(eva_tcp_connect_req *req, eva_loop *loop, eva_stream *stream, const struct sockaddr *addr,

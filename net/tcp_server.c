@@ -1,5 +1,6 @@
-/* net/tcp_server.c — listening sockets: accept in bounded batches, and
- * survive running out of file descriptors without spinning. */
+/* net/tcp_server.c — listening sockets of any kind (TCP here, Unix in
+ * unix.c): accept in bounded batches, and survive running out of file
+ * descriptors without spinning. */
 #define _GNU_SOURCE /* accept4, TCP_NODELAY */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,7 +20,9 @@ enum {
     FD_LIMIT_EPISODE_GAP_MS = 10000
 };
 
-static bool server_open(const eva_server *srv) { return srv && srv->loop && srv->fd >= 0; }
+bool eva__server_is_open(const eva_server *srv) { return srv && srv->loop && srv->fd >= 0; }
+
+static bool server_open(const eva_server *srv) { return eva__server_is_open(srv); }
 
 static void watch(eva_server *srv, bool on) {
     struct ev_loop *ev = eva_loop_get_ev(srv->loop);
@@ -151,9 +154,6 @@ int eva_tcp_listen(eva_loop *loop, eva_server *srv, const struct sockaddr *addr,
         return -EINVAL;
     if (server_open(srv))
         return -EBUSY;
-    eva__net_loop *nl = eva__net_loop_get(loop);
-    if (!nl)
-        return -ENOMEM;
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
@@ -168,15 +168,23 @@ int eva_tcp_listen(eva_loop *loop, eva_server *srv, const struct sockaddr *addr,
         rc = -errno;
     if (!rc && listen(fd, opts && opts->backlog > 0 ? opts->backlog : SOMAXCONN) < 0)
         rc = -errno;
-    if (rc) {
+    if (!rc)
+        rc = eva__server_start(loop, srv, fd, opts ? opts->accept_batch : 0);
+    if (rc)
         close(fd);
-        return rc;
-    }
+    return rc;
+}
+
+int eva__server_start(eva_loop *loop, eva_server *srv, int fd, int accept_batch) {
+    if (server_open(srv))
+        return -EBUSY;
+    eva__net_loop *nl = eva__net_loop_get(loop);
+    if (!nl)
+        return -ENOMEM;
     void *data = srv->data;
     *srv = (eva_server){.data = data, .loop = loop, .fd = fd,
-                            .spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC),
-                            .accept_batch = opts && opts->accept_batch > 0 ? opts->accept_batch
-                                                                           : DEFAULT_ACCEPT_BATCH};
+                        .spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC),
+                        .accept_batch = accept_batch > 0 ? accept_batch : DEFAULT_ACCEPT_BATCH};
     ev_io_init(&srv->io, on_ready, fd, EV_READ);
     ev_init(&srv->backoff, on_backoff);
     eva__net_link_server(nl, srv);

@@ -34,8 +34,8 @@ static const size_row rows[] = {
     ROW(eva_event, 32),
     ROW(eva_channel, 80),
     ROW(eva_pool_job, 144),
-    ROW(eva_stream_read_req, 120),
-    ROW(eva_stream_write_req, 168),
+    ROW(eva_stream_read_req, 136),
+    ROW(eva_stream_write_req, 184),
     ROW(eva_tcp_connect_req, 120),
     ROW(eva_stream_shutdown_req, 72),
     ROW(eva_stream_drain_req, 72),
@@ -46,6 +46,7 @@ static const size_row rows[] = {
     ROW(eva_udp_recv_req, 128),
     ROW(eva_udp_send_req, 184),
     ROW(eva_udp, 240),
+    ROW(eva_unix_connect_req, 208),
     ROW(eva_dns_query, 168),
     ROW(eva_fd_wait_req, 192),
     /* all public: options, results, descriptors */

@@ -47,7 +47,6 @@ typedef struct eva_stream_write_req eva_stream_write_req;
 typedef struct eva_stream_shutdown_req eva_stream_shutdown_req;
 typedef struct eva_stream_drain_req eva_stream_drain_req;
 typedef struct eva_server_accept_req eva_server_accept_req;
-typedef struct eva_tcp_connect_req eva_tcp_connect_req;
 
 /* ---- requests ----------------------------------------------------------------
  *
@@ -82,6 +81,7 @@ typedef struct eva__stream_req_kind eva__stream_req_kind;
 typedef struct eva__stream_kind {
     bool socket;                   /* recv/send and shutdown(); else read/writev */
     bool readable, writable;       /* its access mode (a socket: both) */
+    bool local;                    /* an AF_UNIX socket: descriptors can pass */
 } eva__stream_kind;
 
 /* eva__stream_req: 56 bytes on x86_64. */
@@ -121,7 +121,7 @@ typedef enum eva_stream_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_U
 /* A read: read-some, read-exact and read-until share it.  It references the
  * caller's buffer (and read_until's delimiter), which must stay valid until
  * its completion. */
-/* eva_stream_read_req: 120 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_stream_read_req: 136 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_stream_read_req {
     /* public: */
     void *data;                    /* the caller's */
@@ -129,20 +129,23 @@ struct eva_stream_read_req {
                                       is the end of stream; on an error, what
                                       read_exact/until had consumed) */
     eva_stream *stream;            /* read-only: the connection */
+    int nfds;                      /* result of eva_unix_read_fds: descriptors received (yours) */
     /* private: */
     eva__stream_req req;
+    int *fds;                      /* eva_unix_read_fds: where they go */
     char *buf;
     size_t len;
     const char *delim;
     size_t dlen;
     eva_stream_read_mode mode;
+    int maxfds;                    /* ... and how many fit */
 };
 
 enum { EVA_STREAM_WRITE_IOV = 4 };
 
 /* A write: it REFERENCES the caller's bytes, which must stay valid and
  * unchanged until its completion (eva_stream_write_copy copies instead). */
-/* eva_stream_write_req: 168 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_stream_write_req: 184 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_stream_write_req {
     /* public: */
     void *data;                    /* the caller's */
@@ -153,6 +156,8 @@ struct eva_stream_write_req {
     struct iovec iov[EVA_STREAM_WRITE_IOV];
     int iovcnt, iovpos;            /* buffers left, from iov[iovpos] */
     size_t remaining, total;
+    const int *fds;                /* eva_unix_write_fds: sent with the first byte */
+    int nfds;                      /* ... until then; 0 once sent */
 };
 
 /* A half-close, and a wait for the write queue to drain. */
@@ -203,7 +208,7 @@ struct eva_stream {
     ev_tstamp read_deadline;       /* reads fail from then on (ev_now clock); 0: none */
     ev_tstamp timer_at;            /* when the running read timer fires */
     eva_stream_read_req *rd;          /* the one pending read */
-    eva_tcp_connect_req *cn;       /* the connect (before any read or write) */
+    eva__stream_req *cn;           /* the connect's (before any read or write) */
     eva_stream_shutdown_req *shut;    /* the half-close waiting for the queue */
     eva_stream_drain_req *drain;      /* the one drain wait */
     eva_stream_write_req *wq_head, *wq_tail;

@@ -18,6 +18,7 @@
 extern "C" {
 #endif
 
+typedef struct eva_tcp_connect_req eva_tcp_connect_req;
 typedef struct eva_tcp_dial_req eva_tcp_dial_req;
 
 /* Connect and dial completions: status is 0 or a negative code; the request
