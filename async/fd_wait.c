@@ -6,9 +6,7 @@
 #include <fcntl.h>
 
 #include "evasync/fd.h"
-#include "promise_internal.h"
-
-enum { FD_WAIT_IDLE, FD_WAIT_WAITING, FD_WAIT_COMPLETING };
+#include "req_internal.h"
 
 typedef struct fd_loop {
     eva__layer layer; /* first: the loop cancels our waits at destroy */
@@ -46,7 +44,8 @@ static fd_loop *fd_loop_get(eva_loop *loop) {
     return fl;
 }
 
-static const char *status_message(int status) {
+static const char *status_message(const eva__req *r, int status) {
+    (void)r;
     switch (status) {
     case -ETIMEDOUT: return "fd wait: the descriptor was not ready within the timeout";
     case -EBADF:     return "fd wait: the loop could not watch the descriptor";
@@ -54,17 +53,20 @@ static const char *status_message(int status) {
     }
 }
 
+static void notify(eva__req *r, int status) {
+    eva_fd_wait_req *req = EVA__CONTAINER_OF(r, eva_fd_wait_req, req);
+    ((eva_fd_wait_fn)r->to.cb)(req, status);
+}
+
+/* The wait reports through its own completion (the queued -ECANCELED), which
+ * wakes the task: task.h's second case. */
+static void await_cancel(eva_task *t) { eva_fd_wait_cancel(eva_task_get_wait_obj(t)); }
+
+static const eva__req_kind fd_wait_kind = {{"fd", await_cancel}, notify, status_message};
+
 /* The wait is over: tell its owner, reading nothing of req afterwards (the
  * callback or the woken task may restart or free it). */
-static void fd_wait_done(eva_fd_wait_req *req, int status) {
-    req->state = FD_WAIT_IDLE;
-    if (req->awaited) {
-        eva_task_wake(req->to.waiter, status, status_message(status));
-        return;
-    }
-    eva_fd_wait_fn cb = req->to.cb;
-    EVA__CALL_USER(req->loop, cb, cb(req, status));
-}
+static void fd_wait_done(eva_fd_wait_req *req, int status) { eva__req_done(req->loop, &req->req, status); }
 
 /* Nothing of the wait can fire any more (stopping also drops an event
  * already pending for this iteration). */
@@ -95,25 +97,18 @@ static void on_deadline(struct ev_loop *ev, ev_timer *w, int revents) {
     fd_wait_done(req, -ETIMEDOUT);
 }
 
-static void on_cancelled(eva_loop *loop, int status, void *arg) {
-    (void)loop;
-    (void)status; /* -ECANCELED at loop destroy too: ours is -ECANCELED either way */
-    fd_wait_done(arg, -ECANCELED);
-}
-
 int eva_fd_wait_cancel(eva_fd_wait_req *req) {
     if (!req)
         return -EINVAL;
-    if (req->state != FD_WAIT_WAITING)
+    if (!req->req.busy || eva__req_queued(&req->req))
         return 0; /* idle, or its completion is queued already */
     withdraw(req);
-    req->state = FD_WAIT_COMPLETING;
-    eva_loop_defer(req->loop, &req->call, on_cancelled, req);
+    eva__req_done_later(req->loop, &req->req, -ECANCELED);
     return 0;
 }
 
 bool eva_fd_wait_is_pending(const eva_fd_wait_req *req) {
-    return req && req->state != FD_WAIT_IDLE;
+    return req && req->req.busy;
 }
 
 static int check_args(int fd, int events, int64_t timeout_ms) {
@@ -128,9 +123,10 @@ static void fill(eva_fd_wait_req *req, int fd, int events, int64_t timeout_ms) {
     req->timeout_ms = timeout_ms;
 }
 
-/* Start the filled, idle request on loop; the caller sets who is told. */
-static int begin(eva_fd_wait_req *req, eva_loop *loop) {
-    if (req->state != FD_WAIT_IDLE)
+/* Start the filled, idle request on loop for cb (NULL: the AWAIT form, whose
+ * start then parks the task). */
+static int begin(eva_fd_wait_req *req, eva_loop *loop, eva_fd_wait_fn cb) {
+    if (req->req.busy)
         return -EBUSY;
     int rc = check_args(req->fd, req->events, req->timeout_ms);
     if (rc < 0)
@@ -141,7 +137,7 @@ static int begin(eva_fd_wait_req *req, eva_loop *loop) {
     struct ev_loop *ev = eva_loop_get_ev(loop);
     req->loop = loop;
     req->revents = 0;
-    req->state = FD_WAIT_WAITING;
+    eva__req_take(&req->req, &fd_wait_kind, (void (*)(void))cb);
     eva__queue_insert_tail(&fl->pending, &req->node);
     ev_io_init(&req->io, on_ready, req->fd, req->events);
     ev_io_start(ev, &req->io);
@@ -155,38 +151,22 @@ int eva_fd_wait(eva_fd_wait_req *req, eva_loop *loop, int fd, int events, int64_
                 eva_fd_wait_fn cb) {
     if (!req || !loop || !cb)
         return -EINVAL;
-    if (req->state != FD_WAIT_IDLE)
+    if (req->req.busy)
         return -EBUSY;
     fill(req, fd, events, timeout_ms);
-    int rc = begin(req, loop);
-    if (rc < 0)
-        return rc;
-    req->awaited = false;
-    req->to.cb = cb;
-    return 0;
+    return begin(req, loop, cb);
 }
-
-/* The wait reports through its own completion (the queued -ECANCELED), which
- * wakes the task: task.h's second case. */
-static void await_cancel(eva_task *t) { eva_fd_wait_cancel(eva_task_get_wait_obj(t)); }
-
-static const eva_wait_ops fd_wait_ops = {"fd", await_cancel};
 
 static int await_start(eva_task *t, const eva_op *op) {
     eva_fd_wait_req *req = op->ptr;
     if (!req)
         return -EINVAL;
-    int rc = begin(req, t->loop);
-    if (rc < 0)
-        return rc;
-    req->awaited = true;
-    req->to.waiter = t;
-    eva_task_park(t, &fd_wait_ops, req);
-    return EVA_PARKED;
+    int rc = begin(req, t->loop, NULL);
+    return rc < 0 ? rc : eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_fd_wait_op(eva_fd_wait_req *req, int fd, int events, int64_t timeout_ms) {
-    if (req && req->state == FD_WAIT_IDLE) /* never touch a request in flight */
+    if (req && !req->req.busy) /* never touch a request in flight */
         fill(req, fd, events, timeout_ms);
     return (eva_op){.start = await_start, .ptr = req};
 }
@@ -200,8 +180,5 @@ int eva_fd_wait_promise(eva_loop *loop, int fd, int events, int64_t timeout_ms, 
     eva_fd_wait_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    rc = eva__promise_from_op_value(loop, eva_fd_wait_op(req, fd, events, timeout_ms), req, eva__free, out);
-    if (rc < 0)
-        eva__free(req);
-    return rc;
+    return eva__req_promise(loop, req, eva_fd_wait_op(req, fd, events, timeout_ms), out);
 }

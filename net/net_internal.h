@@ -3,6 +3,7 @@
 #define EVASYNC_NET_INTERNAL_H
 
 #include "internal.h"
+#include "req_internal.h"
 #include "evasync/stream.h"
 #include "evasync/tcp.h"
 #include "evasync/unix.h"
@@ -26,63 +27,16 @@ void eva__net_unlink_server(eva_server *srv);
 /* Make fd non-blocking and close-on-exec; 0 or -errno. */
 int eva__fd_nonblock(int fd);
 
-/* ---- tcp_req.c: what every TCP request shares ----------------------------------
+/* ---- every request's completion: async/req_internal.h -----------------------
  *
- * A request is in flight (busy) from its start to its completion's delivery;
- * its completion is queued iff its eva_call node is linked.  Delivering wakes
- * the awaiting task or calls the callback, and reads nothing of the request
- * afterwards: whoever is told may free it. */
-
-/* Which of evasync's own timers ended a request with -ETIMEDOUT: the AWAIT
- * form reports it as the failure's message (the kernel can time a
+ * Which of evasync's own timers ended a stream request with -ETIMEDOUT: the
+ * AWAIT form reports it as the failure's message (the kernel can time a
  * connection out too; that one has no message of ours). */
 enum { EVA__STREAM_NO_TIMEOUT, EVA__STREAM_IDLE_TIMEOUT, EVA__STREAM_READ_DEADLINE, EVA__STREAM_CONNECT_TIMEOUT };
 
-/* The message of a timeout kind (NULL for EVA__STREAM_NO_TIMEOUT). */
-const char *eva__stream_timeout_message(unsigned timeout);
-
-struct eva__stream_req_kind {
-    eva_wait_ops wait;                           /* what an awaiting task is parked on */
-    void (*notify)(eva__stream_req *r, int status); /* call to.cb, cast back to its type */
-};
-
-/* Take r for one operation: the callback form's cb (may be NULL), or NULL
- * for the AWAIT form (then eva__stream_req_park or, done at once,
- * eva__stream_req_idle). */
-static inline void eva__stream_req_take(eva__stream_req *r, const eva__stream_req_kind *kind, void (*cb)(void)) {
-    r->kind = kind;
-    r->to.cb = cb;
-    r->awaited = false;
-    r->busy = true;
-    r->status = 0;
-    r->timeout = EVA__STREAM_NO_TIMEOUT;
-}
-
-/* The AWAIT form completed inside its start: r is idle again. */
-static inline void eva__stream_req_idle(eva__stream_req *r) { r->busy = false; }
-
-static inline bool eva__stream_req_queued(const eva__stream_req *r) { return eva__queue_linked(&r->call.node); }
-
-/* Park t on r; obj (the request that embeds r, or the connection for a
- * close) is what the cancel finds in eva_task_get_wait_obj.  Returns EVA_PARKED
- * for the op's start. */
-int eva__stream_req_park(eva__stream_req *r, eva_task *t, void *obj);
-
-/* Complete r now (from a loop callback: never inside the start call). */
-void eva__stream_req_done(eva_loop *loop, eva__stream_req *r, int status);
-
-/* Queue r's completion (delivered on this or the next loop iteration). */
-void eva__stream_req_done_later(eva_loop *loop, eva__stream_req *r, int status);
-
-/* An op whose start fails with rc: what a builder returns for a request in
- * flight (-EBUSY) or NULL (-EINVAL), leaving everything untouched. */
-eva_op eva__stream_refused_op(int rc);
-
-/* The promise form: a loop-owned task awaits op, built on req (allocated
- * with eva__calloc); the promise is fulfilled with req as its value (freed
- * with the promise) or rejected with the status (req freed).  On failure
- * req is freed too.  Returns 0, -EINVAL (NULL loop), -ENOMEM. */
-int eva__stream_promise(eva_loop *loop, void *req, eva_op op, eva_promise **out);
+/* stream_req.c: the message of a stream request that failed with status
+ * (the eva__req_kind message of every stream kind; NULL: none). */
+const char *eva__stream_message(const eva__req *r, int status);
 
 /* stream_io.c: what fd is (0), or why it cannot be a stream: -EBADF,
  * -EPERM (a regular file, directory or block device), -EINVAL (a listening
@@ -117,8 +71,8 @@ void eva__stream_close_now(eva_stream *stream, bool reset, int status);
  * kind, on stream (closed), to addr.  0 when under way or done (completion
  * queued); -EINVAL, -EBUSY, the socket() / connect() error. */
 typedef struct eva__connect_args {
-    eva__stream_req *req;
-    const eva__stream_req_kind *kind;
+    eva__req *req;
+    const eva__req_kind *kind;
     eva_loop *loop;
     eva_stream *stream;
     const struct sockaddr *addr;

@@ -88,7 +88,7 @@ size_t eva_stream_get_write_queue_size(const eva_stream *stream) { return stream
 
 /* ---- close ------------------------------------------------------------------ */
 
-static void close_notify(eva__stream_req *r, int status) {
+static void close_notify(eva__req *r, int status) {
     eva_stream *stream = EVA__CONTAINER_OF(r, eva_stream, close);
     ((eva_stream_close_fn)r->to.cb)(stream, status);
 }
@@ -102,7 +102,7 @@ static void close_await_cancel(eva_task *t) {
         eva__stream_close_now(stream, false, -ECANCELED);
 }
 
-static const eva__stream_req_kind close_kind = {{"close", close_await_cancel}, close_notify};
+static const eva__req_kind close_kind = {{"close", close_await_cancel}, close_notify, eva__stream_message};
 
 void eva__stream_close_now(eva_stream *stream, bool reset, int status) {
     struct ev_loop *ev = eva_loop_get_ev(stream->loop);
@@ -123,7 +123,7 @@ void eva__stream_close_now(eva_stream *stream, bool reset, int status) {
     stream->closing = false;
     eva__net_unlink_conn(stream);
     if (stream->close.busy) /* queued after the aborted requests' completions */
-        eva__stream_req_done_later(stream->loop, &stream->close, status);
+        eva__req_done_later(stream->loop, &stream->close, status);
 }
 
 /* The close slot is taken only when someone is to be told (no completion is
@@ -133,7 +133,7 @@ void eva__stream_close_now(eva_stream *stream, bool reset, int status) {
  * free the requests in its frame while their completions are queued. */
 void eva__stream_close_begin(eva_stream *stream, eva_stream_close_how how, bool awaited, void (*cb)(void)) {
     if (cb || awaited)
-        eva__stream_req_take(&stream->close, &close_kind, cb);
+        eva__req_take(&stream->close, &close_kind, cb);
     if (how == EVA_STREAM_CLOSE_FLUSH && stream->wq_head && !stream->broken) {
         stream->closing = true; /* eva__stream_queue_drained closes once the queue is empty */
         eva__stream_read_abort(stream, -ECANCELED);
@@ -151,7 +151,7 @@ int eva_stream_close(eva_stream *stream, eva_stream_close_how how, eva_stream_cl
     return 0;
 }
 
-int eva__stream_close_park(eva_stream *stream, eva_task *t) { return eva__stream_req_park(&stream->close, t, stream); }
+int eva__stream_close_park(eva_stream *stream, eva_task *t) { return eva__req_park(&stream->close, t, stream); }
 
 void eva__stream_queue_drained(eva_stream *stream, int status) {
     if (stream->closing)

@@ -7,7 +7,7 @@
 
 /* ---- shutdown ----------------------------------------------------------------- */
 
-static void shut_notify(eva__stream_req *r, int status) {
+static void shut_notify(eva__req *r, int status) {
     eva_stream_shutdown_req *req = EVA__CONTAINER_OF(r, eva_stream_shutdown_req, req);
     ((eva_stream_shutdown_fn)r->to.cb)(req, status);
 }
@@ -16,21 +16,21 @@ static void shut_notify(eva__stream_req *r, int status) {
  * reported to nobody; the task is withdrawn and woken later. */
 static void shut_await_cancel(eva_task *t) {
     eva_stream_shutdown_req *req = eva_task_get_wait_obj(t);
-    if (eva__stream_req_queued(&req->req))
+    if (eva__req_queued(&req->req))
         return; /* done already: the task gets the half-close's own status */
     req->stream->shut = NULL;
-    eva__stream_req_idle(&req->req);
+    eva__req_idle(&req->req);
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva__stream_req_kind shut_kind = {{"shutdown", shut_await_cancel}, shut_notify};
+static const eva__req_kind shut_kind = {{"shutdown", shut_await_cancel}, shut_notify, eva__stream_message};
 
 void eva__stream_shut_report(eva_stream *stream, int status) {
     eva_stream_shutdown_req *req = stream->shut;
     if (!req)
         return;
     stream->shut = NULL;
-    eva__stream_req_done_later(stream->loop, &req->req, status);
+    eva__req_done_later(stream->loop, &req->req, status);
 }
 
 /* write_shut: 0 none, 1 requested (waiting for the queue), 2 done.  The
@@ -47,7 +47,7 @@ void eva__stream_shut_now(eva_stream *stream) {
     stream->shut = NULL;
     int status = shut_syscall(stream);
     if (req)
-        eva__stream_req_done_later(stream->loop, &req->req, status);
+        eva__req_done_later(stream->loop, &req->req, status);
 }
 
 static int shut_check(const eva_stream_shutdown_req *req, const eva_stream *stream) {
@@ -65,7 +65,7 @@ static int shut_check(const eva_stream_shutdown_req *req, const eva_stream *stre
 /* The connection takes the checked request: the half-close is pending until
  * the write queue drains.  cb NULL: the AWAIT form. */
 static void shut_begin(eva_stream_shutdown_req *req, eva_stream *stream, void (*cb)(void)) {
-    eva__stream_req_take(&req->req, &shut_kind, cb);
+    eva__req_take(&req->req, &shut_kind, cb);
     stream->write_shut = 1;
     stream->shut = req;
 }
@@ -90,12 +90,12 @@ static int shut_await_start(eva_task *t, const eva_op *op) {
     if (!stream->wq_head) /* nothing to flush: done at once */
         return shut_syscall(stream);
     shut_begin(req, stream, NULL);
-    return eva__stream_req_park(&req->req, t, req);
+    return eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_stream_shutdown_op(eva_stream_shutdown_req *req, eva_stream *stream) {
     if (!req || req->req.busy)
-        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     req->stream = stream;
     return (eva_op){.start = shut_await_start, .ptr = req};
 }
@@ -106,7 +106,7 @@ int eva_stream_shutdown_promise(eva_stream *stream, eva_promise **out) {
     eva_stream_shutdown_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__stream_promise(stream->loop, req, eva_stream_shutdown_op(req, stream), out);
+    return eva__req_promise(stream->loop, req, eva_stream_shutdown_op(req, stream), out);
 }
 
 /* ---- close ---------------------------------------------------------------------- */

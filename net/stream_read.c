@@ -9,14 +9,14 @@
 
 /* ---- completing ------------------------------------------------------------------ */
 
-static void read_notify(eva__stream_req *r, int status) {
+static void read_notify(eva__req *r, int status) {
     eva_stream_read_req *req = EVA__CONTAINER_OF(r, eva_stream_read_req, req);
     ((eva_stream_read_fn)r->to.cb)(req, status);
 }
 
 static void read_await_cancel(eva_task *t);
 
-static const eva__stream_req_kind read_kind = {{"read", read_await_cancel}, read_notify};
+static const eva__req_kind read_kind = {{"read", read_await_cancel}, read_notify, eva__stream_message};
 
 /* The read timer is left running: it stops itself when it fires with no read
  * pending, which costs less than a stop and a start per read. */
@@ -33,7 +33,7 @@ static eva_stream_read_req *read_release(eva_stream *stream) {
 
 void eva__stream_read_abort(eva_stream *stream, int status) {
     if (stream->rd)
-        eva__stream_req_done_later(stream->loop, &read_release(stream)->req, status);
+        eva__req_done_later(stream->loop, &read_release(stream)->req, status);
 }
 
 int eva_stream_read_cancel(eva_stream *stream) {
@@ -231,7 +231,7 @@ void eva__stream_on_readable(eva_stream *stream) {
         return;
     }
     if (read_step(stream, rd, &status))
-        eva__stream_req_done(stream->loop, &read_release(stream)->req, status);
+        eva__req_done(stream->loop, &read_release(stream)->req, status);
 }
 
 /* ---- starting ---------------------------------------------------------------------- */
@@ -278,7 +278,7 @@ static int read_begin(eva_stream_read_req *req, void (*cb)(void)) {
         rc = eva__stream_check_local(stream);
     if (rc < 0)
         return rc;
-    eva__stream_req_take(&req->req, &read_kind, cb);
+    eva__req_take(&req->req, &read_kind, cb);
     req->nread = 0;
     stream->rd = req;
     return 0;
@@ -339,31 +339,33 @@ int eva_unix_read_fds(eva_stream_read_req *req, eva_stream *stream, void *buf, s
  * task): queued already, it is left alone; else it is aborted. */
 static void read_await_cancel(eva_task *t) {
     eva_stream_read_req *req = eva_task_get_wait_obj(t);
-    if (!eva__stream_req_queued(&req->req))
+    if (!eva__req_queued(&req->req))
         eva__stream_read_abort(req->stream, -ECANCELED);
 }
 
 static int read_await_start(eva_task *t, const eva_op *op) {
     eva_stream_read_req *req = op->ptr;
     int rc = read_begin(req, NULL);
-    if (rc == -ETIMEDOUT) /* the only timeout read_begin reports */
-        t->u.message = eva__stream_timeout_message(EVA__STREAM_READ_DEADLINE);
+    if (rc == -ETIMEDOUT) { /* the only timeout read_begin reports */
+        req->req.timeout = EVA__STREAM_READ_DEADLINE;
+        t->u.message = eva__stream_message(&req->req, rc);
+    }
     if (rc < 0)
         return rc;
     eva_stream *stream = req->stream;
     if (read_step(stream, req, &rc)) { /* the bytes were already there: no suspension */
         stream->rd = NULL;
-        eva__stream_req_idle(&req->req);
+        eva__req_idle(&req->req);
         return rc;
     }
     read_arm(stream);
-    return eva__stream_req_park(&req->req, t, req);
+    return eva__req_park(&req->req, t, req);
 }
 
 static eva_op read_op(eva_stream_read_req *req, eva_stream *stream, eva_stream_read_mode mode, void *buf,
                       size_t len, const char *delim, size_t dlen) {
     if (!req || req->req.busy)
-        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     read_fill(req, stream, mode, buf, len, delim, dlen);
     return (eva_op){.start = read_await_start, .ptr = req};
 }
@@ -384,7 +386,7 @@ eva_op eva_stream_read_until_op(eva_stream_read_req *req, eva_stream *stream, vo
 eva_op eva_unix_read_fds_op(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, int *fds,
                             int maxfds) {
     if (!fds)
-        return eva__stream_refused_op(-EINVAL);
+        return eva__req_refused_op(-EINVAL);
     eva_op op = read_op(req, stream, EVA__READ_SOME, buf, len, NULL, 0);
     if (op.start == read_await_start) { /* filled: not refused */
         req->fds = fds;
@@ -402,7 +404,7 @@ static int read_promise(eva_stream *stream, eva_stream_read_mode mode, void *buf
     eva_stream_read_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__stream_promise(stream->loop, req, read_op(req, stream, mode, buf, len, delim, dlen), out);
+    return eva__req_promise(stream->loop, req, read_op(req, stream, mode, buf, len, delim, dlen), out);
 }
 
 int eva_stream_read_promise(eva_stream *stream, void *buf, size_t len, eva_promise **out) {

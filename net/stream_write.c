@@ -10,19 +10,19 @@ enum { GATHER = 64 }; /* iovecs per sendmsg */
 
 /* ---- completing ---------------------------------------------------------------- */
 
-static void write_notify(eva__stream_req *r, int status) {
+static void write_notify(eva__req *r, int status) {
     eva_stream_write_req *req = EVA__CONTAINER_OF(r, eva_stream_write_req, req);
     ((eva_stream_write_fn)r->to.cb)(req, status);
 }
 
 static void write_await_cancel(eva_task *t);
 
-static const eva__stream_req_kind write_kind = {{"write", write_await_cancel}, write_notify};
+static const eva__req_kind write_kind = {{"write", write_await_cancel}, write_notify, eva__stream_message};
 
 /* Completions are queued, never delivered inside the queue's walk: the one
  * told may free its request or write again. */
 static void write_complete(eva_stream *stream, eva_stream_write_req *req, int status) {
-    eva__stream_req_done_later(stream->loop, &req->req, status);
+    eva__req_done_later(stream->loop, &req->req, status);
 }
 
 /* Take the head request off the queue and complete it. */
@@ -187,7 +187,7 @@ static int write_start(eva_stream_write_req *req, eva_stream *stream, const stru
     fill(req, stream, iov, iovcnt);
     req->fds = fds;
     req->nfds = nfds;
-    eva__stream_req_take(&req->req, &write_kind, (void (*)(void))cb);
+    eva__req_take(&req->req, &write_kind, (void (*)(void))cb);
     return enqueue(stream, req, true);
 }
 
@@ -236,7 +236,7 @@ int eva_stream_write_copy(eva_stream *stream, const void *data, size_t len) {
 static void write_await_cancel(eva_task *t) {
     eva_stream_write_req *req = eva_task_get_wait_obj(t);
     eva_stream *stream = req->stream;
-    if (eva__stream_req_queued(&req->req))
+    if (eva__req_queued(&req->req))
         return; /* written (or failed) already: the task gets that status */
     if (req->remaining < req->total) {
         /* part of it is on the wire: the stream cannot be resynchronised, so
@@ -302,14 +302,14 @@ static int write_await_start(eva_task *t, const eva_op *op) {
         return rc < 0 ? rc : 0; /* the fast path: nothing was queued */
     /* the socket is full: the rest goes when it is writable (not tried again
      * now, so the request cannot complete before the task is parked) */
-    eva__stream_req_take(&req->req, &write_kind, NULL);
+    eva__req_take(&req->req, &write_kind, NULL);
     enqueue(stream, req, false);
-    return eva__stream_req_park(&req->req, t, req);
+    return eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_stream_write_op(eva_stream_write_req *req, eva_stream *stream, const void *buf, size_t len) {
     if (!req || req->req.busy)
-        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
     fill(req, stream, &v, 1);
     return (eva_op){.start = write_await_start, .ptr = req};
@@ -318,7 +318,7 @@ eva_op eva_stream_write_op(eva_stream_write_req *req, eva_stream *stream, const 
 eva_op eva_unix_write_fds_op(eva_stream_write_req *req, eva_stream *stream, const void *buf, size_t len,
                              const int *fds, int nfds) {
     if (nfds == 0)
-        return eva__stream_refused_op(-EINVAL);
+        return eva__req_refused_op(-EINVAL);
     eva_op op = eva_stream_write_op(req, stream, buf, len);
     if (op.start == write_await_start) { /* filled: not refused */
         req->fds = fds;
@@ -335,12 +335,12 @@ int eva_stream_write_promise(eva_stream *stream, const void *buf, size_t len, ev
     if (!req)
         return -ENOMEM;
     memcpy(req + 1, buf, len);
-    return eva__stream_promise(stream->loop, req, eva_stream_write_op(req, stream, req + 1, len), out);
+    return eva__req_promise(stream->loop, req, eva_stream_write_op(req, stream, req + 1, len), out);
 }
 
 /* ---- drain ------------------------------------------------------------------------------ */
 
-static void drain_notify_cb(eva__stream_req *r, int status) {
+static void drain_notify_cb(eva__req *r, int status) {
     eva_stream_drain_req *req = EVA__CONTAINER_OF(r, eva_stream_drain_req, req);
     ((eva_stream_drain_fn)r->to.cb)(req, status);
 }
@@ -348,21 +348,21 @@ static void drain_notify_cb(eva__stream_req *r, int status) {
 /* Nothing is queued while a drain waits: withdraw it and wake the task later. */
 static void drain_await_cancel(eva_task *t) {
     eva_stream_drain_req *req = eva_task_get_wait_obj(t);
-    if (eva__stream_req_queued(&req->req))
+    if (eva__req_queued(&req->req))
         return;
     req->stream->drain = NULL;
-    eva__stream_req_idle(&req->req);
+    eva__req_idle(&req->req);
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva__stream_req_kind drain_kind = {{"drain", drain_await_cancel}, drain_notify_cb};
+static const eva__req_kind drain_kind = {{"drain", drain_await_cancel}, drain_notify_cb, eva__stream_message};
 
 void eva__stream_drain_done(eva_stream *stream, int status) {
     eva_stream_drain_req *req = stream->drain;
     if (!req)
         return;
     stream->drain = NULL;
-    eva__stream_req_done_later(stream->loop, &req->req, status);
+    eva__req_done_later(stream->loop, &req->req, status);
 }
 
 /* 1: the queue is low already; 0: req waits in the connection; < 0 an error. */
@@ -374,11 +374,11 @@ static int drain_begin(eva_stream_drain_req *req, eva_stream *stream, void (*cb)
     if (!eva_stream_is_open(stream))
         return -ENOTCONN;
     req->stream = stream;
-    eva__stream_req_take(&req->req, &drain_kind, cb);
+    eva__req_take(&req->req, &drain_kind, cb);
     if (stream->queued <= stream->low_water)
         return 1;
     if (stream->drain) {
-        eva__stream_req_idle(&req->req);
+        eva__req_idle(&req->req);
         return -EBUSY;
     }
     stream->above_high = true; /* so the next drop below low completes it */
@@ -391,7 +391,7 @@ int eva_stream_drain(eva_stream_drain_req *req, eva_stream *stream, eva_stream_d
         return -EINVAL;
     int rc = drain_begin(req, stream, (void (*)(void))cb);
     if (rc == 1) /* low already: reported from the loop all the same */
-        eva__stream_req_done_later(stream->loop, &req->req, 0);
+        eva__req_done_later(stream->loop, &req->req, 0);
     return rc < 0 ? rc : 0;
 }
 
@@ -400,15 +400,15 @@ static int drain_await_start(eva_task *t, const eva_op *op) {
     int rc = drain_begin(req, req->stream, NULL);
     if (rc != 0) {
         if (rc == 1)
-            eva__stream_req_idle(&req->req);
+            eva__req_idle(&req->req);
         return rc < 0 ? rc : 0;
     }
-    return eva__stream_req_park(&req->req, t, req);
+    return eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_stream_drain_op(eva_stream_drain_req *req, eva_stream *stream) {
     if (!req || req->req.busy)
-        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     req->stream = stream;
     return (eva_op){.start = drain_await_start, .ptr = req};
 }
@@ -419,5 +419,5 @@ int eva_stream_drain_promise(eva_stream *stream, eva_promise **out) {
     eva_stream_drain_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__stream_promise(stream->loop, req, eva_stream_drain_op(req, stream), out);
+    return eva__req_promise(stream->loop, req, eva_stream_drain_op(req, stream), out);
 }

@@ -10,7 +10,7 @@
 
 #include "net_internal.h"
 
-static void connect_notify(eva__stream_req *r, int status) {
+static void connect_notify(eva__req *r, int status) {
     eva_tcp_connect_req *req = EVA__CONTAINER_OF(r, eva_tcp_connect_req, req);
     ((eva_tcp_connect_fn)r->to.cb)(req, status);
 }
@@ -20,13 +20,13 @@ static void connect_notify(eva__stream_req *r, int status) {
  * eva_stream) be freed, while that completion is still queued. */
 static void connect_await_cancel(eva_task *t) {
     eva_tcp_connect_req *req = eva_task_get_wait_obj(t);
-    if (eva__stream_req_queued(&req->req))
+    if (eva__req_queued(&req->req))
         return; /* over already: the task gets the connect's own status */
     /* closing completes the connect with -ECANCELED */
     eva__stream_close_now(req->stream, false, -ECANCELED);
 }
 
-static const eva__stream_req_kind connect_kind = {{"connect", connect_await_cancel}, connect_notify};
+static const eva__req_kind connect_kind = {{"connect", connect_await_cancel}, connect_notify, eva__stream_message};
 
 static void connect_fail_fd(eva_stream *stream) {
     close(stream->fd);
@@ -38,7 +38,7 @@ static void connect_fail_fd(eva_stream *stream) {
  * A failed connection is closed again, so the struct can connect anew. */
 void eva__stream_connect_done(eva_stream *stream, int status) {
     struct ev_loop *ev = eva_loop_get_ev(stream->loop);
-    eva__stream_req *req = stream->cn;
+    eva__req *req = stream->cn;
     ev_io_stop(ev, &stream->wio);
     ev_timer_stop(ev, &stream->timer);
     stream->connecting = 0;
@@ -52,7 +52,7 @@ void eva__stream_connect_done(eva_stream *stream, int status) {
     }
     if (status < 0 && status != -ECANCELED) /* -ECANCELED: the closer closes */
         connect_fail_fd(stream);
-    eva__stream_req_done_later(stream->loop, req, status);
+    eva__req_done_later(stream->loop, req, status);
 }
 
 /* The arguments, into the request only: the address is copied. */
@@ -100,9 +100,9 @@ int eva__stream_connect_begin(const eva__connect_args *a, void (*cb)(void)) {
         connect_fail_fd(stream);
         return rc;
     }
-    eva__stream_req_take(a->req, a->kind, cb);
+    eva__req_take(a->req, a->kind, cb);
     if (rc == 0) { /* loopback may connect at once: report it from the loop */
-        eva__stream_req_done_later(loop, a->req, 0);
+        eva__req_done_later(loop, a->req, 0);
         return 0;
     }
     stream->cn = a->req;
@@ -137,15 +137,15 @@ static int connect_await_start(eva_task *t, const eva_op *op) {
     eva_tcp_connect_req *req = op->ptr;
     req->loop = t->loop;
     int rc = connect_begin(req, NULL);
-    return rc < 0 ? rc : eva__stream_req_park(&req->req, t, req);
+    return rc < 0 ? rc : eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_tcp_connect_op(eva_tcp_connect_req *req, eva_stream *stream, const struct sockaddr *addr,
                           socklen_t addrlen, int64_t timeout_ms) {
     if (!req || req->req.busy)
-        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     int rc = connect_fill(req, NULL, stream, addr, addrlen, timeout_ms);
-    return rc < 0 ? eva__stream_refused_op(rc) : (eva_op){.start = connect_await_start, .ptr = req};
+    return rc < 0 ? eva__req_refused_op(rc) : (eva_op){.start = connect_await_start, .ptr = req};
 }
 
 int eva_tcp_connect_promise(eva_loop *loop, eva_stream *stream, const struct sockaddr *addr,
@@ -155,5 +155,5 @@ int eva_tcp_connect_promise(eva_loop *loop, eva_stream *stream, const struct soc
     eva_tcp_connect_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__stream_promise(loop, req, eva_tcp_connect_op(req, stream, addr, addrlen, timeout_ms), out);
+    return eva__req_promise(loop, req, eva_tcp_connect_op(req, stream, addr, addrlen, timeout_ms), out);
 }

@@ -45,7 +45,7 @@ eva_op eva_tcp_dial_op(eva_tcp_dial_req *d, eva_stream *stream, const char *host
                        int64_t timeout_ms) {
     int rc = check(d, stream, host, timeout_ms);
     if (rc < 0)
-        return eva__stream_refused_op(rc);
+        return eva__req_refused_op(rc);
     prepare(d, stream, host, port, timeout_ms);
     return EVA_ASYNC(dial_run, d);
 }
@@ -73,7 +73,7 @@ int eva_tcp_dial_promise(eva_loop *loop, eva_stream *stream, const char *host, u
     eva_tcp_dial_req *d = eva__calloc(1, sizeof *d);
     if (!d)
         return -ENOMEM;
-    return eva__stream_promise(loop, d, eva_tcp_dial_op(d, stream, host, port, timeout_ms), out);
+    return eva__req_promise(loop, d, eva_tcp_dial_op(d, stream, host, port, timeout_ms), out);
 }
 
 int eva_tcp_dial_cancel(eva_tcp_dial_req *d) { return d ? eva_task_cancel(&d->task) : -EINVAL; }

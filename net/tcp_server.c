@@ -128,7 +128,7 @@ static void on_ready(struct ev_loop *ev, ev_io *w, int revents) {
         srv->pending = NULL;
         req->fd = fd;
         watch(srv, false);
-        eva__stream_req_done(srv->loop, &req->req, 0);
+        eva__req_done(srv->loop, &req->req, 0);
         return;
     }
     while (srv->cb) { /* the callback may stop accepting or close the server */
@@ -251,14 +251,14 @@ int eva_server_close(eva_server *srv) {
     eva_server_accept_req *req = srv->pending;
     if (req) {
         srv->pending = NULL;
-        eva__stream_req_done_later(srv->loop, &req->req, -ECANCELED);
+        eva__req_done_later(srv->loop, &req->req, -ECANCELED);
     }
     return 0;
 }
 
 /* ---- accept requests (pull mode) ---------------------------------------------------- */
 
-static void accept_notify(eva__stream_req *r, int status) {
+static void accept_notify(eva__req *r, int status) {
     eva_server_accept_req *req = EVA__CONTAINER_OF(r, eva_server_accept_req, req);
     ((eva_server_accept_req_fn)r->to.cb)(req, status);
 }
@@ -266,16 +266,16 @@ static void accept_notify(eva__stream_req *r, int status) {
 /* Nothing is queued while a request waits: withdraw it and wake the task later. */
 static void accept_await_cancel(eva_task *t) {
     eva_server_accept_req *req = eva_task_get_wait_obj(t);
-    if (eva__stream_req_queued(&req->req))
+    if (eva__req_queued(&req->req))
         return; /* the server closed: the task gets that */
     eva_server *srv = req->server;
     srv->pending = NULL;
     watch(srv, false);
-    eva__stream_req_idle(&req->req);
+    eva__req_idle(&req->req);
     eva_task_wake_later(t, -ECANCELED);
 }
 
-static const eva__stream_req_kind accept_kind = {{"accept", accept_await_cancel}, accept_notify};
+static const eva__req_kind accept_kind = {{"accept", accept_await_cancel}, accept_notify, eva__stream_message};
 
 static int accept_check(const eva_server_accept_req *req, const eva_server *srv) {
     if (!req || !server_open(srv))
@@ -287,7 +287,7 @@ static int accept_check(const eva_server_accept_req *req, const eva_server *srv)
 
 /* The server takes the request: its fd comes on a readiness event. */
 static void accept_wait(eva_server_accept_req *req, eva_server *srv, void (*cb)(void)) {
-    eva__stream_req_take(&req->req, &accept_kind, cb);
+    eva__req_take(&req->req, &accept_kind, cb);
     srv->pending = req;
     watch(srv, true);
 }
@@ -313,12 +313,12 @@ static int accept_await_start(eva_task *t, const eva_op *op) {
     if (fd >= 0)
         return 0;
     accept_wait(req, srv, NULL);
-    return eva__stream_req_park(&req->req, t, req);
+    return eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_server_accept_op(eva_server_accept_req *req, eva_server *srv) {
     if (!req || req->req.busy)
-        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     req->server = srv;
     return (eva_op){.start = accept_await_start, .ptr = req};
 }
@@ -329,5 +329,5 @@ int eva_server_accept_promise(eva_server *srv, eva_promise **out) {
     eva_server_accept_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__stream_promise(srv->loop, req, eva_server_accept_op(req, srv), out);
+    return eva__req_promise(srv->loop, req, eva_server_accept_op(req, srv), out);
 }

@@ -8,14 +8,14 @@
 
 /* ---- the request form --------------------------------------------------------------- */
 
-static void recv_notify(eva__udp_req *r, int status) {
+static void recv_notify(eva__req *r, int status) {
     eva_udp_recv_req *req = EVA__CONTAINER_OF(r, eva_udp_recv_req, req);
     ((eva_udp_recv_req_fn)r->to.cb)(req, status);
 }
 
 static void recv_await_cancel(eva_task *t);
 
-static const eva__udp_req_kind recv_kind = {{"udp recv", recv_await_cancel}, recv_notify};
+static const eva__req_kind recv_kind = {{"udp recv", recv_await_cancel}, recv_notify, NULL};
 
 /* The socket lets go of its pending request (a new one may start from its
  * completion on). */
@@ -28,7 +28,7 @@ static eva_udp_recv_req *recv_release(eva_udp *udp) {
 
 void eva__udp_recv_abort(eva_udp *udp, int status) {
     if (udp->rd)
-        eva__udp_req_done_later(udp->loop, &recv_release(udp)->req, status);
+        eva__req_done_later(udp->loop, &recv_release(udp)->req, status);
 }
 
 int eva_udp_recv_cancel(eva_udp *udp) {
@@ -77,7 +77,7 @@ static int recv_begin(eva_udp_recv_req *req, void (*cb)(void)) {
         return -ENOTCONN;
     if (udp->rd || udp->on_datagram)
         return -EBUSY;
-    eva__udp_req_take(&req->req, &recv_kind, cb);
+    eva__req_take(&req->req, &recv_kind, cb);
     req->nread = 0;
     req->fromlen = 0;
     udp->rd = req;
@@ -105,7 +105,7 @@ int eva_udp_recv(eva_udp_recv_req *req, eva_udp *udp, void *buf, size_t len, eva
 /* Completes once, through its own completion: queued already, it is left alone. */
 static void recv_await_cancel(eva_task *t) {
     eva_udp_recv_req *req = eva_task_get_wait_obj(t);
-    if (!eva__udp_req_queued(&req->req))
+    if (!eva__req_queued(&req->req))
         eva__udp_recv_abort(req->udp, -ECANCELED);
 }
 
@@ -121,12 +121,12 @@ static int recv_await_start(eva_task *t, const eva_op *op) {
         return rc;
     }
     ev_io_start(eva_loop_get_ev(udp->loop), &udp->rio);
-    return eva__udp_req_park(&req->req, t, req);
+    return eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_udp_recv_op(eva_udp_recv_req *req, eva_udp *udp, void *buf, size_t len) {
     if (!req || req->req.busy)
-        return eva__udp_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     recv_fill(req, udp, buf, len);
     return (eva_op){.start = recv_await_start, .ptr = req};
 }
@@ -137,7 +137,7 @@ int eva_udp_recv_promise(eva_udp *udp, void *buf, size_t len, eva_promise **out)
     eva_udp_recv_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__udp_promise(udp->loop, req, eva_udp_recv_op(req, udp, buf, len), out);
+    return eva__req_promise(udp->loop, req, eva_udp_recv_op(req, udp, buf, len), out);
 }
 
 /* ---- push mode ------------------------------------------------------------------------ */
@@ -271,7 +271,7 @@ void eva__udp_on_readable(eva_udp *udp) {
     int status;
     if (udp->rd) {
         if (recv_one(udp, udp->rd, &status))
-            eva__udp_req_done(udp->loop, &recv_release(udp)->req, status);
+            eva__req_done(udp->loop, &recv_release(udp)->req, status);
     } else if (udp->on_datagram) {
         push_drain(udp);
     } else {

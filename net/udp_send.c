@@ -9,14 +9,14 @@
 
 enum { SEND_BATCH = 64 }; /* datagrams per sendmmsg */
 
-static void send_notify(eva__udp_req *r, int status) {
+static void send_notify(eva__req *r, int status) {
     eva_udp_send_req *req = EVA__CONTAINER_OF(r, eva_udp_send_req, req);
     ((eva_udp_send_fn)r->to.cb)(req, status);
 }
 
 static void send_await_cancel(eva_task *t);
 
-static const eva__udp_req_kind send_kind = {{"udp send", send_await_cancel}, send_notify};
+static const eva__req_kind send_kind = {{"udp send", send_await_cancel}, send_notify, NULL};
 
 static struct msghdr header_of(eva_udp_send_req *req) {
     return (struct msghdr){.msg_name = req->addrlen ? &req->addr : NULL, .msg_namelen = req->addrlen,
@@ -34,7 +34,7 @@ static void complete_head(eva_udp *udp, int status) {
         udp->sq_tail = NULL;
     req->next = NULL;
     udp->queued--;
-    eva__udp_req_done_later(udp->loop, &req->req, status);
+    eva__req_done_later(udp->loop, &req->req, status);
 }
 
 void eva__udp_send_abort(eva_udp *udp, int status) {
@@ -135,10 +135,10 @@ int eva_udp_send(eva_udp_send_req *req, eva_udp *udp, const struct iovec *iov, i
     int rc = fill(req, udp, iov, iovcnt, addr, addrlen);
     if (rc < 0 || (rc = send_check(req)) < 0)
         return rc;
-    eva__udp_req_take(&req->req, &send_kind, (void (*)(void))cb);
+    eva__req_take(&req->req, &send_kind, (void (*)(void))cb);
     int status;
     if (!udp->sq_head && send_now(udp, req, &status))
-        eva__udp_req_done_later(udp->loop, &req->req, status); /* reported from the loop */
+        eva__req_done_later(udp->loop, &req->req, status); /* reported from the loop */
     else
         enqueue(udp, req);
     return 0;
@@ -165,7 +165,7 @@ int eva_udp_send_cancel(eva_udp_send_req *req) {
     if (!req)
         return -EINVAL;
     if (req->req.busy && eva_udp_is_open(req->udp) && unqueue(req->udp, req))
-        eva__udp_req_done_later(req->udp->loop, &req->req, -ECANCELED);
+        eva__req_done_later(req->udp->loop, &req->req, -ECANCELED);
     return 0;
 }
 
@@ -180,18 +180,18 @@ static int send_await_start(eva_task *t, const eva_op *op) {
     eva_udp *udp = req->udp;
     if (!udp->sq_head && send_now(udp, req, &rc))
         return rc; /* the fast path: the kernel took it (or refused it) at once */
-    eva__udp_req_take(&req->req, &send_kind, NULL);
+    eva__req_take(&req->req, &send_kind, NULL);
     enqueue(udp, req);
-    return eva__udp_req_park(&req->req, t, req);
+    return eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_udp_send_op(eva_udp_send_req *req, eva_udp *udp, const void *buf, size_t len,
                        const struct sockaddr *addr, socklen_t addrlen) {
     if (!req || req->req.busy)
-        return eva__udp_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     struct iovec v = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
     if (fill(req, udp, &v, 1, addr, addrlen) < 0)
-        return eva__udp_refused_op(-EINVAL);
+        return eva__req_refused_op(-EINVAL);
     return (eva_op){.start = send_await_start, .ptr = req};
 }
 
@@ -205,7 +205,7 @@ int eva_udp_send_promise(eva_udp *udp, const void *buf, size_t len, const struct
         return -ENOMEM;
     if (len)
         memcpy(req + 1, buf, len);
-    return eva__udp_promise(udp->loop, req, eva_udp_send_op(req, udp, req + 1, len, addr, addrlen), out);
+    return eva__req_promise(udp->loop, req, eva_udp_send_op(req, udp, req + 1, len, addr, addrlen), out);
 }
 
 size_t eva_udp_get_send_queue_count(const eva_udp *udp) { return udp ? udp->queued : 0; }

@@ -74,7 +74,7 @@ int eva_unix_listen(eva_loop *loop, eva_server *server, const char *path, int ba
 
 /* ---- connect ------------------------------------------------------------------------------ */
 
-static void connect_notify(eva__stream_req *r, int status) {
+static void connect_notify(eva__req *r, int status) {
     eva_unix_connect_req *req = EVA__CONTAINER_OF(r, eva_unix_connect_req, req);
     ((eva_unix_connect_fn)r->to.cb)(req, status);
 }
@@ -82,11 +82,11 @@ static void connect_notify(eva__stream_req *r, int status) {
 /* As for TCP (tcp_connect.c): closing completes the connect with -ECANCELED. */
 static void connect_await_cancel(eva_task *t) {
     eva_unix_connect_req *req = eva_task_get_wait_obj(t);
-    if (!eva__stream_req_queued(&req->req))
+    if (!eva__req_queued(&req->req))
         eva__stream_close_now(req->stream, false, -ECANCELED);
 }
 
-static const eva__stream_req_kind connect_kind = {{"unix connect", connect_await_cancel}, connect_notify};
+static const eva__req_kind connect_kind = {{"unix connect", connect_await_cancel}, connect_notify, eva__stream_message};
 
 static int connect_fill(eva_unix_connect_req *req, eva_loop *loop, eva_stream *stream, const char *path,
                         int64_t timeout_ms) {
@@ -117,14 +117,14 @@ static int connect_await_start(eva_task *t, const eva_op *op) {
     eva_unix_connect_req *req = op->ptr;
     req->loop = t->loop;
     int rc = connect_begin(req, NULL);
-    return rc < 0 ? rc : eva__stream_req_park(&req->req, t, req);
+    return rc < 0 ? rc : eva__req_park(&req->req, t, req);
 }
 
 eva_op eva_unix_connect_op(eva_unix_connect_req *req, eva_stream *stream, const char *path, int64_t timeout_ms) {
     if (!req || req->req.busy)
-        return eva__stream_refused_op(req ? -EBUSY : -EINVAL);
+        return eva__req_refused_op(req ? -EBUSY : -EINVAL);
     int rc = connect_fill(req, NULL, stream, path, timeout_ms);
-    return rc < 0 ? eva__stream_refused_op(rc) : (eva_op){.start = connect_await_start, .ptr = req};
+    return rc < 0 ? eva__req_refused_op(rc) : (eva_op){.start = connect_await_start, .ptr = req};
 }
 
 int eva_unix_connect_promise(eva_loop *loop, eva_stream *stream, const char *path, int64_t timeout_ms,
@@ -134,7 +134,7 @@ int eva_unix_connect_promise(eva_loop *loop, eva_stream *stream, const char *pat
     eva_unix_connect_req *req = eva__calloc(1, sizeof *req);
     if (!req)
         return -ENOMEM;
-    return eva__stream_promise(loop, req, eva_unix_connect_op(req, stream, path, timeout_ms), out);
+    return eva__req_promise(loop, req, eva_unix_connect_op(req, stream, path, timeout_ms), out);
 }
 
 /* ---- credentials ------------------------------------------------------------------------- */

@@ -48,7 +48,7 @@ static const size_row rows[] = {
     ROW(eva_udp, 240),
     ROW(eva_unix_connect_req, 208),
     ROW(eva_dns_query, 168),
-    ROW(eva_fd_wait_req, 192),
+    ROW(eva_fd_wait_req, 208),
     /* all public: options, results, descriptors */
     ROW(eva_block_report, 96),
     ROW(eva_detector_options, 32),

@@ -72,6 +72,7 @@
 
 #include "export.h"
 #include "call.h"
+#include "req.h"
 #include "promise.h"
 #include "queue.h"
 #include "task.h"
@@ -97,7 +98,7 @@ typedef void (*eva_fd_wait_fn)(eva_fd_wait_req *req, int status);
 /* Caller-owned, zero-initialised before its first use; it must stay valid
  * and must not move from a successful start until its completion has run.
  * Read the public fields only. */
-/* eva_fd_wait_req: 192 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_fd_wait_req: 208 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_fd_wait_req {
     /* public: */
     void *data;        /* the caller's: set it before the start, read it in the callback */
@@ -105,18 +106,12 @@ struct eva_fd_wait_req {
     int events;        /* read-only: EVA_FD_READABLE and/or EVA_FD_WRITABLE */
     int revents;       /* result: the ready subset of events (0 unless status 0) */
     /* private: */
-    uint8_t state;     /* idle, waiting, completing */
-    bool awaited;      /* to.waiter, not to.cb */
+    eva__req req;      /* its completion: the callback or the awaiting task */
     int64_t timeout_ms;
     eva_loop *loop;
     eva_queue node;    /* the loop's pending waits */
-    union {
-        eva_fd_wait_fn cb;
-        eva_task *waiter;
-    } to;
     ev_io io;
     ev_timer timer;
-    eva_call call;     /* a queued -ECANCELED completion */
 };
 
 /* Wait until fd is ready for events (EVA_FD_READABLE, EVA_FD_WRITABLE or

@@ -32,6 +32,7 @@
 
 #include "export.h"
 #include "call.h"
+#include "req.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -75,29 +76,12 @@ typedef struct eva_server_accept_req eva_server_accept_req;
  *                                        cancels the request.  Returns 0,
  *                                        -EINVAL, -ENOMEM. */
 
-/* The completion every request carries (private to net/). */
-typedef struct eva__stream_req_kind eva__stream_req_kind;
 /* What an eva_stream's descriptor is (private to net/). */
 typedef struct eva__stream_kind {
     bool socket;                   /* recv/send and shutdown(); else read/writev */
     bool readable, writable;       /* its access mode (a socket: both) */
     bool local;                    /* an AF_UNIX socket: descriptors can pass */
 } eva__stream_kind;
-
-/* eva__stream_req: 56 bytes on x86_64. */
-typedef struct eva__stream_req {
-    /* private: */
-    eva_call call;                 /* the deferred completion: linked iff queued */
-    union {
-        void (*cb)(void);          /* the callback form's (cast back to its type) */
-        eva_task *waiter;          /* the AWAIT form's task */
-    } to;
-    const eva__stream_req_kind *kind; /* how to call the callback, how to cancel */
-    int status;
-    bool awaited;                  /* to.waiter, else to.cb */
-    bool busy;                     /* started, completion not delivered yet */
-    uint8_t timeout;               /* which of evasync's timers failed it (messages) */
-} eva__stream_req;
 
 /* Request completions: status is 0 or a negative code; the request holds
  * the result and may be reused or freed from inside the callback. */
@@ -131,7 +115,7 @@ struct eva_stream_read_req {
     eva_stream *stream;            /* read-only: the connection */
     int nfds;                      /* result of eva_unix_read_fds: descriptors received (yours) */
     /* private: */
-    eva__stream_req req;
+    eva__req req;
     int *fds;                      /* eva_unix_read_fds: where they go */
     char *buf;
     size_t len;
@@ -151,7 +135,7 @@ struct eva_stream_write_req {
     void *data;                    /* the caller's */
     eva_stream *stream;            /* read-only: the connection */
     /* private: */
-    eva__stream_req req;
+    eva__req req;
     eva_stream_write_req *next;       /* the write queue */
     struct iovec iov[EVA_STREAM_WRITE_IOV];
     int iovcnt, iovpos;            /* buffers left, from iov[iovpos] */
@@ -167,7 +151,7 @@ struct eva_stream_shutdown_req {
     void *data;                    /* the caller's */
     eva_stream *stream;            /* read-only: the connection */
     /* private: */
-    eva__stream_req req;
+    eva__req req;
 };
 
 struct eva_stream_drain_req {
@@ -175,7 +159,7 @@ struct eva_stream_drain_req {
     void *data;                    /* the caller's */
     eva_stream *stream;            /* read-only: the connection */
     /* private: */
-    eva__stream_req req;
+    eva__req req;
 };
 
 /* One accepted connection (pull mode). */
@@ -188,7 +172,7 @@ struct eva_server_accept_req {
                                       with eva_stream_open() or close it; -1 on failure */
     eva_server *server;        /* read-only: the server */
     /* private: */
-    eva__stream_req req;
+    eva__req req;
 };
 
 /* eva_stream: 360 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
@@ -208,14 +192,14 @@ struct eva_stream {
     ev_tstamp read_deadline;       /* reads fail from then on (ev_now clock); 0: none */
     ev_tstamp timer_at;            /* when the running read timer fires */
     eva_stream_read_req *rd;          /* the one pending read */
-    eva__stream_req *cn;           /* the connect's (before any read or write) */
+    eva__req *cn;           /* the connect's (before any read or write) */
     eva_stream_shutdown_req *shut;    /* the half-close waiting for the queue */
     eva_stream_drain_req *drain;      /* the one drain wait */
     eva_stream_write_req *wq_head, *wq_tail;
     size_t queued;                 /* bytes in the write queue */
     size_t high_water, low_water;
     void (*on_drain)(eva_stream *stream);
-    eva__stream_req close;            /* the close's one callback-or-waiter slot */
+    eva__req close;            /* the close's one callback-or-waiter slot */
     bool timer_unref;              /* the read timer runs without holding the loop */
     bool above_high;
     eva__stream_kind kind;

@@ -34,7 +34,7 @@ struct eva_tcp_connect_req {
     void *data;                    /* the caller's */
     eva_stream *stream;            /* read-only: the connection */
     /* private: */
-    eva__stream_req req;
+    eva__req req;
     eva_loop *loop;
     union {
         struct sockaddr sa;

@@ -37,6 +37,7 @@
 #include "export.h"
 #include "call.h"
 #include "queue.h"
+#include "req.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -48,24 +49,6 @@ typedef struct eva_promise eva_promise;
 typedef struct eva_udp eva_udp;
 typedef struct eva_udp_recv_req eva_udp_recv_req;
 typedef struct eva_udp_send_req eva_udp_send_req;
-
-/* The completion every UDP request carries (private to net/): the deferred
- * call, the callback or the awaiting task, and the state that makes it run
- * exactly once. */
-typedef struct eva__udp_req_kind eva__udp_req_kind;
-/* eva__udp_req: 56 bytes on x86_64. */
-typedef struct eva__udp_req {
-    /* private: */
-    eva_call call;                 /* the deferred completion: linked iff queued */
-    union {
-        void (*cb)(void);          /* the callback form's (cast back to its type) */
-        eva_task *waiter;          /* the AWAIT form's task */
-    } to;
-    const eva__udp_req_kind *kind; /* how to call the callback, how to cancel */
-    int status;
-    bool awaited;                  /* to.waiter, else to.cb */
-    bool busy;                     /* started, completion not delivered yet */
-} eva__udp_req;
 
 /* A socket address of either family, as requests carry it. */
 typedef union eva_udp_addr {
@@ -100,7 +83,7 @@ struct eva_udp_recv_req {
     socklen_t fromlen;             /* result: from's length (0: none, an error) */
     eva_udp *udp;                  /* read-only: the socket */
     /* private: */
-    eva__udp_req req;
+    eva__req req;
     void *buf;
     size_t len;
 };
@@ -116,7 +99,7 @@ struct eva_udp_send_req {
     void *data;                    /* the caller's */
     eva_udp *udp;                  /* read-only: the socket */
     /* private: */
-    eva__udp_req req;
+    eva__req req;
     eva_udp_send_req *next;        /* the send queue */
     struct iovec iov[EVA_UDP_SEND_IOV];
     int iovcnt;

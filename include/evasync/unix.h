@@ -58,7 +58,7 @@ struct eva_unix_connect_req {
     void *data;                    /* the caller's */
     eva_stream *stream;            /* read-only: the connection */
     /* private: */
-    eva__stream_req req;
+    eva__req req;
     eva_loop *loop;
     struct sockaddr_un addr;
     socklen_t addrlen;
