@@ -10,6 +10,7 @@
 #define _GNU_SOURCE /* dladdr1, struct link_map */
 #include <dlfcn.h>
 #include <link.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,10 +89,20 @@ static Dwfl_Module *module_of(eva__names *n, const object *o, uintptr_t addr) {
     return m;
 }
 
+/* The compile unit holding addr.  libdw finds it through .debug_aranges,
+ * which clang does not emit: then each unit is asked. */
+static Dwarf_Die *unit_of(Dwfl_Module *m, uintptr_t addr, Dwarf_Addr *bias) {
+    Dwarf_Die *cu = dwfl_module_addrdie(m, addr, bias);
+    for (Dwarf_Die *next = NULL; !cu && (next = dwfl_module_nextcu(m, next, bias));)
+        if (dwarf_haspc(next, addr - *bias) > 0)
+            cu = next;
+    return cu;
+}
+
 /* Where the function holding addr is declared, from its DWARF entry. */
 static bool declared_at(Dwfl_Module *m, uintptr_t addr, const char **file, int *line) {
     Dwarf_Addr bias;
-    Dwarf_Die *cu = dwfl_module_addrdie(m, addr, &bias);
+    Dwarf_Die *cu = unit_of(m, addr, &bias);
     Dwarf_Die *scopes = NULL;
     int count = cu ? dwarf_getscopes(cu, addr - bias, &scopes) : 0;
     bool found = false;
