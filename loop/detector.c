@@ -30,6 +30,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "symbolize.h"
 
 /* Levels of nesting published; a dispatch deeper than that is seen as its
  * outer dispatch at the last level. */
@@ -79,6 +80,9 @@ typedef struct eva__detector {
     uint64_t seen_beat, seen_since;
     bool warned;
     eva__sighting seen[SLOTS];
+
+    /* the callbacks' names: the watchdog resolves, either thread reads */
+    eva__names names;
 } eva__detector;
 
 /* The precise clock: only the watchdog and a returning flagged dispatch read it. */
@@ -90,14 +94,17 @@ static uint64_t clock_ns(void) {
 
 /* ---- reports ---------------------------------------------------------------- */
 
-/* The culprit as one phrase, into buf; a phrase too long ends in "...". */
-static void describe(eva_block_report *r, char *buf, size_t size) {
+/* The culprit as one phrase, into buf; a phrase too long ends in "...".
+ * name: the callback's, if resolved. */
+static void describe(eva_block_report *r, const eva__name *name, char *buf, size_t size) {
     int n;
     if (r->task && r->file)
         n = snprintf(buf, size, "task '%s' resumed at %s:%d (AWAIT %s)", r->task, r->file,
                      r->line, r->expr);
     else if (r->task)
         n = snprintf(buf, size, "task '%s' (its first step)", r->task);
+    else if (name)
+        n = snprintf(buf, size, "callback %s", name->phrase);
     else if (r->symbol)
         n = snprintf(buf, size, "callback %s()", r->symbol);
     else if (r->callback) {
@@ -105,7 +112,8 @@ static void describe(eva_block_report *r, char *buf, size_t size) {
         void *addr;
         memcpy(&addr, &r->callback, sizeof addr); /* POSIX: a function pointer fits */
         if (dladdr(addr, &info) && info.dli_fname)
-            n = snprintf(buf, size, "callback at %s+%#lx (not exported: link with -rdynamic)",
+            n = snprintf(buf, size, "callback at %s+%#lx (its name was not looked up in time: "
+                         "addr2line -f -e FILE names it)",
                          info.dli_fname, (unsigned long)((char *)addr - (char *)info.dli_fbase));
         else
             n = snprintf(buf, size, "callback at %p", addr);
@@ -119,13 +127,23 @@ static void describe(eva_block_report *r, char *buf, size_t size) {
     r->culprit = buf;
 }
 
-static void lookup_symbol(eva_block_report *r) {
-    Dl_info info;
-    void *addr;
+/* The callback's name.  The watchdog (in-progress reports) looks it up; the
+ * loop thread may not read files or allocate, and finds it in the cache,
+ * where the watchdog put it when it flagged the dispatch. */
+static const eva__name *lookup_symbol(eva__detector *d, eva_block_report *r) {
+    uintptr_t addr;
     memcpy(&addr, &r->callback, sizeof addr);
     r->symbol = NULL;
-    if (addr && dladdr(addr, &info) && info.dli_sname)
+    if (!addr)
+        return NULL;
+    const eva__name *name = r->kind == EVA_BLOCK_IN_PROGRESS ? eva__names_resolve(&d->names, addr)
+                                                             : eva__names_find(&d->names, addr);
+    Dl_info info;
+    if (name && name->symbol[0])
+        r->symbol = name->symbol;
+    else if (!name && dladdr((void *)addr, &info) && info.dli_sname)
         r->symbol = info.dli_sname;
+    return name;
 }
 
 /* Rate-limit, then log and call the user's callback.  now: the clock. */
@@ -139,8 +157,7 @@ static void report(eva__detector *d, eva_block_report *r, uint64_t now) {
     r->suppressed = d->suppressed[k];
     d->suppressed[k] = 0;
     char culprit[512];
-    lookup_symbol(r);
-    describe(r, culprit, sizeof culprit);
+    describe(r, lookup_symbol(d, r), culprit, sizeof culprit);
     char more[64] = "";
     if (r->suppressed)
         snprintf(more, sizeof more, "; %llu similar reports suppressed",
@@ -228,6 +245,13 @@ void eva__span_leave(eva_loop *loop, eva__span *s) {
 
 /* ---- the watchdog thread ------------------------------------------------------ */
 
+/* A flagged callback's name, for the report the loop thread may send when
+ * it returns (a task's step is named by its task instead). */
+static void name_callback(eva__detector *d, eva__slot *slot) {
+    if (!atomic_load_explicit(&slot->task, memory_order_acquire))
+        eva__names_resolve(&d->names, atomic_load_explicit(&slot->fn, memory_order_acquire));
+}
+
 /* Track the dispatches running now: one seen again on this visit has run at
  * least since the first sighting; flag it for the loop thread to time its
  * end. */
@@ -243,6 +267,7 @@ static void track_dispatches(eva__detector *d, uint64_t now) {
         if (++w->visits == 2) {
             atomic_store_explicit(&d->slot[i].since, w->since, memory_order_relaxed);
             atomic_store_explicit(&d->slot[i].long_seq, q, memory_order_release);
+            name_callback(d, &d->slot[i]);
         }
     }
 }
@@ -397,6 +422,7 @@ void eva__detector_free(eva_loop *loop) {
     eva_detector_stop(loop);
     pthread_cond_destroy(&d->wake);
     pthread_mutex_destroy(&d->mutex);
+    eva__names_free(&d->names);
     eva__free(d);
     loop->detector = NULL;
 }

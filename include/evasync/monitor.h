@@ -55,7 +55,9 @@ typedef struct eva_block_report {
     int line;
     const char *expr;       /* the awaited expression, as written */
     void (*callback)(void); /* the callback's function, or NULL */
-    const char *symbol;     /* its name (dladdr), or NULL if not exported */
+    const char *symbol;     /* its name, from the symbol table of the object
+                               holding it (static functions too) or its
+                               dynamic symbols; NULL if none has it */
     unsigned nested;        /* EVA_BLOCK_DISPATCH: dispatches that ran inside
                                this one (a batch of tasks or reactions, each
                                shorter than the threshold) */
