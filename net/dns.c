@@ -94,6 +94,7 @@ static int addrs_from_ares(const struct ares_addrinfo *ai, int family, eva_dns_a
 static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res) {
     (void)timeouts;
     eva__dns_ctx *c = arg;
+    eva__dns_release(c->dl);
     if (!c->q) { /* cancelled: nobody wants the answer */
         if (res)
             ares_freeaddrinfo(res);
@@ -115,6 +116,7 @@ static void on_nameinfo(void *arg, int status, int timeouts, char *node, char *s
     (void)timeouts;
     (void)service;
     eva__dns_ctx *c = arg;
+    eva__dns_release(c->dl);
     if (!c->q) {
         eva__free(c);
         return;
@@ -218,7 +220,10 @@ int eva_dns_cancel(eva_dns_query *q) {
         return -EINVAL;
     if (q->state != EVA__DNS_PENDING)
         return 0;
+    eva__dns_ctx *c = q->ctx;
     detach(q);
+    if (c->waiting) /* never given to c-ares: nothing will call back for it */
+        eva__dns_unqueue(c);
     q->status = -ECANCELED;
     q->message = cancelled_message;
     if (q->waiter) {
@@ -268,8 +273,10 @@ static int check_host(const char *host) {
     return label == 0 ? EVA_EDNS_BADNAME : 0;
 }
 
-/* Everything a start needs: the loop's state, its channel, a context. */
-static int begin(eva_loop *loop, eva_dns_query *q, eva__dns_loop **dl_out, eva__dns_ctx **c_out) {
+/* Everything a start needs: the loop's state, its channel, a context with
+ * room for a host name of hostlen characters. */
+static int begin(eva_loop *loop, eva_dns_query *q, size_t hostlen, eva__dns_loop **dl_out,
+                 eva__dns_ctx **c_out) {
     if (q->state != EVA__DNS_IDLE)
         return -EBUSY;
     eva__dns_loop *dl = eva__dns_loop_get(loop);
@@ -280,7 +287,7 @@ static int begin(eva_loop *loop, eva_dns_query *q, eva__dns_loop **dl_out, eva__
     int rc = eva__dns_channel(dl);
     if (rc < 0)
         return rc;
-    eva__dns_ctx *c = eva__calloc(1, sizeof *c);
+    eva__dns_ctx *c = eva__calloc(1, sizeof *c + hostlen + 1);
     if (!c)
         return -ENOMEM;
     c->dl = dl;
@@ -331,21 +338,19 @@ static int resolve_start(eva_loop *loop, eva_dns_query *q, const char *host, int
         return rc;
     eva__dns_loop *dl;
     eva__dns_ctx *c;
-    rc = begin(loop, q, &dl, &c);
+    size_t hostlen = strlen(host);
+    rc = begin(loop, q, hostlen, &dl, &c);
     if (rc < 0)
         return rc;
-    q->kind = EVA__DNS_RESOLVE;
+    q->kind = c->kind = EVA__DNS_RESOLVE;
     c->family = family;
     attach(dl, q, c);
     if (numeric_answer(host, family, c)) {
-        eva__dns_done(dl, c); /* delivered on the next iteration */
+        eva__dns_done(dl, c); /* delivered on the next iteration, unpaced: no query */
         return 0;
     }
-    struct ares_addrinfo_hints hints = {.ai_family = family};
-    dl->in_ares++;
-    ares_getaddrinfo(dl->channel, host, NULL, &hints, on_addrinfo, c);
-    dl->in_ares--;
-    eva__dns_timer_touch(dl);
+    memcpy(c->host, host, hostlen + 1); /* it may wait for a slot */
+    eva__dns_submit(dl, c);
     return 0;
 }
 
@@ -364,17 +369,25 @@ static int reverse_start(eva_loop *loop, eva_dns_query *q, const struct sockaddr
         return rc;
     eva__dns_loop *dl;
     eva__dns_ctx *c;
-    rc = begin(loop, q, &dl, &c);
+    rc = begin(loop, q, 0, &dl, &c);
     if (rc < 0)
         return rc;
-    q->kind = EVA__DNS_REVERSE;
+    q->kind = c->kind = EVA__DNS_REVERSE;
+    memcpy(&c->sa, sa, salen);
+    c->salen = salen;
     attach(dl, q, c);
-    dl->in_ares++;
-    ares_getnameinfo(dl->channel, sa, (ares_socklen_t)salen, ARES_NI_LOOKUPHOST | ARES_NI_NAMEREQD,
-                     on_nameinfo, c);
-    dl->in_ares--;
-    eva__dns_timer_touch(dl);
+    eva__dns_submit(dl, c);
     return 0;
+}
+
+void eva__dns_ask(eva__dns_loop *dl, eva__dns_ctx *c) {
+    if (c->kind == EVA__DNS_RESOLVE) {
+        struct ares_addrinfo_hints hints = {.ai_family = c->family};
+        ares_getaddrinfo(dl->channel, c->host, NULL, &hints, on_addrinfo, c);
+    } else {
+        ares_getnameinfo(dl->channel, &c->sa.sa, (ares_socklen_t)c->salen,
+                         ARES_NI_LOOKUPHOST | ARES_NI_NAMEREQD, on_nameinfo, c);
+    }
 }
 
 int eva_dns_resolve(eva_loop *loop, eva_dns_query *q, const char *host, int family,

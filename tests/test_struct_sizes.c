@@ -49,7 +49,7 @@ static const size_row rows[] = {
     ROW(eva_detector_options, 32),
     ROW(eva_dns_addr, 144),
     ROW(eva_dns_addrs, 8),
-    ROW(eva_dns_options, 24),
+    ROW(eva_dns_options, 32),
     ROW(eva_loop_metrics, 56),
     ROW(eva_op, 24),
     ROW(eva_pool_options, 16),

@@ -190,8 +190,13 @@ EVA_API bool eva_dns_query_is_pending(const eva_dns_query *q);
  * "" for a query that never completed; never NULL. */
 EVA_API const char *eva_dns_query_get_message(const eva_dns_query *q);
 
-/* How many queries are pending on loop, or -EINVAL for NULL. */
+/* How many queries are pending on loop (queued ones included), or -EINVAL
+ * for NULL. */
 EVA_API int eva_dns_get_pending(const eva_loop *loop);
+
+/* How many of them wait for a place in the pacing window (see
+ * eva_dns_options.max_in_flight), or -EINVAL for NULL. */
+EVA_API int eva_dns_get_queued(const eva_loop *loop);
 
 /* ---- AWAIT forms --------------------------------------------------------------- */
 
@@ -229,7 +234,10 @@ EVA_API int eva_dns_reverse_promise(eva_loop *loop, const struct sockaddr *sa, s
 
 /* ---- configuration --------------------------------------------------------------- */
 
-/* eva_dns_options: 24 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+/* The pacing window when eva_dns_options.max_in_flight is 0: see there. */
+#define EVA_DNS_DEFAULT_MAX_IN_FLIGHT 100
+
+/* eva_dns_options: 32 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_dns_options {
     /* Servers as "host[:port][,host[:port]]...": "127.0.0.1:5353",
      * "192.0.2.53,2001:db8::53,[2001:db8::54]:5353" (numeric addresses; an
@@ -239,12 +247,26 @@ typedef struct eva_dns_options {
     const char *servers;
     int timeout_ms; /* per try; 0: the system's (resolv.conf "timeout:", else 5000) */
     int tries;      /* tries per server; 0: the system's ("attempts:", else 4) */
-    /* SO_RCVBUF of the resolver's sockets, in bytes; 0: the system's default
-     * (net.core.rmem_default).  Thousands of lookups in flight share one UDP
-     * socket per server: when their replies arrive in a burst, a small buffer
-     * drops some and those lookups wait a whole timeout for their retry.  The
-     * kernel caps it at net.core.rmem_max. */
+    /* SO_RCVBUF of the resolver's sockets, in bytes; 0: room for a whole
+     * window of replies (max_in_flight x 4 KiB, at least 208 KiB).  Every
+     * lookup to a server shares one UDP socket: a burst of replies larger
+     * than the buffer is dropped, and those lookups wait a whole timeout for
+     * their retry.  The kernel caps it at net.core.rmem_max. */
     int recv_buffer;
+    /* SO_SNDBUF, likewise; 0: as recv_buffer's default (wmem_max caps it). */
+    int send_buffer;
+    /* Pacing: the most lookups the loop has at c-ares at once; the others
+     * wait, in start order, and go out as answers free their place.  0:
+     * EVA_DNS_DEFAULT_MAX_IN_FLIGHT (100).  The server's socket buffer is the
+     * limit nobody can tune from here: a burst larger than it is dropped by
+     * the server, and each dropped query waits a timeout (seconds) for its
+     * retry.  100 lookups (up to 200 queries with AF_UNSPEC) fit Linux's
+     * default 208 KiB buffer with room to spare, and at 1 ms per reply they
+     * still allow 100,000 lookups a second.  A lookup keeps its place through
+     * its retries, so retries never add to the burst; a cancelled lookup
+     * keeps it until c-ares gives up on it.  Raise it for a remote server
+     * with a long round trip and a large buffer. */
+    int max_in_flight;
 } eva_dns_options;
 
 /* Replace the loop's resolver configuration: a new channel is made at once
