@@ -29,7 +29,7 @@
 #include "internal.h"
 #include "evasync/dns.h"
 
-enum { EVA__DNS_RESOLVE = 1, EVA__DNS_REVERSE = 2 };
+enum { EVA__DNS_RESOLVE = 1, EVA__DNS_REVERSE = 2, EVA__DNS_RECORDS = 3 };
 enum { EVA__DNS_IDLE = 0, EVA__DNS_PENDING = 1, EVA__DNS_CANCELLING = 2 };
 
 typedef struct eva__dns_loop eva__dns_loop;
@@ -44,16 +44,18 @@ typedef struct eva__dns_ctx {
     const char *message;
     eva_dns_addrs *addrs;           /* resolve result, until delivered */
     char *name;                     /* reverse result, until delivered */
+    eva_dns_records *records;       /* records result, until delivered */
+    eva_dns_type type;              /* records: the type asked for */
     eva_queue wait_node;            /* in dl->waiting while waiting for a slot */
     bool waiting;
-    uint8_t kind;                   /* EVA__DNS_RESOLVE or EVA__DNS_REVERSE */
+    uint8_t kind;                   /* EVA__DNS_RESOLVE, _REVERSE or _RECORDS */
     union {                         /* reverse: the address asked about */
         struct sockaddr sa;
         struct sockaddr_in in4;
         struct sockaddr_in6 in6;
     } sa;
     socklen_t salen;
-    char host[];                    /* resolve: the name asked for (a copy) */
+    char host[];                    /* resolve, records: the name asked for (a copy) */
 } eva__dns_ctx;
 
 /* One watched c-ares socket. */
@@ -126,8 +128,15 @@ int eva__dns_status(int ares_status, const char **message);
 /* Deliver a queued completion (to its query, if still attached) and free it. */
 void eva__dns_deliver(eva__dns_ctx *ctx);
 
-/* Hand ctx's request to c-ares (ares_getaddrinfo, ares_getnameinfo): its
- * callback may run inside this call (hosts file). */
+/* Hand ctx's request to c-ares (ares_getaddrinfo, ares_getnameinfo,
+ * ares_search): its callback may run inside this call (hosts file). */
 void eva__dns_ask(eva__dns_loop *dl, eva__dns_ctx *ctx);
+
+/* dns_records.c ------------------------------------------------------------------ */
+
+/* Parse a reply to a query of type into *out (one allocation, the caller's).
+ * ARES_SUCCESS, ARES_ENODATA (no such record; for CNAME: not an alias),
+ * ARES_EBADRESP, ARES_ENOMEM. */
+int eva__dns_parse_records(eva_dns_type type, const unsigned char *abuf, int alen, eva_dns_records **out);
 
 #endif
