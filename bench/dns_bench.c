@@ -14,10 +14,11 @@
  *    /etc/resolv.conf.  Both sides then ask the same server, one query (A) per
  *    lookup, for names neither has asked before (no cache on either side),
  *    and both check every answer.
- *  - evasync: one loop, the callback primitive, W lookups in flight (default:
- *    all N), each completion starting the next; per-try timeout 2 s, and
- *    run-dns gives the sockets a 4 MiB receive buffer (eva_dns_options
- *    .recv_buffer) so a burst of replies is not dropped.  pool4: an eva_pool of 4
+ *  - evasync: one loop, the callback primitive, W lookups started (default:
+ *    all N), each completion starting the next; per-try timeout 2 s, 3 tries
+ *    (the pool's resolv.conf).  run-dns's responder mode gives the sockets a
+ *    4 MiB receive buffer (--recv-buffer); its dnsmasq mode runs the
+ *    defaults.  pool4: an eva_pool of 4
  *    threads, each job one getaddrinfo(AF_INET) — libuv's default
  *    UV_THREADPOOL_SIZE and its uv_getaddrinfo, without libuv.  libuv4 (built
  *    with libuv, and DNS_BENCH_LIBUV=1 in the environment): uv_getaddrinfo
