@@ -152,7 +152,10 @@ static void on_paced(eva_dns_query *q, int status, eva_dns_addrs *addrs) {
         p->finished = true;
 }
 
+/* A responder, the resolver with a window of WINDOW, PACED lookups started. */
 static void paced_start(eva_loop *loop, paced *p) {
+    assert_int_equal(dns_responder_start(loop, 0, &p->r), 0);
+    assert_int_equal(dns_responder_set_synthetic(p->r, "paced.test"), 0);
     eva_dns_options o = {.servers = dns_responder_servers(p->r), .max_in_flight = WINDOW};
     assert_int_equal(eva_dns_configure(loop, &o), 0);
     dns_responder_set_delay(p->r, 5);
@@ -169,8 +172,6 @@ static void window_keeps_order_and_cancels_queued(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
     paced p = {0};
-    assert_int_equal(dns_responder_start(loop, 0, &p.r), 0);
-    assert_int_equal(dns_responder_set_synthetic(p.r, "paced.test"), 0);
     paced_start(loop, &p);
     assert_int_equal(eva_dns_cancel(&p.l[VICTIM].q), 0);
     assert_int_equal(p.l[VICTIM].calls, 0);                /* never inside the cancel */
@@ -197,8 +198,6 @@ static void loop_destroy_cancels_queued_lookups(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
     paced p = {0};
-    assert_int_equal(dns_responder_start(loop, 0, &p.r), 0);
-    assert_int_equal(dns_responder_set_synthetic(p.r, "paced.test"), 0);
     paced_start(loop, &p);
     eva_loop_run(loop, EVA_RUN_NOWAIT);
     assert_int_equal(eva_dns_get_queued(loop), PACED - WINDOW);
