@@ -3,7 +3,7 @@
  * getaddrinfo() on a 4-thread pool.
  *
  *   dns_bench --server 127.0.0.1:53 --delay-ms D [--lookups N] [--window W]
- *             [--recv-buffer BYTES] [--no-pool]
+ *             [--recv-buffer BYTES] [--no-pool] [--label NAME]
  *
  * Method (bench/run-dns does all of it):
  *  - bench/dns_server (the tests' responder as a process) listens on
@@ -14,18 +14,24 @@
  *    /etc/resolv.conf.  Both sides then ask the same server, one query (A) per
  *    lookup, for names neither has asked before (no cache on either side),
  *    and both check every answer.
- *  - evasync: one loop, the callback primitive, W lookups in flight (default:
- *    all N), each completion starting the next; per-try timeout 2 s, and
- *    run-dns gives the sockets a 4 MiB receive buffer (eva_dns_options
- *    .recv_buffer) so a burst of replies is not dropped.  pool4: an eva_pool of 4
+ *  - evasync: one loop, the callback primitive, W lookups started (default:
+ *    all N), each completion starting the next; per-try timeout 2 s, 3 tries
+ *    (the pool's resolv.conf).  run-dns's responder mode gives the sockets a
+ *    4 MiB receive buffer (--recv-buffer); its dnsmasq mode runs the
+ *    defaults.  pool4: an eva_pool of 4
  *    threads, each job one getaddrinfo(AF_INET) — libuv's default
  *    UV_THREADPOOL_SIZE and its uv_getaddrinfo, without libuv.  libuv4 (built
  *    with libuv, and DNS_BENCH_LIBUV=1 in the environment): uv_getaddrinfo
  *    itself on libuv's 4-thread pool.
  *  - The clock runs from the first start to the last completion.
  *
+ * Without --window and --recv-buffer evasync runs with its default options:
+ * all N started at once, its own pacing (eva_dns_options.max_in_flight) and
+ * socket buffers.  --label names the server in the output (bench/run-dns:
+ * responder, dnsmasq).
+ *
  * Prints:
- *   dns_lookups=N delay_ms=D evasync_ms=V pool4_ms=V speedup=V
+ *   dns_server=NAME dns_lookups=N delay_ms=D evasync_ms=V pool4_ms=V speedup=V
  *   evasync_errors=E pool4_errors=E [libuv4_ms=V libuv4_errors=E]
  * speedup = pool4_ms / evasync_ms.
  */
@@ -227,6 +233,7 @@ int main(int argc, char **argv) {
     int delay = -1;
     int pool = 1;
     int recv_buffer = 0;
+    const char *label = "responder";
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
             server = argv[++i];
@@ -240,8 +247,12 @@ int main(int argc, char **argv) {
             recv_buffer = atoi(argv[++i]);
         else if (strcmp(argv[i], "--no-pool") == 0)
             pool = 0;
+        else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc)
+            label = argv[++i];
         else {
-            fprintf(stderr, "usage: %s --server HOST:PORT --delay-ms D [--lookups N] [--window W] [--no-pool]\n",
+            fprintf(stderr,
+                    "usage: %s --server HOST:PORT --delay-ms D [--lookups N] [--window W] [--recv-buffer B] "
+                    "[--no-pool] [--label NAME]\n",
                     argv[0]);
             return 2;
         }
@@ -251,8 +262,8 @@ int main(int argc, char **argv) {
     unsigned long eva_errors = 0, pool_errors = 0;
     double eva_ms = run_evasync(server, 0, n, window, recv_buffer, &eva_errors);
     double pool_ms = pool ? run_pool(1000000, n, &pool_errors) : 0;
-    printf("dns_lookups=%lu delay_ms=%d evasync_ms=%.1f pool4_ms=%.1f speedup=%.1f\n", n, delay, eva_ms,
-           pool_ms, pool ? pool_ms / eva_ms : 0.0);
+    printf("dns_server=%s dns_lookups=%lu delay_ms=%d evasync_ms=%.1f pool4_ms=%.1f speedup=%.1f\n", label, n,
+           delay, eva_ms, pool_ms, pool ? pool_ms / eva_ms : 0.0);
     printf("evasync_errors=%lu pool4_errors=%lu", eva_errors, pool_errors);
     unsigned long uv_errors = 0;
 #ifdef EVA_BENCH_LIBUV

@@ -14,6 +14,7 @@ const char *eva_strerror(int code) {
     case EVA_EDNS_BADREPLY: return "malformed DNS reply";
     case EVA_EOF:           return "end of stream";
     case EVA_EALLFAILED:    return "every promise was rejected";
+    case EVA_EDNS_NODATA:   return "no DNS record of the requested type";
     default: break;
     }
     if (code < 0 && code > -4000) {

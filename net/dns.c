@@ -94,6 +94,7 @@ static int addrs_from_ares(const struct ares_addrinfo *ai, int family, eva_dns_a
 static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res) {
     (void)timeouts;
     eva__dns_ctx *c = arg;
+    eva__dns_release(c->dl);
     if (!c->q) { /* cancelled: nobody wants the answer */
         if (res)
             ares_freeaddrinfo(res);
@@ -115,6 +116,7 @@ static void on_nameinfo(void *arg, int status, int timeouts, char *node, char *s
     (void)timeouts;
     (void)service;
     eva__dns_ctx *c = arg;
+    eva__dns_release(c->dl);
     if (!c->q) {
         eva__free(c);
         return;
@@ -132,6 +134,29 @@ static void on_nameinfo(void *arg, int status, int timeouts, char *node, char *s
                 c->status = eva__dns_status(ARES_ENOMEM, &c->message);
         }
     }
+    eva__dns_done(c->dl, c);
+}
+
+/* ares_search's statuses, with NODATA told apart from NXDOMAIN. */
+static int records_status(int status, eva_dns_type type, const char **message) {
+    if (status != ARES_ENODATA)
+        return eva__dns_status(status, message);
+    *message = type == EVA_DNS_CNAME ? "DNS: the name is not an alias (no CNAME)"
+                                     : "DNS: the name has no record of the requested type (NODATA)";
+    return EVA_EDNS_NODATA;
+}
+
+static void on_search(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
+    (void)timeouts;
+    eva__dns_ctx *c = arg;
+    eva__dns_release(c->dl);
+    if (!c->q) {
+        eva__free(c);
+        return;
+    }
+    if (status == ARES_SUCCESS)
+        status = eva__dns_parse_records(c->type, abuf, alen, &c->records);
+    c->status = records_status(status, c->type, &c->message);
     eva__dns_done(c->dl, c);
 }
 
@@ -170,9 +195,11 @@ void eva__dns_deliver(eva__dns_ctx *c) {
     eva_dns_query *q = c->q;
     eva_dns_addrs *addrs = c->addrs;
     char *name = c->name;
+    eva_dns_records *records = c->records;
     if (!q) { /* cancelled after c-ares answered */
         eva_dns_addrs_free(addrs);
         eva__free(name);
+        eva_dns_records_free(records);
         eva__free(c);
         return;
     }
@@ -189,6 +216,9 @@ void eva__dns_deliver(eva__dns_ctx *c) {
         if (q->kind == EVA__DNS_RESOLVE) {
             if (status == 0)
                 *q->out = addrs;
+        } else if (q->kind == EVA__DNS_RECORDS) {
+            if (status == 0)
+                *q->records = records;
         } else if (status == 0) {
             status = q->status = name_to_buffer(q, name);
         }
@@ -196,6 +226,8 @@ void eva__dns_deliver(eva__dns_ctx *c) {
         eva_task_wake(t, status, status < 0 ? q->message : NULL);
     } else if (q->kind == EVA__DNS_RESOLVE) {
         EVA__CALL_USER(q->loop, q->on_resolve, q->on_resolve(q, status, addrs));
+    } else if (q->kind == EVA__DNS_RECORDS) {
+        EVA__CALL_USER(q->loop, q->on_records, q->on_records(q, status, records));
     } else {
         EVA__CALL_USER(q->loop, q->on_reverse, q->on_reverse(q, status, name));
         eva__free(name);
@@ -209,6 +241,8 @@ static void on_cancelled(eva_loop *loop, int status, void *arg) {
     q->state = EVA__DNS_IDLE;
     if (q->kind == EVA__DNS_RESOLVE)
         q->on_resolve(q, -ECANCELED, NULL);
+    else if (q->kind == EVA__DNS_RECORDS)
+        q->on_records(q, -ECANCELED, NULL);
     else
         q->on_reverse(q, -ECANCELED, NULL);
 }
@@ -218,7 +252,10 @@ int eva_dns_cancel(eva_dns_query *q) {
         return -EINVAL;
     if (q->state != EVA__DNS_PENDING)
         return 0;
+    eva__dns_ctx *c = q->ctx;
     detach(q);
+    if (c->waiting) /* never given to c-ares: nothing will call back for it */
+        eva__dns_unqueue(c);
     q->status = -ECANCELED;
     q->message = cancelled_message;
     if (q->waiter) {
@@ -268,8 +305,10 @@ static int check_host(const char *host) {
     return label == 0 ? EVA_EDNS_BADNAME : 0;
 }
 
-/* Everything a start needs: the loop's state, its channel, a context. */
-static int begin(eva_loop *loop, eva_dns_query *q, eva__dns_loop **dl_out, eva__dns_ctx **c_out) {
+/* Everything a start needs: the loop's state, its channel, a context with
+ * room for a host name of hostlen characters. */
+static int begin(eva_loop *loop, eva_dns_query *q, size_t hostlen, eva__dns_loop **dl_out,
+                 eva__dns_ctx **c_out) {
     if (q->state != EVA__DNS_IDLE)
         return -EBUSY;
     eva__dns_loop *dl = eva__dns_loop_get(loop);
@@ -280,7 +319,7 @@ static int begin(eva_loop *loop, eva_dns_query *q, eva__dns_loop **dl_out, eva__
     int rc = eva__dns_channel(dl);
     if (rc < 0)
         return rc;
-    eva__dns_ctx *c = eva__calloc(1, sizeof *c);
+    eva__dns_ctx *c = eva__calloc(1, sizeof *c + hostlen + 1);
     if (!c)
         return -ENOMEM;
     c->dl = dl;
@@ -331,21 +370,19 @@ static int resolve_start(eva_loop *loop, eva_dns_query *q, const char *host, int
         return rc;
     eva__dns_loop *dl;
     eva__dns_ctx *c;
-    rc = begin(loop, q, &dl, &c);
+    size_t hostlen = strlen(host);
+    rc = begin(loop, q, hostlen, &dl, &c);
     if (rc < 0)
         return rc;
-    q->kind = EVA__DNS_RESOLVE;
+    q->kind = c->kind = EVA__DNS_RESOLVE;
     c->family = family;
     attach(dl, q, c);
     if (numeric_answer(host, family, c)) {
-        eva__dns_done(dl, c); /* delivered on the next iteration */
+        eva__dns_done(dl, c); /* delivered on the next iteration, unpaced: no query */
         return 0;
     }
-    struct ares_addrinfo_hints hints = {.ai_family = family};
-    dl->in_ares++;
-    ares_getaddrinfo(dl->channel, host, NULL, &hints, on_addrinfo, c);
-    dl->in_ares--;
-    eva__dns_timer_touch(dl);
+    memcpy(c->host, host, hostlen + 1); /* it may wait for a slot */
+    eva__dns_submit(dl, c);
     return 0;
 }
 
@@ -364,17 +401,55 @@ static int reverse_start(eva_loop *loop, eva_dns_query *q, const struct sockaddr
         return rc;
     eva__dns_loop *dl;
     eva__dns_ctx *c;
-    rc = begin(loop, q, &dl, &c);
+    rc = begin(loop, q, 0, &dl, &c);
     if (rc < 0)
         return rc;
-    q->kind = EVA__DNS_REVERSE;
+    q->kind = c->kind = EVA__DNS_REVERSE;
+    memcpy(&c->sa, sa, salen);
+    c->salen = salen;
     attach(dl, q, c);
-    dl->in_ares++;
-    ares_getnameinfo(dl->channel, sa, (ares_socklen_t)salen, ARES_NI_LOOKUPHOST | ARES_NI_NAMEREQD,
-                     on_nameinfo, c);
-    dl->in_ares--;
-    eva__dns_timer_touch(dl);
+    eva__dns_submit(dl, c);
     return 0;
+}
+
+static bool record_type_ok(eva_dns_type type) {
+    return type == EVA_DNS_SRV || type == EVA_DNS_MX || type == EVA_DNS_TXT || type == EVA_DNS_CNAME;
+}
+
+static int records_start(eva_loop *loop, eva_dns_query *q, const char *name, eva_dns_type type) {
+    if (!record_type_ok(type))
+        return -EINVAL;
+    int rc = check_host(name);
+    if (rc < 0)
+        return rc;
+    eva__dns_loop *dl;
+    eva__dns_ctx *c;
+    size_t len = strlen(name);
+    rc = begin(loop, q, len, &dl, &c);
+    if (rc < 0)
+        return rc;
+    q->kind = c->kind = EVA__DNS_RECORDS;
+    c->type = type;
+    memcpy(c->host, name, len + 1);
+    attach(dl, q, c);
+    eva__dns_submit(dl, c);
+    return 0;
+}
+
+void eva__dns_ask(eva__dns_loop *dl, eva__dns_ctx *c) {
+    enum { CLASS_IN = 1, TYPE_A = 1 };
+    if (c->kind == EVA__DNS_RESOLVE) {
+        struct ares_addrinfo_hints hints = {.ai_family = c->family};
+        ares_getaddrinfo(dl->channel, c->host, NULL, &hints, on_addrinfo, c);
+    } else if (c->kind == EVA__DNS_RECORDS) {
+        /* a CNAME chain is what an A query's answer walks through: asking
+         * for CNAME itself would get only the first hop from a resolver */
+        int qtype = c->type == EVA_DNS_CNAME ? TYPE_A : (int)c->type;
+        ares_search(dl->channel, c->host, CLASS_IN, qtype, on_search, c);
+    } else {
+        ares_getnameinfo(dl->channel, &c->sa.sa, (ares_socklen_t)c->salen,
+                         ARES_NI_LOOKUPHOST | ARES_NI_NAMEREQD, on_nameinfo, c);
+    }
 }
 
 int eva_dns_resolve(eva_loop *loop, eva_dns_query *q, const char *host, int family,
@@ -402,6 +477,21 @@ int eva_dns_reverse(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
     int rc = reverse_start(loop, q, sa, salen);
     if (rc == 0) { /* as in eva_dns_resolve */
         q->on_reverse = cb;
+        q->data = data;
+        q->waiter = NULL;
+    }
+    return rc;
+}
+
+int eva_dns_query_records(eva_loop *loop, eva_dns_query *q, const char *name, eva_dns_type type,
+                          eva_dns_records_fn cb, void *data) {
+    if (!loop || !q || !name || !cb)
+        return -EINVAL;
+    if (q->state != EVA__DNS_IDLE)
+        return -EBUSY;
+    int rc = records_start(loop, q, name, type);
+    if (rc == 0) { /* as in eva_dns_resolve */
+        q->on_records = cb;
         q->data = data;
         q->waiter = NULL;
     }
@@ -468,6 +558,32 @@ eva_op eva_dns_reverse_op(eva_dns_query *q, const struct sockaddr *sa, socklen_t
     return (eva_op){.start = reverse_op_start, .ptr = q};
 }
 
+static int records_op_start(eva_task *t, const eva_op *op) {
+    eva_dns_query *q = op->ptr;
+    if (!q)
+        return -EINVAL;
+    if (q->state != EVA__DNS_IDLE)
+        return -EBUSY;
+    if (!q->host || !q->records)
+        return -EINVAL;
+    int rc = records_start(t->loop, q, q->host, (eva_dns_type)q->family);
+    if (rc < 0)
+        return rc;
+    q->host = NULL;
+    q->waiter = t;
+    eva_task_park(t, &dns_wait, q);
+    return EVA_PARKED;
+}
+
+eva_op eva_dns_query_records_op(eva_dns_query *q, const char *name, eva_dns_type type, eva_dns_records **out) {
+    if (q && q->state == EVA__DNS_IDLE) {
+        q->host = name;
+        q->family = (int)type; /* the operand slot the resolve form uses for its family */
+        q->records = out;
+    }
+    return (eva_op){.start = records_op_start, .ptr = q};
+}
+
 /* ---- promises ------------------------------------------------------------------------------ */
 
 typedef struct dns_promise {
@@ -476,6 +592,7 @@ typedef struct dns_promise {
 } dns_promise;
 
 static void addrs_dtor(void *value) { eva_dns_addrs_free(value); }
+static void records_dtor(void *value) { eva_dns_records_free(value); }
 static void name_dtor(void *value) { eva__free(value); }
 
 static void promise_cancel(eva_promise *p, void *arg) {
@@ -495,6 +612,10 @@ static void promise_settle(dns_promise *dp, int status, void *value, eva_value_d
 
 static void promise_resolved(eva_dns_query *q, int status, eva_dns_addrs *addrs) {
     promise_settle(EVA__CONTAINER_OF(q, dns_promise, q), status, addrs, addrs_dtor);
+}
+
+static void promise_records(eva_dns_query *q, int status, eva_dns_records *records) {
+    promise_settle(EVA__CONTAINER_OF(q, dns_promise, q), status, records, records_dtor);
 }
 
 static void promise_reversed(eva_dns_query *q, int status, const char *host) {
@@ -555,5 +676,16 @@ int eva_dns_reverse_promise(eva_loop *loop, const struct sockaddr *sa, socklen_t
     if (rc < 0)
         return rc;
     rc = eva_dns_reverse(loop, &dp->q, sa, salen, promise_reversed, NULL);
+    return promise_end(dp, rc, out);
+}
+
+int eva_dns_query_records_promise(eva_loop *loop, const char *name, eva_dns_type type, eva_promise **out) {
+    if (!loop || !name || !out)
+        return -EINVAL;
+    dns_promise *dp;
+    int rc = promise_begin(loop, &dp);
+    if (rc < 0)
+        return rc;
+    rc = eva_dns_query_records(loop, &dp->q, name, type, promise_records, NULL);
     return promise_end(dp, rc, out);
 }

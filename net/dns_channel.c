@@ -8,6 +8,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,8 +111,52 @@ static void drain(eva__dns_loop *dl) {
     }
 }
 
+/* ---- pacing ------------------------------------------------------------------------------ */
+
+static void launch(eva__dns_loop *dl, eva__dns_ctx *c) {
+    dl->in_flight++; /* before the call: a hosts-file answer releases it inside */
+    dl->in_ares++;
+    eva__dns_ask(dl, c);
+    dl->in_ares--;
+}
+
+void eva__dns_submit(eva__dns_loop *dl, eva__dns_ctx *c) {
+    if (dl->in_flight < dl->window && eva__queue_empty(&dl->waiting)) { /* FIFO: never overtake */
+        launch(dl, c);
+        eva__dns_timer_touch(dl);
+        return;
+    }
+    c->waiting = true;
+    dl->queued++;
+    eva__queue_insert_tail(&dl->waiting, &c->wait_node);
+}
+
+void eva__dns_pump(eva__dns_loop *dl) {
+    bool launched = false;
+    eva_queue *n;
+    while (dl->in_flight < dl->window && !dl->closing && (n = eva__queue_first(&dl->waiting))) {
+        eva__dns_ctx *c = EVA__QUEUE_DATA(n, eva__dns_ctx, wait_node);
+        eva__queue_remove(n);
+        c->waiting = false;
+        dl->queued--;
+        launch(dl, c);
+        launched = true;
+    }
+    if (launched)
+        eva__dns_timer_touch(dl);
+}
+
+void eva__dns_release(eva__dns_loop *dl) { dl->in_flight--; }
+
+void eva__dns_unqueue(eva__dns_ctx *c) {
+    c->dl->queued--;
+    eva__queue_remove(&c->wait_node);
+    eva__free(c);
+}
+
 /* Let c-ares handle readiness (or timeouts, with both fds ARES_SOCKET_BAD),
- * then deliver what completed, outside c-ares. */
+ * launch what the freed slots allow, then deliver what completed, outside
+ * c-ares. */
 static void process(eva__dns_loop *dl, ares_socket_t rfd, ares_socket_t wfd, bool exact) {
     if (dl->channel) {
         dl->processing = true;
@@ -120,6 +165,7 @@ static void process(eva__dns_loop *dl, ares_socket_t rfd, ares_socket_t wfd, boo
         dl->in_ares--;
         dl->processing = false;
     }
+    eva__dns_pump(dl);
     drain(dl);
     if (exact)
         timer_arm(dl); /* the timer fired: this is where a late deadline is caught up */
@@ -273,6 +319,24 @@ static int count_servers(const char *csv) {
     }
 }
 
+/* The pacing window opts asks for (0: the default). */
+static int window_of(const eva_dns_options *opts) {
+    return opts && opts->max_in_flight > 0 ? opts->max_in_flight : EVA_DNS_DEFAULT_MAX_IN_FLIGHT;
+}
+
+/* A socket buffer that holds a whole window's datagrams at once: a lookup
+ * has up to two queries out (A and AAAA), and the kernel charges each small
+ * datagram its buffer's true size, under 2 KiB on loopback and Ethernet.
+ * Never below Linux's usual default (net.core.rmem_default, 208 KiB), so
+ * pacing never shrinks a buffer; the kernel caps it at net.core.rmem_max /
+ * wmem_max. */
+static int buffer_for(int window) {
+    enum { PER_LOOKUP = 2 * 2048, FLOOR = 212992 };
+    if (window > INT_MAX / PER_LOOKUP)
+        return INT_MAX;
+    return window * PER_LOOKUP > FLOOR ? window * PER_LOOKUP : FLOOR;
+}
+
 static int channel_init(eva__dns_loop *dl, const eva_dns_options *opts, int flags, ares_channel *out) {
     struct ares_options o;
     memset(&o, 0, sizeof o);
@@ -288,10 +352,10 @@ static int channel_init(eva__dns_loop *dl, const eva_dns_options *opts, int flag
         o.tries = opts->tries;
         mask |= ARES_OPT_TRIES;
     }
-    if (opts && opts->recv_buffer > 0) {
-        o.socket_receive_buffer_size = opts->recv_buffer;
-        mask |= ARES_OPT_SOCK_RCVBUF;
-    }
+    int window = window_of(opts);
+    o.socket_receive_buffer_size = opts && opts->recv_buffer > 0 ? opts->recv_buffer : buffer_for(window);
+    o.socket_send_buffer_size = opts && opts->send_buffer > 0 ? opts->send_buffer : buffer_for(window);
+    mask |= ARES_OPT_SOCK_RCVBUF | ARES_OPT_SOCK_SNDBUF;
     ares_channel ch;
     int st = ares_init_options(&ch, &o, mask);
     if (st != ARES_SUCCESS) {
@@ -373,6 +437,7 @@ static int channel_new(eva__dns_loop *dl, const eva_dns_options *opts, ares_chan
             dl->first_try = saved.timeout;
         ares_destroy_options(&saved);
     }
+    dl->window = window_of(opts);
     *out = ch;
     return 0;
 }
@@ -387,7 +452,7 @@ int eva_dns_configure(eva_loop *loop, const eva_dns_options *opts) {
     if (!loop)
         return -EINVAL;
     if (opts && (opts->timeout_ms < 0 || opts->tries < 0 || opts->recv_buffer < 0 ||
-                 (opts->servers && !opts->servers[0])))
+                 opts->send_buffer < 0 || opts->max_in_flight < 0 || (opts->servers && !opts->servers[0])))
         return -EINVAL;
     eva__dns_loop *dl = eva__dns_loop_get(loop);
     if (!dl)
@@ -467,6 +532,8 @@ eva__dns_loop *eva__dns_loop_get(eva_loop *loop) {
         return NULL;
     dl->loop = loop;
     eva__queue_init(&dl->pending_list);
+    eva__queue_init(&dl->waiting);
+    dl->window = EVA_DNS_DEFAULT_MAX_IN_FLIGHT;
     ev_init(&dl->timer, on_timer);
     dl->layer.cancel = dns_cancel;
     dl->layer.close = dns_close;
@@ -482,4 +549,11 @@ int eva_dns_get_pending(const eva_loop *loop) {
         return -EINVAL;
     const eva__dns_loop *dl = eva__dns_loop_find(loop);
     return dl ? dl->pending : 0;
+}
+
+int eva_dns_get_queued(const eva_loop *loop) {
+    if (!loop)
+        return -EINVAL;
+    const eva__dns_loop *dl = eva__dns_loop_find(loop);
+    return dl ? dl->queued : 0;
 }

@@ -13,6 +13,12 @@
  * it is delivered afterwards (eva__dns_drain), outside any c-ares call, so
  * user code never runs inside c-ares.  Cancelling detaches the query from its
  * context: c-ares's later callback for it then just frees the context.
+ *
+ * Pacing: at most dl->window contexts are in c-ares at once (dl->in_flight);
+ * the others wait in dl->waiting, in start order, holding a copy of what to
+ * ask, and are launched as c-ares's callbacks free slots.  A cancelled
+ * waiting context is unqueued and freed at once; a cancelled one in c-ares
+ * keeps its slot until c-ares is done with it (so its retries count too).
  */
 #ifndef EVASYNC_DNS_INTERNAL_H
 #define EVASYNC_DNS_INTERNAL_H
@@ -23,7 +29,7 @@
 #include "internal.h"
 #include "evasync/dns.h"
 
-enum { EVA__DNS_RESOLVE = 1, EVA__DNS_REVERSE = 2 };
+enum { EVA__DNS_RESOLVE = 1, EVA__DNS_REVERSE = 2, EVA__DNS_RECORDS = 3 };
 enum { EVA__DNS_IDLE = 0, EVA__DNS_PENDING = 1, EVA__DNS_CANCELLING = 2 };
 
 typedef struct eva__dns_loop eva__dns_loop;
@@ -38,6 +44,18 @@ typedef struct eva__dns_ctx {
     const char *message;
     eva_dns_addrs *addrs;           /* resolve result, until delivered */
     char *name;                     /* reverse result, until delivered */
+    eva_dns_records *records;       /* records result, until delivered */
+    eva_dns_type type;              /* records: the type asked for */
+    eva_queue wait_node;            /* in dl->waiting while waiting for a slot */
+    bool waiting;
+    uint8_t kind;                   /* EVA__DNS_RESOLVE, _REVERSE or _RECORDS */
+    union {                         /* reverse: the address asked about */
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } sa;
+    socklen_t salen;
+    char host[];                    /* resolve, records: the name asked for (a copy) */
 } eva__dns_ctx;
 
 /* One watched c-ares socket. */
@@ -59,6 +77,10 @@ struct eva__dns_loop {
     double timer_at;               /* when it fires (ev_now clock) */
     bool timer_active;
     eva_queue pending_list;        /* queries started and not yet completed */
+    eva_queue waiting;             /* contexts waiting for a slot, oldest first */
+    int queued;                    /* their number */
+    int in_flight;                 /* contexts given to c-ares and not yet called back */
+    int window;                    /* the most in_flight may reach */
     int pending;                   /* their number: 0 -> 1 refs the loop, 1 -> 0 unrefs it */
     eva__dns_ctx *done_head, *done_tail;
     eva_call drain_call;           /* a deferred eva__dns_drain */
@@ -86,6 +108,18 @@ void eva__dns_timer_touch(eva__dns_loop *dl);
 /* A c-ares callback finished ctx: queue it for delivery. */
 void eva__dns_done(eva__dns_loop *dl, eva__dns_ctx *ctx);
 
+/* Give ctx to c-ares now if a slot is free and nobody waits, else queue it. */
+void eva__dns_submit(eva__dns_loop *dl, eva__dns_ctx *ctx);
+
+/* Launch waiting contexts while slots are free (outside c-ares callbacks). */
+void eva__dns_pump(eva__dns_loop *dl);
+
+/* A c-ares callback for a launched context: its slot is free again. */
+void eva__dns_release(eva__dns_loop *dl);
+
+/* Take a cancelled waiting context off the queue and free it. */
+void eva__dns_unqueue(eva__dns_ctx *ctx);
+
 /* Map a c-ares status to an evasync code and a static message. */
 int eva__dns_status(int ares_status, const char **message);
 
@@ -93,5 +127,16 @@ int eva__dns_status(int ares_status, const char **message);
 
 /* Deliver a queued completion (to its query, if still attached) and free it. */
 void eva__dns_deliver(eva__dns_ctx *ctx);
+
+/* Hand ctx's request to c-ares (ares_getaddrinfo, ares_getnameinfo,
+ * ares_search): its callback may run inside this call (hosts file). */
+void eva__dns_ask(eva__dns_loop *dl, eva__dns_ctx *ctx);
+
+/* dns_records.c ------------------------------------------------------------------ */
+
+/* Parse a reply to a query of type into *out (one allocation, the caller's).
+ * ARES_SUCCESS, ARES_ENODATA (no such record; for CNAME: not an alias),
+ * ARES_EBADRESP, ARES_ENOMEM. */
+int eva__dns_parse_records(eva_dns_type type, const unsigned char *abuf, int alen, eva_dns_records **out);
 
 #endif

@@ -35,6 +35,7 @@ typedef struct entry {
 } entry;
 
 typedef struct conn conn;
+typedef struct upstream upstream;
 
 /* A reply waiting for its delay. */
 typedef struct pending {
@@ -72,6 +73,20 @@ struct dns_responder {
     unsigned long queries, tcp_queries;
     dns_script_fn script; /* set: every query goes to it, not the table */
     void *script_arg;
+    upstream *up;         /* set: UDP queries are forwarded to it */
+};
+
+/* Proxy mode: each forwarded query gets the next of 65536 ids; its slot
+ * remembers the client's id and address until the reply comes back. */
+struct upstream {
+    int fd; /* connected to the upstream server */
+    eva_io io;
+    uint16_t next_id;
+    struct upstream_slot {
+        struct sockaddr_in peer;
+        uint16_t id;
+        bool used;
+    } slot[65536];
 };
 
 /* Where a scripted reply goes: a TCP connection, or a UDP peer. */
@@ -449,8 +464,96 @@ void dns_reply_send(dns_reply *reply, const uint8_t *msg, size_t len) {
     send_now(reply->r, reply->c, reply->peer, msg, len);
 }
 
+/* Send msg after delay ms (at once for 0 or less). */
+static void send_later(dns_responder *r, conn *c, const struct sockaddr_in *peer, const uint8_t *msg,
+                       size_t len, int delay) {
+    if (delay <= 0) {
+        send_now(r, c, peer, msg, len);
+        return;
+    }
+    pending *p = malloc(sizeof *p + len);
+    if (!p)
+        return;
+    p->r = r;
+    p->c = c;
+    if (peer)
+        p->peer = *peer;
+    p->len = len;
+    memcpy(p->msg, msg, len);
+    p->prev = NULL;
+    p->next = r->pendings;
+    if (r->pendings)
+        r->pendings->prev = p;
+    r->pendings = p;
+    eva_timer_init(r->loop, &p->timer);
+    eva_timer_start(&p->timer, delay, 0, on_delay, p);
+}
+
+/* Proxy mode: the query goes upstream under a fresh id. */
+static void forward(dns_responder *r, const struct sockaddr_in *peer, const uint8_t *q, size_t len) {
+    upstream *up = r->up;
+    if (len < 12 || len > MAX_MSG)
+        return;
+    uint16_t id = up->next_id++;
+    up->slot[id] = (struct upstream_slot){.peer = *peer, .id = (uint16_t)(q[0] << 8 | q[1]), .used = true};
+    uint8_t msg[MAX_MSG];
+    memcpy(msg, q, len);
+    msg[0] = (uint8_t)(id >> 8);
+    msg[1] = (uint8_t)id;
+    (void)send(up->fd, msg, len, 0);
+}
+
+static void on_upstream(eva_io *io, int events) {
+    (void)events;
+    dns_responder *r = io->data;
+    upstream *up = r->up;
+    uint8_t msg[MAX_MSG];
+    for (int i = 0; i < 256; i++) {
+        ssize_t n = recv(up->fd, msg, sizeof msg, 0);
+        if (n < 0)
+            return;
+        if (n < 12)
+            continue;
+        struct upstream_slot *sl = &up->slot[msg[0] << 8 | msg[1]];
+        if (!sl->used)
+            continue;
+        sl->used = false;
+        msg[0] = (uint8_t)(sl->id >> 8);
+        msg[1] = (uint8_t)sl->id;
+        send_later(r, NULL, &sl->peer, msg, (size_t)n, r->delay_ms);
+    }
+}
+
+int dns_responder_set_upstream(dns_responder *r, uint16_t port) {
+    upstream *up = calloc(1, sizeof *up);
+    if (!up)
+        return -ENOMEM;
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    up->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (up->fd < 0 || connect(up->fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        int rc = -errno;
+        if (up->fd >= 0)
+            close(up->fd);
+        free(up);
+        return rc;
+    }
+    int big = 4 << 20; /* the proxy must not be what drops a burst */
+    setsockopt(up->fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    setsockopt(r->udp_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+    eva_io_init(r->loop, &up->io);
+    eva_io_start(&up->io, up->fd, EVA_READ, on_upstream, r);
+    r->up = up;
+    return 0;
+}
+
 static void reply(dns_responder *r, conn *c, const struct sockaddr_in *peer, const uint8_t *q,
                   size_t len) {
+    if (r->up && !c) {
+        r->queries++;
+        forward(r, peer, q, len);
+        return;
+    }
     if (r->script) {
         r->queries++;
         r->tcp_queries += c != NULL;
@@ -460,28 +563,8 @@ static void reply(dns_responder *r, conn *c, const struct sockaddr_in *peer, con
     }
     msgbuf m;
     int delay = 0;
-    if (!build_reply(r, q, len, c != NULL, &m, &delay))
-        return;
-    if (delay <= 0) {
-        send_now(r, c, peer, m.b, m.len);
-        return;
-    }
-    pending *p = malloc(sizeof *p + m.len);
-    if (!p)
-        return;
-    p->r = r;
-    p->c = c;
-    if (peer)
-        p->peer = *peer;
-    p->len = m.len;
-    memcpy(p->msg, m.b, m.len);
-    p->prev = NULL;
-    p->next = r->pendings;
-    if (r->pendings)
-        r->pendings->prev = p;
-    r->pendings = p;
-    eva_timer_init(r->loop, &p->timer);
-    eva_timer_start(&p->timer, delay, 0, on_delay, p);
+    if (build_reply(r, q, len, c != NULL, &m, &delay))
+        send_later(r, c, peer, m.b, m.len, delay);
 }
 
 /* ---- UDP ---------------------------------------------------------------------------------- */
@@ -651,6 +734,11 @@ void dns_responder_stop(dns_responder *r) {
         conn_close(r->conns);
     while (r->pendings)
         pending_free(r->pendings);
+    if (r->up) {
+        eva_io_stop(&r->up->io);
+        close(r->up->fd);
+        free(r->up);
+    }
     eva_io_stop(&r->udp_io);
     eva_io_stop(&r->tcp_io);
     close(r->udp_fd);

@@ -64,6 +64,14 @@ int dns_responder_set_mode(dns_responder *r, const char *name, dns_mode mode, in
 /* The delay of every reply whose name has none of its own (default 0). */
 void dns_responder_set_delay(dns_responder *r, int delay_ms);
 
+/* Proxy mode (bench/dns_server --upstream): every UDP query is forwarded to
+ * 127.0.0.1:port (a real server) and its reply sent back after the delay of
+ * dns_responder_set_delay; the table, the modes and the script are not used
+ * for them.  Both its sockets get 4 MiB receive buffers (as far as
+ * net.core.rmem_max allows), so the proxy is not where a burst is dropped.
+ * 0 or a negative errno. */
+int dns_responder_set_upstream(dns_responder *r, uint16_t port);
+
 /* Answer n<N>.<suffix> synthetically (see above).  0 or -EINVAL. */
 int dns_responder_set_synthetic(dns_responder *r, const char *suffix);
 

@@ -43,6 +43,9 @@
  *                      (these two with a single server; with several, c-ares
  *                      1.18 tries the next one, and when all fail reports
  *                      -ECONNREFUSED: see eva_dns_configure)
+ *   EVA_EDNS_NODATA    (record queries only) the name exists but has no
+ *                      record of the asked type (NOERROR, empty answer);
+ *                      NXDOMAIN stays EVA_EDNS_NOTFOUND
  *   EVA_EDNS_BADNAME   the name is not a valid host name
  *   EVA_EDNS_BADREPLY  a reply could not be parsed
  *   -ETIMEDOUT         no reply within timeout_ms on any of the tries
@@ -122,11 +125,15 @@ EVA_API int eva_dns_addr_format(const eva_dns_addr *a, char *buf, size_t len);
  * query is idle when the callback runs: it may be restarted, or freed. */
 typedef void (*eva_dns_resolve_fn)(eva_dns_query *q, int status, eva_dns_addrs *addrs);
 typedef void (*eva_dns_reverse_fn)(eva_dns_query *q, int status, const char *host);
+typedef struct eva_dns_records eva_dns_records;
+/* records: non-NULL exactly when status is 0, the callee's to free with
+ * eva_dns_records_free. */
+typedef void (*eva_dns_records_fn)(eva_dns_query *q, int status, eva_dns_records *records);
 
 /* Zero-initialise a query before its first use.  It must stay valid (and
  * must not be moved) from a successful start until its completion has run.
  * Everything but data is private. */
-/* eva_dns_query: 168 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_dns_query: 184 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_dns_query {
     /* public: */
     void *data;                   /* the caller's (the _cb functions set it) */
@@ -140,7 +147,7 @@ struct eva_dns_query {
     eva_call call;                /* a deferred -ECANCELED completion */
     const char *message;
     int status;
-    uint8_t kind;                 /* resolve or reverse */
+    uint8_t kind;                 /* resolve, reverse or records */
     uint8_t state;                /* idle, pending, cancelling */
     /* the AWAIT forms' operands and results */
     const char *host;
@@ -150,6 +157,8 @@ struct eva_dns_query {
     socklen_t salen;
     char *name;
     size_t namelen;
+    eva_dns_records_fn on_records;
+    eva_dns_records **records;
 };
 
 /* Resolve host (a name, or a numeric IPv4/IPv6 address) to addresses of
@@ -190,8 +199,67 @@ EVA_API bool eva_dns_query_is_pending(const eva_dns_query *q);
  * "" for a query that never completed; never NULL. */
 EVA_API const char *eva_dns_query_get_message(const eva_dns_query *q);
 
-/* How many queries are pending on loop, or -EINVAL for NULL. */
+/* How many queries are pending on loop (queued ones included), or -EINVAL
+ * for NULL. */
 EVA_API int eva_dns_get_pending(const eva_loop *loop);
+
+/* How many of them wait for a place in the pacing window (see
+ * eva_dns_options.max_in_flight), or -EINVAL for NULL. */
+EVA_API int eva_dns_get_queued(const eva_loop *loop);
+
+/* ---- records: SRV, MX, TXT, and CNAME chains ------------------------------------ */
+
+/* The record types eva_dns_query_records asks for (their DNS type numbers). */
+typedef enum eva_dns_type {
+    EVA_DNS_CNAME = 5,  /* the alias chain: asks for the name's A records and
+                         * reports the CNAMEs the answer walked through */
+    EVA_DNS_MX = 15,
+    EVA_DNS_TXT = 16,
+    EVA_DNS_SRV = 33
+} eva_dns_type;
+
+/* One record.  The strings point into the same block as the record (see
+ * eva_dns_records) and are NUL-terminated. */
+/* eva_dns_record: 16 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+typedef struct eva_dns_record {
+    union {
+        struct { uint16_t priority, weight, port; const char *target; } srv;
+        struct { uint16_t preference; const char *host; } mx;
+        /* one TXT record: its character-strings joined (RFC 7208 3.3); text
+         * may hold NUL bytes, len counts them */
+        struct { const char *text; size_t len; } txt;
+        /* hop i of the chain: the name the previous one (the name asked, for
+         * i == 0) is an alias of; the last is the canonical name */
+        struct { const char *name; } cname;
+    } u;
+} eva_dns_record;
+
+/* A record query's answer: count >= 1 records of one type, in the order of
+ * the reply (SRV and MX are not sorted: RFC 2782 and 5321 leave the choice
+ * among equals to the client).  One allocation holding the records and their
+ * strings; whoever receives it owns it and frees it with
+ * eva_dns_records_free(), except the promise form's value, which belongs to
+ * the promise. */
+/* eva_dns_records: 16 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+struct eva_dns_records {
+    eva_dns_type type;
+    size_t count;
+    eva_dns_record rec[];
+};
+
+/* Free an answer (NULL is fine).  Any thread. */
+EVA_API void eva_dns_records_free(eva_dns_records *records);
+
+/* Ask for name's records of type (ares_search: the search domains and ndots
+ * apply, as for eva_dns_resolve; the hosts file does not), paced like every
+ * lookup.  cb(q, status, records) runs once, later; q->data is set to data.
+ * Completion errors: those at the top of this file, with EVA_EDNS_NOTFOUND
+ * for NXDOMAIN and EVA_EDNS_NODATA for a name without such records (for
+ * EVA_DNS_CNAME: a name that is not an alias).
+ * Returns 0; -EINVAL (NULL loop, q, name or cb; another type);
+ * EVA_EDNS_BADNAME; -EBUSY; -ENOMEM; -ECANCELED; a channel error. */
+EVA_API int eva_dns_query_records(eva_loop *loop, eva_dns_query *q, const char *name, eva_dns_type type,
+                                  eva_dns_records_fn cb, void *data);
 
 /* ---- AWAIT forms --------------------------------------------------------------- */
 
@@ -212,6 +280,14 @@ EVA_API eva_op eva_dns_resolve_op(eva_dns_query *q, const char *host, int family
 EVA_API eva_op eva_dns_reverse_op(eva_dns_query *q, const struct sockaddr *sa, socklen_t salen,
                                   char *host, size_t hostlen);
 
+/* AWAIT(f, eva_dns_query_records_op(&f->query, name, EVA_DNS_SRV, &f->records)):
+ * resume with 0 and *out set (the task owns it: eva_dns_records_free), or
+ * fail with the error and its message (*out untouched).  name needs to be
+ * valid only while the AWAIT starts.  Start errors: those of
+ * eva_dns_query_records (-EINVAL also for a NULL out). */
+EVA_API eva_op eva_dns_query_records_op(eva_dns_query *q, const char *name, eva_dns_type type,
+                                        eva_dns_records **out);
+
 /* ---- promise forms ------------------------------------------------------------- */
 
 /* A promise fulfilled with the eva_dns_addrs * (owned by the promise: borrow
@@ -227,9 +303,18 @@ EVA_API int eva_dns_resolve_promise(eva_loop *loop, const char *host, int family
 EVA_API int eva_dns_reverse_promise(eva_loop *loop, const struct sockaddr *sa, socklen_t salen,
                                     eva_promise **out);
 
+/* The promise form of eva_dns_query_records: the value is the
+ * eva_dns_records * (owned by the promise: borrow it with
+ * eva_promise_get_value()). */
+EVA_API int eva_dns_query_records_promise(eva_loop *loop, const char *name, eva_dns_type type,
+                                          eva_promise **out);
+
 /* ---- configuration --------------------------------------------------------------- */
 
-/* eva_dns_options: 24 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+/* The pacing window when eva_dns_options.max_in_flight is 0: see there. */
+#define EVA_DNS_DEFAULT_MAX_IN_FLIGHT 100
+
+/* eva_dns_options: 32 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_dns_options {
     /* Servers as "host[:port][,host[:port]]...": "127.0.0.1:5353",
      * "192.0.2.53,2001:db8::53,[2001:db8::54]:5353" (numeric addresses; an
@@ -239,12 +324,26 @@ typedef struct eva_dns_options {
     const char *servers;
     int timeout_ms; /* per try; 0: the system's (resolv.conf "timeout:", else 5000) */
     int tries;      /* tries per server; 0: the system's ("attempts:", else 4) */
-    /* SO_RCVBUF of the resolver's sockets, in bytes; 0: the system's default
-     * (net.core.rmem_default).  Thousands of lookups in flight share one UDP
-     * socket per server: when their replies arrive in a burst, a small buffer
-     * drops some and those lookups wait a whole timeout for their retry.  The
-     * kernel caps it at net.core.rmem_max. */
+    /* SO_RCVBUF of the resolver's sockets, in bytes; 0: room for a whole
+     * window of replies (max_in_flight x 4 KiB, at least 208 KiB).  Every
+     * lookup to a server shares one UDP socket: a burst of replies larger
+     * than the buffer is dropped, and those lookups wait a whole timeout for
+     * their retry.  The kernel caps it at net.core.rmem_max. */
     int recv_buffer;
+    /* SO_SNDBUF, likewise; 0: as recv_buffer's default (wmem_max caps it). */
+    int send_buffer;
+    /* Pacing: the most lookups the loop has at c-ares at once; the others
+     * wait, in start order, and go out as answers free their place.  0:
+     * EVA_DNS_DEFAULT_MAX_IN_FLIGHT (100).  The server's socket buffer is the
+     * limit nobody can tune from here: a burst larger than it is dropped by
+     * the server, and each dropped query waits a timeout (seconds) for its
+     * retry.  100 lookups (up to 200 queries with AF_UNSPEC) fit Linux's
+     * default 208 KiB buffer with room to spare, and at 1 ms per reply they
+     * still allow 100,000 lookups a second.  A lookup keeps its place through
+     * its retries, so retries never add to the burst; a cancelled lookup
+     * keeps it until c-ares gives up on it.  Raise it for a remote server
+     * with a long round trip and a large buffer. */
+    int max_in_flight;
 } eva_dns_options;
 
 /* Replace the loop's resolver configuration: a new channel is made at once

@@ -24,7 +24,8 @@ enum {
     EVA_EDNS_BADNAME  = -4004, /* the name is not a valid host name */
     EVA_EDNS_BADREPLY = -4005, /* the reply could not be parsed */
     EVA_EOF           = -4006, /* the peer closed its side: no more bytes */
-    EVA_EALLFAILED    = -4007  /* every input of eva_promise_any was rejected */
+    EVA_EALLFAILED    = -4007, /* every input of eva_promise_any was rejected */
+    EVA_EDNS_NODATA   = -4008  /* the name exists, without records of the asked type */
 };
 
 /* A static, human-readable message for an evasync return code.  Never NULL;

@@ -105,7 +105,7 @@ EVA_API int eva_tcp_connect_promise(eva_loop *loop, eva_stream *stream, const st
  * freed before the end.  host is referenced: it must stay valid until the
  * dial completes.  Cancelling the dial (or the awaiting task) cancels the
  * query or closes the socket being connected. */
-/* eva_tcp_dial_req: 488 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_tcp_dial_req: 504 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_tcp_dial_req {
     /* private: */
     eva_task task;                 /* the dial runs as a task */

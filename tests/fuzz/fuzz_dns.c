@@ -10,7 +10,9 @@
  *   header  bits 0-1: the family (0 AF_INET, 1 AF_INET6, else AF_UNSPEC);
  *           bit 2: a reverse lookup (PTR) instead of a resolve;
  *           bit 3: the promise form instead of the callback;
- *           bit 4: cancel the lookup once the first reply is sent.
+ *           bit 4: cancel the lookup once the first reply is sent;
+ *           bit 5: a record query (eva_dns_query_records) instead, of
+ *                  type SRV, MX, TXT or CNAME by bits 0-1 (bit 2 ignored).
  *   reply   a control byte, a 16-bit big-endian length, that many bytes.
  *     control bit 0: raw: the bytes are the whole message, the query's id
  *                    patched in.  Otherwise the message is the query's id,
@@ -39,12 +41,13 @@
 #include "fuzz_loop.h"
 
 enum { HDR_LEN = 12, RCODE_SERVFAIL = 2, MAX_REPLY = 4096 };
-enum { OPT_REVERSE = 1 << 2, OPT_PROMISE = 1 << 3, OPT_CANCEL = 1 << 4 };
+enum { OPT_REVERSE = 1 << 2, OPT_PROMISE = 1 << 3, OPT_CANCEL = 1 << 4, OPT_RECORDS = 1 << 5 };
 enum { CTL_RAW = 1 << 0, CTL_NO_SERVFAIL = 1 << 1, CTL_TWICE = 1 << 2 };
 
 typedef struct lookup {
     fuzz_input in;
     int family;
+    eva_dns_type type; /* OPT_RECORDS */
     unsigned opts;
     eva_dns_query q;
     eva_promise *promise;
@@ -141,6 +144,7 @@ static void answer(void *arg, dns_reply *reply, const uint8_t *q, size_t len, bo
 static bool documented_error(int status) {
     switch (status) {
     case EVA_EDNS_NOTFOUND:
+    case EVA_EDNS_NODATA:
     case EVA_EDNS_SERVFAIL:
     case EVA_EDNS_REFUSED:
     case EVA_EDNS_BADREPLY:
@@ -169,6 +173,25 @@ static void check_addrs(const lookup *l, const eva_dns_addrs *a) {
     }
 }
 
+static void check_records(const lookup *l, const eva_dns_records *r) {
+    FUZZ_CHECK(r != NULL);
+    FUZZ_CHECK(r->count >= 1);
+    FUZZ_CHECK(r->type == l->type);
+    for (size_t i = 0; i < r->count; i++) {
+        const eva_dns_record *rec = &r->rec[i];
+        switch (r->type) {
+        case EVA_DNS_SRV:   FUZZ_CHECK(rec->u.srv.target != NULL); (void)strlen(rec->u.srv.target); break;
+        case EVA_DNS_MX:    FUZZ_CHECK(rec->u.mx.host != NULL); (void)strlen(rec->u.mx.host); break;
+        case EVA_DNS_CNAME: FUZZ_CHECK(rec->u.cname.name != NULL); (void)strlen(rec->u.cname.name); break;
+        case EVA_DNS_TXT:
+            FUZZ_CHECK(rec->u.txt.text != NULL);
+            FUZZ_CHECK(rec->u.txt.text[rec->u.txt.len] == '\0'); /* ASan: len within the block */
+            FUZZ_CHECK(strlen(rec->u.txt.text) <= rec->u.txt.len);
+            break;
+        }
+    }
+}
+
 static void check_name(const char *host) {
     FUZZ_CHECK(host != NULL);
     size_t n = strlen(host);
@@ -193,6 +216,16 @@ static void on_resolve(eva_dns_query *q, int status, eva_dns_addrs *addrs) {
     eva_dns_addrs_free(addrs);
 }
 
+static void on_records(eva_dns_query *q, int status, eva_dns_records *records) {
+    lookup *l = q->data;
+    completed(l, status);
+    if (status == 0)
+        check_records(l, records);
+    else
+        FUZZ_CHECK(records == NULL);
+    eva_dns_records_free(records);
+}
+
 static void on_reverse(eva_dns_query *q, int status, const char *host) {
     lookup *l = q->data;
     completed(l, status);
@@ -208,6 +241,8 @@ static void on_settled(void *arg, eva_promise *p) {
     completed(l, status);
     if (status < 0)
         FUZZ_CHECK(eva_promise_get_value(p) == NULL);
+    else if (l->opts & OPT_RECORDS)
+        check_records(l, eva_promise_get_value(p));
     else if (l->opts & OPT_REVERSE)
         check_name(eva_promise_get_value(p));
     else
@@ -225,6 +260,15 @@ static void start(eva_loop *loop, lookup *l) {
     socklen_t salen = l->family == AF_INET6 ? sizeof sa6 : sizeof sa4;
     static const char host[] = "fuzz.example."; /* absolute: no search domains */
     l->q.data = l;
+    if (l->opts & OPT_RECORDS) {
+        int rc = (l->opts & OPT_PROMISE)
+                     ? eva_dns_query_records_promise(loop, host, l->type, &l->promise)
+                     : eva_dns_query_records(loop, &l->q, host, l->type, on_records, l);
+        FUZZ_CHECK(rc == 0);
+        if (l->promise)
+            FUZZ_CHECK(eva_promise_finally(l->promise, on_settled, l, NULL) == 0);
+        return;
+    }
     if (!(l->opts & OPT_PROMISE)) {
         int rc = (l->opts & OPT_REVERSE) ? eva_dns_reverse(loop, &l->q, sa, salen, on_reverse, l)
                                          : eva_dns_resolve(loop, &l->q, host, l->family, on_resolve, l);
@@ -241,7 +285,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lookup l = {.in = {data, size}};
     uint8_t header = fuzz_byte(&l.in);
     static const int families[4] = {AF_INET, AF_INET6, AF_UNSPEC, AF_UNSPEC};
+    static const eva_dns_type types[4] = {EVA_DNS_SRV, EVA_DNS_MX, EVA_DNS_TXT, EVA_DNS_CNAME};
     l.family = families[header & 3];
+    l.type = types[header & 3];
     l.opts = header;
     if ((l.opts & OPT_REVERSE) && l.family == AF_UNSPEC)
         l.family = AF_INET;
