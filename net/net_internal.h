@@ -110,6 +110,12 @@ void eva__stream_on_writable(eva_stream *stream);
 void eva__stream_write_abort(eva_stream *stream, int status);
 void eva__stream_connect_done(eva_stream *stream, int status);
 
+/* tcp_connect.c, shared with the dial: a non-blocking, close-on-exec TCP
+ * socket with TCP_NODELAY (the fd, or -errno); its connect (EINTR retried):
+ * 0 (connected at once), -EINPROGRESS, or another -errno. */
+int eva__tcp_socket(int family);
+int eva__tcp_connect_fd(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
 /* tcp_read.c: the read timer (read timeout and deadline).  arm: make it fire
  * no later than the pending read's next timeout (does nothing without one);
  * fired: its callback; stop: stop it (the only way to stop it: it runs

@@ -71,6 +71,23 @@ static int connect_fill(eva_tcp_connect_req *req, eva_loop *loop, eva_stream *st
     return 0;
 }
 
+int eva__tcp_socket(int family) {
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+int eva__tcp_connect_fd(int fd, const struct sockaddr *addr, socklen_t addrlen) {
+    int rc;
+    do
+        rc = connect(fd, addr, addrlen);
+    while (rc < 0 && errno == EINTR);
+    return rc < 0 ? -errno : 0;
+}
+
 /* The connection takes the filled request; 0 when the connect is under way
  * (or done: its completion queued). */
 static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
@@ -80,21 +97,16 @@ static int connect_begin(eva_tcp_connect_req *req, void (*cb)(void)) {
         return -EINVAL;
     if (req->req.busy || eva_stream_is_open(stream))
         return -EBUSY;
-    int fd = socket(req->addr.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = eva__tcp_socket(req->addr.sa.sa_family);
     if (fd < 0)
-        return -errno;
+        return fd;
     int rc = eva__stream_attach(loop, stream, fd);
     if (rc < 0) {
         close(fd);
         return rc;
     }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    do
-        rc = connect(fd, &req->addr.sa, req->addrlen);
-    while (rc < 0 && errno == EINTR);
-    if (rc < 0 && errno != EINPROGRESS) {
-        rc = -errno;
+    rc = eva__tcp_connect_fd(fd, &req->addr.sa, req->addrlen);
+    if (rc < 0 && rc != -EINPROGRESS) {
         connect_fail_fd(stream);
         return rc;
     }

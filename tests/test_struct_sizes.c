@@ -42,7 +42,7 @@ static const size_row rows[] = {
     ROW(eva_server_accept_req, 80),
     ROW(eva_stream, 360),
     ROW(eva_server, 208),
-    ROW(eva_tcp_dial_req, 488),
+    ROW(eva_tcp_dial_req, 872),
     ROW(eva_dns_query, 168),
     /* all public: options, results, descriptors */
     ROW(eva_block_report, 96),
