@@ -273,6 +273,43 @@ static void dial_timeout_bounds_the_race(void **state) {
     fixture_free(f);
 }
 
+/* A scripted server: A queries get 127.0.0.1, AAAA queries no reply. */
+static void answer_a_only(void *arg, dns_reply *reply, const uint8_t *q, size_t len, bool tcp) {
+    (void)arg;
+    (void)tcp;
+    size_t end = 12; /* the header; then the question's name, type, class */
+    while (end < len && q[end])
+        end += (size_t)q[end] + 1;
+    if (end + 5 > len || end + 5 > 400 || q[end + 1] != 0 || q[end + 2] != 1)
+        return; /* not type A: never answered */
+    end += 5;
+    static const uint8_t answer[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1};
+    uint8_t m[512];
+    memcpy(m, q, end);
+    m[2] = 0x81; /* a response, recursion desired */
+    m[3] = 0x80; /* recursion available, NOERROR */
+    memcpy(m + 6, (const uint8_t[]){0, 1, 0, 0, 0, 0}, 6); /* one answer, nothing else */
+    memcpy(m + end, answer, sizeof answer);
+    dns_reply_send(reply, m, end + sizeof answer);
+}
+
+/* The AAAA answer never comes: the A answer starts the race after the
+ * resolution delay instead of waiting for the resolver's timeout (2 s). */
+static void dial_starts_with_the_first_answer(void **state) {
+    (void)state;
+    fixture *f = fixture_new();
+    eva_dns_options o = {.servers = dns_responder_servers(f->r), .timeout_ms = 2000, .tries = 1};
+    assert_int_equal(eva_dns_configure(f->loop, &o), 0);
+    dns_responder_set_script(f->r, answer_a_only, NULL);
+    dialer d;
+    dial_with(f, &d, "v4.test", 0, 5000);
+    assert_int_equal(d.rc, 0);
+    assert_int_equal(d.peer_family, AF_INET);
+    assert_int_equal(d.dial.attempts, 1);
+    dns_responder_set_script(f->r, NULL, NULL);
+    fixture_free(f);
+}
+
 /* Every address failed: a host that refused matters more than a family
  * this machine cannot reach, whatever the order. */
 static void dial_reports_the_most_useful_error(void **state) {
@@ -364,6 +401,31 @@ static void dial_cancel_mid_race_closes_every_attempt(void **state) {
     fixture_free(f);
 }
 
+/* The loop destroyed mid-race: the dial completes with -ECANCELED and
+ * nothing of it stays open. */
+static void dial_loop_destroy_mid_race(void **state) {
+    (void)state;
+    int fds = open_fds();
+    fixture *f = fixture_new();
+    listen_v6(f);
+    eva_server_close(&f->srv6);
+    blackhole hole6, hole4;
+    blackhole_open(&hole6, "::1", f->port);
+    blackhole_open(&hole4, "127.0.0.2", f->port);
+    eva_tcp_dial_req d = {.attempt_delay_ms = 10};
+    eva_stream tcp = {0};
+    dialed = false;
+    dialed_count = 0;
+    assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp, "holes.test", (uint16_t)f->port, 5000, on_dialed), 0);
+    run_until_attempts(f->loop, &d, 2);
+    fixture_free(f);
+    assert_int_equal(dialed_count, 1);
+    assert_int_equal(dialed_status, -ECANCELED);
+    blackhole_close(&hole6);
+    blackhole_close(&hole4);
+    assert_int_equal(open_fds(), fds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(dial_by_name_tries_each_address),
@@ -371,9 +433,11 @@ int main(void) {
         cmocka_unit_test(dial_races_past_an_address_that_never_answers),
         cmocka_unit_test(dial_attempt_delay_is_configurable),
         cmocka_unit_test(dial_timeout_bounds_the_race),
+        cmocka_unit_test(dial_starts_with_the_first_answer),
         cmocka_unit_test(dial_reports_the_most_useful_error),
         cmocka_unit_test(dial_callback_form_and_cancel),
         cmocka_unit_test(dial_cancel_mid_race_closes_every_attempt),
+        cmocka_unit_test(dial_loop_destroy_mid_race),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
