@@ -119,6 +119,23 @@ static void blackhole_close(blackhole *b) {
     close(b->listener);
 }
 
+/* A fixture where [::1]:port (and with n 2, 127.0.0.2:port too) never
+ * answers; without an IPv6 loopback the test is skipped. */
+static fixture *fixture_with_holes(blackhole *holes, int n) {
+    static const char *const ips[] = {"::1", "127.0.0.2"};
+    fixture *f = fixture_new();
+    listen_v6(f);
+    eva_server_close(&f->srv6);
+    for (int i = 0; i < n; i++)
+        blackhole_open(&holes[i], ips[i], f->port);
+    return f;
+}
+
+static void holes_close(blackhole *holes, int n) {
+    for (int i = 0; i < n; i++)
+        blackhole_close(&holes[i]);
+}
+
 static int open_fds(void) {
     DIR *dir = opendir("/proc/self/fd");
     assert_non_null(dir);
@@ -220,11 +237,8 @@ static void dial_prefers_ipv6_and_falls_back(void **state) {
  * while the IPv6 attempt is pending; that socket is closed. */
 static void dial_races_past_an_address_that_never_answers(void **state) {
     (void)state;
-    fixture *f = fixture_new();
-    listen_v6(f);
-    eva_server_close(&f->srv6);
     blackhole hole;
-    blackhole_open(&hole, "::1", f->port);
+    fixture *f = fixture_with_holes(&hole, 1);
     int fds = open_fds();
     dialer d;
     dial_with(f, &d, "dual.test", 0, 5000);
@@ -255,12 +269,8 @@ static void dial_attempt_delay_is_configurable(void **state) {
 /* Neither answers: the dial timeout ends the whole race. */
 static void dial_timeout_bounds_the_race(void **state) {
     (void)state;
-    fixture *f = fixture_new();
-    listen_v6(f);
-    eva_server_close(&f->srv6);
-    blackhole hole6, hole4;
-    blackhole_open(&hole6, "::1", f->port);
-    blackhole_open(&hole4, "127.0.0.2", f->port);
+    blackhole holes[2];
+    fixture *f = fixture_with_holes(holes, 2);
     int fds = open_fds();
     dialer d;
     dial_with(f, &d, "holes.test", 10, 100);
@@ -268,8 +278,7 @@ static void dial_timeout_bounds_the_race(void **state) {
     assert_string_equal(d.message, "TCP dial: no connection within the dial timeout");
     assert_int_equal(d.dial.attempts, 2);
     assert_int_equal(open_fds(), fds);
-    blackhole_close(&hole6);
-    blackhole_close(&hole4);
+    holes_close(holes, 2);
     fixture_free(f);
 }
 
@@ -359,34 +368,32 @@ static void dial_callback_form_and_cancel(void **state) {
 
 static void on_guard(eva_timer *t) { *(bool *)t->data = true; }
 
-/* Run until the dial has started n attempts (bounded like test_run_until). */
-static void run_until_attempts(eva_loop *loop, const eva_tcp_dial_req *d, unsigned n) {
+/* Dial holes.test (callback form, 10 ms attempt delay) and run until both
+ * attempts are pending (bounded like test_run_until). */
+static void start_racing_dial(fixture *f, eva_tcp_dial_req *d, eva_stream *tcp) {
+    *d = (eva_tcp_dial_req){.attempt_delay_ms = 10};
+    dialed = false;
+    dialed_count = 0;
+    assert_int_equal(eva_tcp_dial(d, f->loop, tcp, "holes.test", (uint16_t)f->port, 5000, on_dialed), 0);
     bool expired = false;
     eva_timer guard;
-    assert_int_equal(eva_timer_init(loop, &guard), 0);
+    assert_int_equal(eva_timer_init(f->loop, &guard), 0);
     assert_int_equal(eva_timer_start(&guard, 2000, 0, on_guard, &expired), 0);
-    while (d->attempts < n && !expired)
-        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    while (d->attempts < 2 && !expired)
+        assert_true(eva_loop_run(f->loop, EVA_RUN_ONCE) >= 0);
     eva_timer_stop(&guard);
-    assert_true(d->attempts >= n);
+    assert_int_equal(d->attempts, 2);
 }
 
 /* Cancelled with two attempts pending: both sockets closed, one callback. */
 static void dial_cancel_mid_race_closes_every_attempt(void **state) {
     (void)state;
-    fixture *f = fixture_new();
-    listen_v6(f);
-    eva_server_close(&f->srv6);
-    blackhole hole6, hole4;
-    blackhole_open(&hole6, "::1", f->port);
-    blackhole_open(&hole4, "127.0.0.2", f->port);
+    blackhole holes[2];
+    fixture *f = fixture_with_holes(holes, 2);
     int fds = open_fds();
-    eva_tcp_dial_req d = {.attempt_delay_ms = 10};
+    eva_tcp_dial_req d;
     eva_stream tcp = {0};
-    dialed = false;
-    dialed_count = 0;
-    assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp, "holes.test", (uint16_t)f->port, 5000, on_dialed), 0);
-    run_until_attempts(f->loop, &d, 2);
+    start_racing_dial(f, &d, &tcp);
     assert_int_equal(open_fds(), fds + 2); /* both connects pending */
     assert_int_equal(eva_tcp_dial_cancel(&d), 0);
     test_run_until(f->loop, &dialed, 2000);
@@ -396,8 +403,7 @@ static void dial_cancel_mid_race_closes_every_attempt(void **state) {
     for (int i = 0; i < 4; i++)
         eva_loop_run(f->loop, EVA_RUN_NOWAIT);
     assert_int_equal(dialed_count, 1);
-    blackhole_close(&hole6);
-    blackhole_close(&hole4);
+    holes_close(holes, 2);
     fixture_free(f);
 }
 
@@ -406,23 +412,15 @@ static void dial_cancel_mid_race_closes_every_attempt(void **state) {
 static void dial_loop_destroy_mid_race(void **state) {
     (void)state;
     int fds = open_fds();
-    fixture *f = fixture_new();
-    listen_v6(f);
-    eva_server_close(&f->srv6);
-    blackhole hole6, hole4;
-    blackhole_open(&hole6, "::1", f->port);
-    blackhole_open(&hole4, "127.0.0.2", f->port);
-    eva_tcp_dial_req d = {.attempt_delay_ms = 10};
+    blackhole holes[2];
+    fixture *f = fixture_with_holes(holes, 2);
+    eva_tcp_dial_req d;
     eva_stream tcp = {0};
-    dialed = false;
-    dialed_count = 0;
-    assert_int_equal(eva_tcp_dial(&d, f->loop, &tcp, "holes.test", (uint16_t)f->port, 5000, on_dialed), 0);
-    run_until_attempts(f->loop, &d, 2);
+    start_racing_dial(f, &d, &tcp);
     fixture_free(f);
     assert_int_equal(dialed_count, 1);
     assert_int_equal(dialed_status, -ECANCELED);
-    blackhole_close(&hole6);
-    blackhole_close(&hole4);
+    holes_close(holes, 2);
     assert_int_equal(open_fds(), fds);
 }
 
