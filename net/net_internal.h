@@ -90,6 +90,13 @@ void eva__stream_on_writable(eva_stream *stream);
 void eva__stream_write_abort(eva_stream *stream, int status);
 void eva__stream_connect_done(eva_stream *stream, int status);
 
+/* tcp_connect.c, shared with the dial and Unix sockets: a non-blocking,
+ * close-on-exec stream socket of family (TCP's with TCP_NODELAY): the fd, or
+ * -errno; its connect (EINTR retried): 0 (connected at once), -EINPROGRESS,
+ * or another -errno. */
+int eva__stream_socket(int family);
+int eva__connect_fd(int fd, const struct sockaddr *addr, socklen_t addrlen);
+
 /* tcp_read.c: the read timer (read timeout and deadline).  arm: make it fire
  * no later than the pending read's next timeout (does nothing without one);
  * fired: its callback; stop: stop it (the only way to stop it: it runs

@@ -72,6 +72,27 @@ static int connect_fill(eva_tcp_connect_req *req, eva_loop *loop, eva_stream *st
     return 0;
 }
 
+/* A stream socket of family, non-blocking and close-on-exec; TCP's without
+ * Nagle's delay (requests and replies are small and latency-bound). */
+int eva__stream_socket(int family) {
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return fd;
+}
+
+int eva__connect_fd(int fd, const struct sockaddr *addr, socklen_t addrlen) {
+    int rc;
+    do
+        rc = connect(fd, addr, addrlen);
+    while (rc < 0 && errno == EINTR);
+    return rc < 0 ? -errno : 0;
+}
+
 int eva__stream_connect_begin(const eva__connect_args *a, void (*cb)(void)) {
     eva_stream *stream = a->stream;
     eva_loop *loop = a->loop;
@@ -79,24 +100,17 @@ int eva__stream_connect_begin(const eva__connect_args *a, void (*cb)(void)) {
         return -EINVAL;
     if (a->req->busy || eva_stream_is_open(stream))
         return -EBUSY;
-    int fd = socket(a->addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = eva__stream_socket(a->addr->sa_family);
     if (fd < 0)
-        return -errno;
+        return fd;
     int rc = eva__stream_attach(loop, stream, fd);
     if (rc < 0) {
         close(fd);
         return rc;
     }
     stream->kind.local = a->addr->sa_family == AF_UNIX;
-    if (!stream->kind.local) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    do
-        rc = connect(fd, a->addr, a->addrlen);
-    while (rc < 0 && errno == EINTR);
-    if (rc < 0 && errno != EINPROGRESS) {
-        rc = -errno; /* a Unix socket's full backlog: -EAGAIN */
+    rc = eva__connect_fd(fd, a->addr, a->addrlen);
+    if (rc < 0 && rc != -EINPROGRESS) { /* a Unix socket's full backlog: -EAGAIN */
         connect_fail_fd(stream);
         return rc;
     }

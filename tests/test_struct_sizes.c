@@ -42,7 +42,7 @@ static const size_row rows[] = {
     ROW(eva_server_accept_req, 80),
     ROW(eva_stream, 360),
     ROW(eva_server, 208),
-    ROW(eva_tcp_dial_req, 504),
+    ROW(eva_tcp_dial_req, 904),
     ROW(eva_udp_recv_req, 128),
     ROW(eva_udp_send_req, 184),
     ROW(eva_udp, 240),

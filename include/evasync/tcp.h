@@ -95,37 +95,80 @@ EVA_API eva_op eva_tcp_connect_op(eva_tcp_connect_req *req, eva_stream *stream, 
 EVA_API int eva_tcp_connect_promise(eva_loop *loop, eva_stream *stream, const struct sockaddr *addr,
                                     socklen_t addrlen, int64_t timeout_ms, eva_promise **out);
 
-/* Connecting by name: resolve host (evasync/dns.h: numeric addresses and
- * /etc/hosts need no query), then try each address in the resolver's order
- * until one connects; timeout_ms (0: none) applies to each attempt.  The
- * status is 0, the resolver's error (EVA_EDNS_NOTFOUND, -ETIMEDOUT, ...), or
- * the last attempt's connect error.  The dial runs as a task in the
- * caller-owned eva_tcp_dial_req (zero-initialised; in a frame, or anywhere
- * that outlives the dial); no allocation but the resolver's result list,
- * freed before the end.  host is referenced: it must stay valid until the
- * dial completes.  Cancelling the dial (or the awaiting task) cancels the
- * query or closes the socket being connected. */
-/* eva_tcp_dial_req: 504 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* Connecting by name, with Happy Eyeballs (RFC 8305): both families are
+ * asked for at once (an AAAA and an A query on the loop's resolver,
+ * evasync/dns.h: numeric addresses and /etc/hosts need no query), and
+ * connecting starts with the first answer, except that an A answer waits
+ * up to 50 ms for the AAAA one (the resolution delay, §3).  The attempt
+ * order alternates the families, IPv6 first (§4); answers that come later
+ * join the order.  One attempt starts, the next after attempt_delay_ms
+ * while the earlier ones are still pending, or at once when one fails
+ * (§5); at most EVA_TCP_DIAL_MAX_PENDING are pending at a time.  The first
+ * connection wins: the other sockets are closed before the completion.
+ *
+ * timeout_ms (0: none) bounds the whole dial, resolution included: when it
+ * passes, everything is stopped and the status is -ETIMEDOUT (the AWAIT
+ * form's message: "TCP dial: no connection within the dial timeout").
+ * Otherwise the status is 0 (dial.stream is connected); the resolver's error
+ * when neither family has an address (one other than EVA_EDNS_NOTFOUND if
+ * either query had one: -ETIMEDOUT, EVA_EDNS_SERVFAIL, ...; the AWAIT form
+ * carries the resolver's message); or, when every address failed, the last
+ * attempt's connect error, except that an error saying this host cannot
+ * reach the address at all (-ENETUNREACH, -EHOSTUNREACH, -ENETDOWN,
+ * -EADDRNOTAVAIL, -EAFNOSUPPORT) never replaces one from a host that was
+ * reached (-ECONNREFUSED, ...): an IPv4 server refusing is what matters on
+ * a machine without an IPv6 route; -ECANCELED when cancelled.
+ *
+ * The dial runs as a task in the caller-owned eva_tcp_dial_req
+ * (zero-initialised; in a frame, or anywhere that outlives the dial); no
+ * allocation but the resolver's per-query contexts and result lists, freed
+ * before the end.  host is referenced: it must stay valid until the dial
+ * completes.  stream must stay closed until then.  Cancelling the dial (or
+ * the awaiting task) cancels the queries and closes every socket; the
+ * completion comes once the cancelled queries have reported back. */
+enum {
+    EVA_TCP_DIAL_MAX_PENDING = 4,          /* connection attempts pending at once */
+    EVA_TCP_DIAL_ATTEMPT_DELAY_MS = 250,   /* RFC 8305's recommended default */
+    EVA_TCP_DIAL_MIN_ATTEMPT_DELAY_MS = 10 /* RFC 8305 §5: MUST NOT be less */
+};
+
+/* eva_tcp_dial_req: 904 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_tcp_dial_req {
     /* private: */
     eva_task task;                 /* the dial runs as a task */
     /* public: */
     void *data;                    /* the caller's */
     eva_stream *stream;            /* read-only: the connection */
+    int64_t attempt_delay_ms;      /* in: the connection attempt delay, read by the
+                                      start (or the AWAIT's start); 0 (zeroed):
+                                      EVA_TCP_DIAL_ATTEMPT_DELAY_MS; less than
+                                      EVA_TCP_DIAL_MIN_ATTEMPT_DELAY_MS counts as
+                                      that; negative: -EINVAL */
+    unsigned attempts;             /* read-only: connection attempts started so far
+                                      (also those that failed at once) */
     /* private: */
     const char *host;
     uint16_t port;
+    uint8_t last;                  /* the family of the last attempt (an index) */
+    bool over;                     /* decided: waiting for cancelled queries */
+    int status;                    /* the result, once over */
+    const char *message;
+    int error;                     /* the most useful connect error so far */
+    int dns_error;                 /* the resolver's, and its message */
+    const char *dns_message;
     int64_t timeout_ms;
-    eva_dns_query query;
-    eva_dns_addrs *addrs;
-    size_t i;
-    int rc;
-    eva_tcp_connect_req connect;   /* each attempt */
     eva_tcp_dial_fn cb;
+    eva_dns_query query[2];        /* AAAA, A */
+    eva_dns_addrs *addrs[2];       /* their answers (owned until the end) */
+    size_t next[2];                /* the next address of each to try */
+    ev_io attempt[EVA_TCP_DIAL_MAX_PENDING]; /* fd -1: a free slot */
+    ev_timer step;                 /* the resolution delay, then the attempt delay */
+    ev_timer deadline;             /* timeout_ms */
 };
 
-/* The callback form: cb(req, status) from the loop.  Start errors: -EINVAL,
- * -EBUSY (the dial is running, or stream is open), -ENOMEM.
+/* The callback form: cb(req, status) from the loop.  Start errors: -EINVAL
+ * (also a negative attempt_delay_ms), -EBUSY (the dial is running, or
+ * stream is open), -ENOMEM.
  * eva_tcp_dial_cancel stops it (the completion then gets -ECANCELED);
  * returns 0 or -EINVAL. */
 EVA_API int eva_tcp_dial(eva_tcp_dial_req *req, eva_loop *loop, eva_stream *stream, const char *host,
@@ -134,7 +177,8 @@ EVA_API int eva_tcp_dial(eva_tcp_dial_req *req, eva_loop *loop, eva_stream *stre
  * a nested async function in the caller's frame. */
 EVA_API eva_op eva_tcp_dial_op(eva_tcp_dial_req *req, eva_stream *stream, const char *host, uint16_t port,
                                int64_t timeout_ms);
-/* The promise's value is the eva_tcp_dial_req. */
+/* The promise's value is the eva_tcp_dial_req (its attempt delay is the
+ * default; for another, eva_promise_from_op with a request of your own). */
 EVA_API int eva_tcp_dial_promise(eva_loop *loop, eva_stream *stream, const char *host, uint16_t port,
                                  int64_t timeout_ms, eva_promise **out);
 EVA_API int eva_tcp_dial_cancel(eva_tcp_dial_req *req);
