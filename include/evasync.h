@@ -27,6 +27,7 @@
 #include "evasync/pool_async.h"
 #include "evasync/stream.h"
 #include "evasync/tcp.h"
+#include "evasync/process.h"
 #include "evasync/dns.h"
 #include "evasync/monitor.h"
 #include "evasync/task_monitor.h"
