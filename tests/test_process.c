@@ -187,7 +187,7 @@ static void cat_echo_through_pipes(void **state) {
     eva_stream in = {0}, out = {0};
     char *argv[] = {"cat", NULL};
     eva_process_options o = {.argv = argv,
-                             .stdio = {{EVA_STDIO_PIPE, .stream = &in}, {EVA_STDIO_PIPE, .stream = &out}}};
+                             .stdio = {{.kind = EVA_STDIO_PIPE, .stream = &in}, {.kind = EVA_STDIO_PIPE, .stream = &out}}};
     eva_process proc = {0};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     assert_true(eva_stream_is_open(&in) && eva_stream_is_open(&out));
@@ -219,7 +219,7 @@ static void large_stream_read_whole(void **state) {
     eva_loop *loop = test_loop_new();
     eva_stream out = {0};
     eva_process_options o = sh("yes | head -c 10000000");
-    o.stdio[1] = (eva_stdio){EVA_STDIO_PIPE, .stream = &out};
+    o.stdio[1] = (eva_stdio){.kind = EVA_STDIO_PIPE, .stream = &out};
     eva_process proc = {0};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     static char scratch[65536];
@@ -255,7 +255,7 @@ static void backpressure_both_ways(void **state) {
     eva_stream in = {0}, out = {0};
     char *argv[] = {"cat", NULL};
     eva_process_options o = {.argv = argv,
-                             .stdio = {{EVA_STDIO_PIPE, .stream = &in}, {EVA_STDIO_PIPE, .stream = &out}}};
+                             .stdio = {{.kind = EVA_STDIO_PIPE, .stream = &in}, {.kind = EVA_STDIO_PIPE, .stream = &out}}};
     eva_process proc = {0};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     bool written = false;
@@ -309,7 +309,7 @@ static void output_readable_after_exit(void **state) {
     eva_loop *loop = test_loop_new();
     late_reader f = {0};
     eva_process_options o = sh("echo hello; exit 0");
-    o.stdio[1] = (eva_stdio){EVA_STDIO_PIPE, .stream = &f.out};
+    o.stdio[1] = (eva_stdio){.kind = EVA_STDIO_PIPE, .stream = &f.out};
     assert_int_equal(eva_process_spawn(loop, &f.proc, &o), 0);
     assert_int_equal(eva_task_init(loop, &f.task, read_after_exit, "late reader"), 0);
     assert_int_equal(eva_task_start(&f.task, on_late_done), 0);
@@ -345,7 +345,7 @@ static void no_descriptor_leaks(void **state) {
     eva_stream cat_in = {0}, cat_out = {0};
     char *cat[] = {"cat", NULL};
     eva_process_options co = {.argv = cat,
-                              .stdio = {{EVA_STDIO_PIPE, .stream = &cat_in}, {EVA_STDIO_PIPE, .stream = &cat_out}}};
+                              .stdio = {{.kind = EVA_STDIO_PIPE, .stream = &cat_in}, {.kind = EVA_STDIO_PIPE, .stream = &cat_out}}};
     eva_process other = {0};
     assert_int_equal(eva_process_spawn(loop, &other, &co), 0);
     eva_server srv = {0};
@@ -354,7 +354,7 @@ static void no_descriptor_leaks(void **state) {
     eva_stream out = {0};
     char *ls[] = {"ls", "/proc/self/fd", NULL};
     eva_process_options o = {.argv = ls,
-                             .stdio = {{EVA_STDIO_NULL}, {EVA_STDIO_PIPE, .stream = &out}, {EVA_STDIO_NULL}}};
+                             .stdio = {{.kind = EVA_STDIO_NULL}, {.kind = EVA_STDIO_PIPE, .stream = &out}, {.kind = EVA_STDIO_NULL}}};
     eva_process proc = {0};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     char buf[256];
@@ -379,8 +379,8 @@ static void given_descriptors(void **state) {
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
     eva_process_options o = sh("echo out; echo err >&2");
-    o.stdio[1] = (eva_stdio){EVA_STDIO_FD, .fd = p[1]};
-    o.stdio[2] = (eva_stdio){EVA_STDIO_FD, .fd = p[1]};
+    o.stdio[1] = (eva_stdio){.kind = EVA_STDIO_FD, .fd = p[1]};
+    o.stdio[2] = (eva_stdio){.kind = EVA_STDIO_FD, .fd = p[1]};
     eva_process proc = {0};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     assert_int_equal(wait_exit(loop, &proc).exit_status, 0);
@@ -419,7 +419,7 @@ static void environment_and_cwd(void **state) {
         o.env_mode = cases[i].mode;
         o.env = cases[i].env;
         o.cwd = "/tmp";
-        o.stdio[1] = (eva_stdio){EVA_STDIO_PIPE, .stream = &out};
+        o.stdio[1] = (eva_stdio){.kind = EVA_STDIO_PIPE, .stream = &out};
         eva_process proc = {0};
         assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
         char buf[128];
@@ -439,7 +439,7 @@ static void environment_and_cwd(void **state) {
 
 static int spawn_fails(eva_loop *loop, eva_process_options *o) {
     eva_stream out = {0};
-    o->stdio[1] = (eva_stdio){EVA_STDIO_PIPE, .stream = &out};
+    o->stdio[1] = (eva_stdio){.kind = EVA_STDIO_PIPE, .stream = &out};
     eva_process proc = {0};
     int rc = eva_process_spawn(loop, &proc, o);
     assert_false(eva_process_is_running(&proc));
@@ -490,13 +490,13 @@ static void spawn_errors(void **state) {
     assert_int_equal(eva_process_spawn(loop, &proc, &(eva_process_options){0}), -EINVAL);
     assert_int_equal(eva_process_spawn(NULL, &proc, &o), -EINVAL);
     o = sh("exit 0");
-    o.stdio[0] = (eva_stdio){EVA_STDIO_PIPE, .stream = NULL};
+    o.stdio[0] = (eva_stdio){.kind = EVA_STDIO_PIPE};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), -EINVAL);
-    o.stdio[0] = (eva_stdio){EVA_STDIO_FD, .fd = -1};
+    o.stdio[0] = (eva_stdio){.kind = EVA_STDIO_FD, .fd = -1};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), -EINVAL);
-    o.stdio[0] = (eva_stdio){(eva_stdio_kind)42, .fd = 0};
+    o.stdio[0] = (eva_stdio){.kind = (eva_stdio_kind)42};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), -EINVAL);
-    o.stdio[0] = (eva_stdio){EVA_STDIO_INHERIT, .fd = 0};
+    o.stdio[0] = (eva_stdio){.kind = EVA_STDIO_INHERIT};
     o.kill_grace_ms = -1;
     assert_int_equal(eva_process_spawn(loop, &proc, &o), -EINVAL);
     eva_process_wait_req req = {0};
@@ -522,7 +522,7 @@ static void closed_pipe_gives_epipe(void **state) {
     eva_loop *loop = test_loop_new();
     eva_stream in = {0};
     eva_process_options o = sh("exec 0<&-; exit 0");
-    o.stdio[0] = (eva_stdio){EVA_STDIO_PIPE, .stream = &in};
+    o.stdio[0] = (eva_stdio){.kind = EVA_STDIO_PIPE, .stream = &in};
     eva_process proc = {0};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     assert_int_equal(wait_exit(loop, &proc).exit_status, 0);
@@ -546,7 +546,7 @@ static void child_gets_default_signals(void **state) {
     eva_loop *loop = test_loop_new();
     eva_stream out = {0};
     char *yes[] = {"yes", NULL};
-    eva_process_options o = {.argv = yes, .stdio = {[1] = {EVA_STDIO_PIPE, .stream = &out}}};
+    eva_process_options o = {.argv = yes, .stdio = {[1] = {.kind = EVA_STDIO_PIPE, .stream = &out}}};
     eva_process proc = {0};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     eva_stream_close(&out, EVA_STREAM_CLOSE_DISCARD, NULL);
@@ -589,7 +589,7 @@ static void cancel_kills_after_grace(void **state) {
     waiter_frame f = {0};
     eva_stream out = {0};
     eva_process_options o = sh("trap '' TERM; echo ready; exec sleep 10");
-    o.stdio[1] = (eva_stdio){EVA_STDIO_PIPE, .stream = &out};
+    o.stdio[1] = (eva_stdio){.kind = EVA_STDIO_PIPE, .stream = &out};
     o.kill_grace_ms = 30;
     start_waiter(loop, &f, &o);
     char buf[16];
@@ -634,7 +634,7 @@ static void destroy_kills_and_reaps(void **state) {
     char *argv[] = {"sleep", "10", NULL};
     eva_process proc = {0};
     eva_stream out = {0};
-    eva_process_options o = {.argv = argv, .stdio = {[1] = {EVA_STDIO_PIPE, .stream = &out}}};
+    eva_process_options o = {.argv = argv, .stdio = {[1] = {.kind = EVA_STDIO_PIPE, .stream = &out}}};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     waited w = {0};
     eva_process_wait_req req = {.data = &w};
