@@ -33,6 +33,14 @@ static void assert_no_children(void) {
     assert_int_equal(errno, ECHILD);
 }
 
+/* The end of every test: no child left, and the loop destroyed. */
+static void end_test(eva_loop *loop) {
+    assert_no_children();
+    test_loop_destroy(loop);
+}
+
+static char *sleep_argv[] = {"sleep", "10", NULL}; /* outlives every test: killed first */
+
 typedef struct waited {
     bool done;
     int status, exit_status, term_signal;
@@ -67,7 +75,7 @@ typedef struct drain {
     eva_stream_read_req rd;
     char *buf;
     size_t cap, len, total;
-    bool eof;
+    bool eof, full;
     int status;
 } drain;
 
@@ -82,8 +90,10 @@ static void on_drain_read(eva_stream_read_req *req, int status) {
     d->len = d->cap ? d->len + (size_t)req->nread : 0;
     size_t room = d->cap ? d->cap - d->len : 0;
     char *at = d->cap ? d->buf + d->len : d->buf;
-    if (d->cap && room == 0)
-        return; /* full: the caller reads no more */
+    if (d->cap && room == 0) {
+        d->full = true; /* the caller reads no more */
+        return;
+    }
     assert_int_equal(eva_stream_read(&d->rd, req->stream, at, d->cap ? room : 65536, on_drain_read), 0);
 }
 
@@ -132,8 +142,7 @@ static void exit_code_by_callback(void **state) {
     assert_int_equal(eva_process_spawn(loop, &proc, &o), -EBUSY);
     w = wait_exit(loop, &proc);
     assert_int_equal(w.exit_status, 4);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 typedef struct waiter_frame {
@@ -170,8 +179,7 @@ static void signal_death_by_await(void **state) {
     assert_int_equal(eva_task_get_status(&f.task), 0);
     assert_int_equal(f.req.term_signal, SIGKILL);
     assert_int_equal(f.req.exit_status, -1);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* ---- stdio through pipes ---------------------------------------------------------------- */
@@ -179,6 +187,14 @@ static void signal_death_by_await(void **state) {
 static void on_promise_settled(void *arg, eva_promise *settled) {
     (void)settled;
     *(bool *)arg = true;
+}
+
+/* The wait's promise form, *settled set once it settles; the caller unrefs it. */
+static eva_promise *wait_promise(eva_process *proc, bool *settled) {
+    eva_promise *p = NULL;
+    assert_int_equal(eva_process_wait_promise(proc, &p), 0);
+    assert_int_equal(eva_promise_finally(p, on_promise_settled, settled, NULL), 0);
+    return p;
 }
 
 static void cat_echo_through_pipes(void **state) {
@@ -199,10 +215,8 @@ static void cat_echo_through_pipes(void **state) {
     assert_string_equal(buf, "hello, cat\n");
 
     /* the promise form: its value is the wait request */
-    eva_promise *p = NULL;
     bool settled = false;
-    assert_int_equal(eva_process_wait_promise(&proc, &p), 0);
-    assert_int_equal(eva_promise_finally(p, on_promise_settled, &settled, NULL), 0);
+    eva_promise *p = wait_promise(&proc, &settled);
     test_run_until(loop, &settled, 5000);
     eva_process_wait_req *req = eva_promise_get_value(p);
     assert_non_null(req);
@@ -210,8 +224,7 @@ static void cat_echo_through_pipes(void **state) {
     assert_int_equal(req->term_signal, 0);
     eva_promise_unref(p);
     eva_stream_close(&out, EVA_STREAM_CLOSE_DISCARD, NULL);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 static void large_stream_read_whole(void **state) {
@@ -231,8 +244,7 @@ static void large_stream_read_whole(void **state) {
     waited w = wait_exit(loop, &proc);
     assert_int_equal(w.exit_status, 0);
     eva_stream_close(&out, EVA_STREAM_CLOSE_DISCARD, NULL);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* 4 MiB into cat while its output is read: neither side fits in a pipe, so
@@ -273,8 +285,7 @@ static void backpressure_both_ways(void **state) {
     eva_stream_close(&out, EVA_STREAM_CLOSE_DISCARD, NULL);
     free(input);
     free(output);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 typedef struct late_reader {
@@ -319,8 +330,7 @@ static void output_readable_after_exit(void **state) {
     assert_int_equal(f.first, 6);
     assert_memory_equal(f.buf, "hello\n", 6);
     assert_int_equal(f.second, 0); /* then EOF */
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* ---- descriptors ---------------------------------------------------------------------------- */
@@ -367,8 +377,7 @@ static void no_descriptor_leaks(void **state) {
     eva_stream_close(&cat_out, EVA_STREAM_CLOSE_DISCARD, NULL);
     eva_stream_close(&out, EVA_STREAM_CLOSE_DISCARD, NULL);
     eva_server_close(&srv);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* A descriptor of the caller's as stdout, and one whose number is a stdio
@@ -389,8 +398,7 @@ static void given_descriptors(void **state) {
     assert_int_equal(read(p[0], buf, sizeof buf - 1), 8);
     assert_string_equal(buf, "out\nerr\n");
     close(p[0]);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* ---- environment and working directory ------------------------------------------------------ */
@@ -431,8 +439,7 @@ static void environment_and_cwd(void **state) {
     unsetenv("EVA_TEST_KEEP");
     unsetenv("EVA_TEST_DROP");
     unsetenv("EVA_TEST_SET");
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* ---- spawn failures ---------------------------------------------------------------------------- */
@@ -502,8 +509,7 @@ static void spawn_errors(void **state) {
     eva_process_wait_req req = {0};
     assert_int_equal(eva_process_wait(&req, &proc, on_wait), -EINVAL); /* never spawned */
     assert_int_equal(eva_process_kill(&proc, SIGTERM), -ESRCH);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* ---- broken pipes ---------------------------------------------------------------------------- */
@@ -534,8 +540,7 @@ static void closed_pipe_gives_epipe(void **state) {
         test_run_until(loop, &w.done, 5000);
     assert_int_equal(rc == 0 ? w.status : rc, -EPIPE);
     eva_stream_close(&in, EVA_STREAM_CLOSE_DISCARD, NULL);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* A parent that ignores SIGPIPE does not pass that on: `yes` writing to a
@@ -553,16 +558,16 @@ static void child_gets_default_signals(void **state) {
     waited w = wait_exit(loop, &proc);
     assert_int_equal(w.term_signal, SIGPIPE);
     signal(SIGPIPE, SIG_DFL);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* ---- cancellation ------------------------------------------------------------------------------ */
 
 /* Start the waiter on o, let it park, cancel it, run until it finishes. */
 static void cancel_parked_waiter(eva_loop *loop, waiter_frame *f) {
-    while (eva_task_get_state(&f->task) != EVA_TASK_SUSPENDED)
-        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    for (int i = 0; i < 100 && eva_task_get_state(&f->task) != EVA_TASK_SUSPENDED; i++)
+        assert_true(eva_loop_run(loop, EVA_RUN_NOWAIT) >= 0);
+    assert_int_equal(eva_task_get_state(&f->task), EVA_TASK_SUSPENDED);
     assert_int_equal(eva_task_cancel(&f->task), 0);
     test_run_until(loop, &f->finished, 5000);
     assert_int_equal(f->status, -ECANCELED); /* AWAIT_RC: the task saw it */
@@ -573,12 +578,10 @@ static void cancel_sends_sigterm(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
     waiter_frame f = {0};
-    char *argv[] = {"sleep", "10", NULL};
-    start_waiter(loop, &f, &(eva_process_options){.argv = argv});
+    start_waiter(loop, &f, &(eva_process_options){.argv = sleep_argv});
     cancel_parked_waiter(loop, &f);
     assert_int_equal(f.req.term_signal, SIGTERM);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* The child ignores SIGTERM (set up before it says "ready"): SIGKILL ends
@@ -595,26 +598,21 @@ static void cancel_kills_after_grace(void **state) {
     char buf[16];
     drain d;
     drain_start(&d, &out, buf, 6);
-    while (d.len < 6 && !d.eof)
-        assert_true(eva_loop_run(loop, EVA_RUN_ONCE) >= 0);
+    test_run_until(loop, &d.full, 5000);
     assert_memory_equal(buf, "ready\n", 6);
     cancel_parked_waiter(loop, &f);
     assert_int_equal(f.req.term_signal, SIGKILL);
     eva_stream_close(&out, EVA_STREAM_CLOSE_DISCARD, NULL);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 static void promise_cancel_kills(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    char *argv[] = {"sleep", "10", NULL};
     eva_process proc = {0};
-    assert_int_equal(eva_process_spawn(loop, &proc, &(eva_process_options){.argv = argv}), 0);
-    eva_promise *p = NULL;
+    assert_int_equal(eva_process_spawn(loop, &proc, &(eva_process_options){.argv = sleep_argv}), 0);
     bool settled = false;
-    assert_int_equal(eva_process_wait_promise(&proc, &p), 0);
-    assert_int_equal(eva_promise_finally(p, on_promise_settled, &settled, NULL), 0);
+    eva_promise *p = wait_promise(&proc, &settled);
     assert_int_equal(eva_loop_run(loop, EVA_RUN_NOWAIT) >= 0, 1);
     assert_int_equal(eva_promise_cancel(p), 0);
     test_run_until(loop, &settled, 5000);
@@ -622,8 +620,7 @@ static void promise_cancel_kills(void **state) {
     assert_false(eva_process_is_running(&proc));
     assert_int_equal(proc.term_signal, SIGTERM);
     eva_promise_unref(p);
-    assert_no_children();
-    test_loop_destroy(loop);
+    end_test(loop);
 }
 
 /* ---- loop destroy, the fallback ------------------------------------------------------------------- */
@@ -631,10 +628,9 @@ static void promise_cancel_kills(void **state) {
 static void destroy_kills_and_reaps(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    char *argv[] = {"sleep", "10", NULL};
     eva_process proc = {0};
     eva_stream out = {0};
-    eva_process_options o = {.argv = argv, .stdio = {[1] = {.kind = EVA_STDIO_PIPE, .stream = &out}}};
+    eva_process_options o = {.argv = sleep_argv, .stdio = {[1] = {.kind = EVA_STDIO_PIPE, .stream = &out}}};
     assert_int_equal(eva_process_spawn(loop, &proc, &o), 0);
     waited w = {0};
     eva_process_wait_req req = {.data = &w};
@@ -662,12 +658,11 @@ static void sigchld_fallback(void **state) {
     assert_no_children();
 
     waiter_frame f = {0};
-    char *argv[] = {"sleep", "10", NULL};
-    start_waiter(loop, &f, &(eva_process_options){.argv = argv});
+    start_waiter(loop, &f, &(eva_process_options){.argv = sleep_argv});
     cancel_parked_waiter(loop, &f);
     assert_int_equal(f.req.term_signal, SIGTERM);
 
-    assert_int_equal(eva_process_spawn(loop, &a, &(eva_process_options){.argv = argv}), 0);
+    assert_int_equal(eva_process_spawn(loop, &a, &(eva_process_options){.argv = sleep_argv}), 0);
     test_loop_destroy(loop); /* kills and reaps it */
     assert_int_equal(a.term_signal, SIGKILL);
     eva__process_pidfd_off = false;
