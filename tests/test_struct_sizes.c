@@ -49,6 +49,8 @@ static const size_row rows[] = {
     ROW(eva_unix_connect_req, 208),
     ROW(eva_dns_query, 184),
     ROW(eva_fd_wait_req, 208),
+    ROW(eva_process, 176),
+    ROW(eva_process_wait_req, 104),
     /* all public: options, results, descriptors */
     ROW(eva_block_report, 96),
     ROW(eva_detector_options, 32),
@@ -58,6 +60,8 @@ static const size_row rows[] = {
     ROW(eva_dns_record, 16),
     ROW(eva_dns_records, 16),
     ROW(eva_loop_metrics, 56),
+    ROW(eva_process_options, 96),
+    ROW(eva_stdio, 16),
     ROW(eva_op, 24),
     ROW(eva_pool_options, 16),
     ROW(eva_pool_stats, 104),
