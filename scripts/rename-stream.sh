@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Issue 14 §1 renames: the TCP connection becomes a stream over any descriptor
-# (eva_stream), the listener a server of any kind (eva_server).  TCP-only calls
-# keep their names (eva_tcp_listen*, eva_tcp_connect*, eva_tcp_dial*,
-# eva_tcp_server_get_port, eva_tcp_listen_options).  Run ONCE per branch, from
-# the repository root; docs/CHANGES.md (the history) is left alone.
+# Convert a program written against the old names (docs/CHANGES.md,
+# "Streams"): the TCP connection became a stream over any descriptor
+# (eva_stream), the listener a server of any kind (eva_server).  TCP-only
+# calls keep their names (eva_tcp_listen*, eva_tcp_connect*, eva_tcp_dial*,
+# eva_tcp_server_get_port, eva_tcp_listen_options).  Run it once, from the
+# root of the program's git tree: it rewrites the tracked C, header, markdown
+# and script files in place (a docs/CHANGES.md is left alone).
 set -euo pipefail
 files=$(git ls-files '*.c' '*.h' '*.md' '*.py' '*.sh' 'bench/run-*' 'scripts/*' |
         grep -v -e '^docs/CHANGES.md$' -e '^scripts/rename-stream.sh$')
