@@ -1,5 +1,7 @@
 /* async/op_promise.c — the promise form of any awaitable: a small loop-owned
- * task awaits the op and settles the promise with its status. */
+ * task awaits the op and settles the promise with its status and message.
+ * A plain AWAIT, not AWAIT_RC: a failing op then fails the task with the
+ * op's own message, which the rejection carries. */
 #include <errno.h>
 
 #include "promise_internal.h"
@@ -10,19 +12,18 @@ typedef struct op_frame {
     eva_promise *p; /* the task's reference */
     void *value;    /* the fulfilment's value (disposed of with dtor on a rejection) */
     eva_value_dtor dtor;
-    int rc;
 } op_frame;
 
 static eva_step op_run(void *frame) {
     op_frame *f = frame;
     ASYNC_BEGIN(f);
-    AWAIT_RC(f, f->rc, f->op);
+    AWAIT(f, f->op);
     ASYNC_END(f);
 }
 
 static void op_done(eva_task *t) {
     op_frame *f = (op_frame *)t;
-    int rc = eva_task_get_status(t) < 0 ? eva_task_get_status(t) : f->rc; /* cancelled before it ran */
+    int rc = eva_task_get_status(t); /* the op's, or -ECANCELED before it ran */
     if (f->p->state == EVA_PROMISE_PENDING) {
         if (rc < 0) {
             eva__promise_settle(f->p, EVA_PROMISE_REJECTED, rc, eva_task_get_message(t), NULL, NULL);

@@ -578,6 +578,8 @@ static void promise_fulfils_with_the_request(void **state) {
     assert_int_equal(eva_fd_wait_promise(loop, p[0], EVA_FD_READABLE, 20, &pr), 0);
     run_while_pending(loop, pr);
     assert_int_equal(eva_promise_get_error(pr), -ETIMEDOUT);
+    /* the operation's own message, as an AWAIT of it would fail with */
+    assert_string_equal(eva_promise_get_message(pr), "fd wait: the descriptor was not ready within the timeout");
     eva_promise_unref(pr);
     close_pair(p);
     test_loop_destroy(loop);
