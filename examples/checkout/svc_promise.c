@@ -12,29 +12,39 @@ typedef struct checkout {
     svc_req r;
     pg_query q;
     redis_cmds x;
+    nbio *io;                 /* the exchange in flight */
     eva_promise *done;        /* the current request's: ours until the next */
     char message[200];
 } checkout;
 
-/* Run op, then `then` with c; the promise of both goes into next. */
-static int step(checkout *c, eva_op op, eva_then_fn then, eva_promise *next) {
+/* A reaction's failure: the chain rejects with the code and our message. */
+static int fail(eva_promise *next, int rc, const char *message) {
+    eva_promise_reject(next, rc, message);
+    return 0;
+}
+
+/* The exchange failed: reject with its own message.  (A promise from
+ * eva_promise_from_op rejects with the op's code but not its message: the
+ * op's task ends through AWAIT_RC, so its message reads "success".) */
+static int on_io_failed(void *arg, eva_promise *settled, eva_promise *next) {
+    checkout *c = arg;
+    return fail(next, eva_promise_get_error(settled), c->io->message);
+}
+
+/* Run io's exchange, then `then` with c; the promise of both goes into next. */
+static int step(checkout *c, nbio *io, eva_then_fn then, eva_promise *next) {
     eva_promise *p, *after;
-    int rc = eva_promise_from_op(c->run->loop, op, &p);
+    c->io = io;
+    int rc = eva_promise_from_op(c->run->loop, nbio_op(io), &p);
     if (rc < 0)
         return rc;
-    rc = eva_promise_then(p, then, NULL, c, &after);
+    rc = eva_promise_then(p, then, on_io_failed, c, &after);
     eva_promise_unref(p);
     if (rc < 0)
         return rc;
     rc = eva_promise_adopt(next, after);
     eva_promise_unref(after);
     return rc;
-}
-
-/* A reaction's failure: the chain rejects with the code and our message. */
-static int fail(eva_promise *next, int rc, const char *message) {
-    eva_promise_reject(next, rc, message);
-    return 0;
 }
 
 static int on_cached(void *arg, eva_promise *settled, eva_promise *next) {
@@ -63,12 +73,12 @@ static int on_queried(void *arg, eva_promise *settled, eva_promise *next) {
     if (++c->n < SVC_QUERIES)
         return query(c, next);
     svc_redis(&c->x, &c->r, c->slot->redis);
-    return step(c, nbio_op(&c->x.io), on_cached, next);
+    return step(c, &c->x.io, on_cached, next);
 }
 
 static int query(checkout *c, eva_promise *next) {
     svc_query(&c->q, &c->r, c->n, c->slot->pg);
-    return step(c, nbio_op(&c->q.io), on_queried, next);
+    return step(c, &c->q.io, on_queried, next);
 }
 
 static void start_request(checkout *c);
