@@ -145,3 +145,13 @@ void svc_finish(svc_run *run, int i, const svc_req *r, int status, const char *m
     if (status < 0)
         __atomic_fetch_add(&run->failed, 1, __ATOMIC_RELAXED); /* threads too */
 }
+
+int svc_run_slots(svc_run *run, size_t size, void (*start)(void *state, svc_run *run, int k)) {
+    for (int k = 0; k < run->nslots; k++) {
+        void *state = meter_calloc(1, size);
+        if (!state)
+            return -ENOMEM;
+        start(state, run, k); /* owns state from here: frees it after the slot's last request */
+    }
+    return eva_loop_run(run->loop, EVA_RUN_DEFAULT);
+}

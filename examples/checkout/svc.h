@@ -175,6 +175,12 @@ void svc_finish(svc_run *run, int i, const svc_req *r, int status, const char *m
 /* Request i's inputs into r. */
 void svc_begin(const svc_run *run, int i, svc_req *r);
 
+/* For the callback and promise styles: one zeroed state of size bytes per
+ * slot (meter_calloc), given to start(state, run, k), which owns it (it
+ * meter_frees it after the slot's last request); then the loop runs.
+ * Returns eva_loop_run's status or -ENOMEM. */
+int svc_run_slots(svc_run *run, size_t size, void (*start)(void *state, svc_run *run, int k));
+
 /* Each style runs run->requests requests over run->nslots slots; slot k
  * takes requests k, k + nslots, ...  Returns 0 or a setup error. */
 int svc_run_callbacks(svc_run *run);

@@ -119,13 +119,10 @@ static void start_request(checkout *c) {
         eva_promise_reject(c->done, rc, NULL);
 }
 
-int svc_run_promises(svc_run *run) {
-    for (int k = 0; k < run->nslots; k++) {
-        checkout *c = meter_calloc(1, sizeof *c);
-        if (!c)
-            return -ENOMEM;
-        *c = (checkout){.run = run, .slot = &run->slots[k], .i = k};
-        start_request(c);
-    }
-    return eva_loop_run(run->loop, EVA_RUN_DEFAULT);
+static void start_slot(void *state, svc_run *run, int k) {
+    checkout *c = state;
+    *c = (checkout){.run = run, .slot = &run->slots[k], .i = k};
+    start_request(c);
 }
+
+int svc_run_promises(svc_run *run) { return svc_run_slots(run, sizeof(checkout), start_slot); }
