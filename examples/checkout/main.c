@@ -1,7 +1,12 @@
 /* examples/checkout/main.c — run the checkout job in every style and
  * measure where the time goes.
  *
- *     checkout [--requests N] [--queries Q] [--delay-ms D] [--cpu-ms C]
+ * Against real servers (svc.h, svc_main.c) when EVA_DEMO_PG (a libpq
+ * conninfo) and EVA_DEMO_REDIS (a Unix socket path) are set, as
+ * scripts/services sets them; otherwise, or with --builtin, against the
+ * loopback stand-in below:
+ *
+ *     checkout --builtin [--requests N] [--queries Q] [--delay-ms D] [--cpu-ms C]
  *              [--blocking N]
  *
  * Defaults: 200 requests, each 4 queries answered after 50 ms and 10 ms of
@@ -13,6 +18,7 @@
 #include <sys/resource.h>
 
 #include "checkout.h"
+#include "svc.h"
 
 void checkout_finish(checkout_tally *t, int status, const char *message, uint64_t total) {
     if (status < 0) {
@@ -82,7 +88,7 @@ static int arg_int(int argc, char **argv, const char *name, int fallback) {
     return fallback;
 }
 
-int main(int argc, char **argv) {
+static int builtin_main(int argc, char **argv) {
     checkout_cfg cfg = {
         .requests = arg_int(argc, argv, "--requests", 200),
         .queries = arg_int(argc, argv, "--queries", 4),
@@ -134,4 +140,32 @@ int main(int argc, char **argv) {
     eva_pool_destroy(cfg.pool);
     db_stop();
     return failures ? 1 : 0;
+}
+
+/* argv without --builtin; true if it was there. */
+static bool take_flag(int *argc, char **argv, const char *flag) {
+    bool found = false;
+    int out = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (strcmp(argv[i], flag) == 0)
+            found = true;
+        else
+            argv[out++] = argv[i];
+    }
+    *argc = out;
+    argv[out] = NULL;
+    return found;
+}
+
+int main(int argc, char **argv) {
+    meter_install(); /* before any other evasync call: it counts every allocation */
+    setvbuf(stdout, NULL, _IOLBF, 0); /* the table and the detector's stderr, in order */
+    bool builtin = take_flag(&argc, argv, "--builtin");
+    const char *pg = getenv("EVA_DEMO_PG"), *redis = getenv("EVA_DEMO_REDIS");
+    if (!builtin && pg && redis)
+        return svc_main(argc, argv, pg, redis);
+    if (!builtin)
+        printf("checkout: no servers given (EVA_DEMO_PG, EVA_DEMO_REDIS: scripts/demo starts them);\n"
+               "running against the loopback stand-in (--builtin)\n\n");
+    return builtin_main(argc, argv);
 }
