@@ -33,6 +33,7 @@
 #include "evasync/unix.h"
 #include "evasync/dns.h"
 #include "evasync/fd.h"
+#include "evasync/fs.h"
 #include "evasync/monitor.h"
 #include "evasync/task_monitor.h"
 
