@@ -51,6 +51,8 @@ static const size_row rows[] = {
     ROW(eva_fd_wait_req, 208),
     ROW(eva_process, 176),
     ROW(eva_process_wait_req, 104),
+    ROW(eva_fs_req, 400),
+    ROW(eva_fs_watcher, 480),
     /* all public: options, results, descriptors */
     ROW(eva_block_report, 96),
     ROW(eva_detector_options, 32),
@@ -61,6 +63,7 @@ static const size_row rows[] = {
     ROW(eva_dns_records, 16),
     ROW(eva_loop_metrics, 56),
     ROW(eva_process_options, 96),
+    ROW(eva_fs_dirent, 16),
     ROW(eva_stdio, 16),
     ROW(eva_op, 24),
     ROW(eva_pool_options, 16),
