@@ -478,7 +478,7 @@ static void test_channel_post_send(void **state) {
     sem_destroy(&r.done);
 }
 
-static void on_cancelled(eva_channel_post_req *req, int status) {
+static void record_status(eva_channel_post_req *req, int status) {
     *(int *)req->data = status;
 }
 
@@ -502,18 +502,14 @@ static void test_channel_post_send_cancelled_at_destroy(void **state) {
     /* the threads have ended: this thread is now the one of both loops */
     int status = 1;
     eva_channel_post_req req = {.data = &status};
-    assert_int_equal(eva_channel_post_send(&req, eva_group_get_loop(g, 0), &ch, &status, on_cancelled), 0);
-    assert_int_equal(eva_channel_post_send(&req, eva_group_get_loop(g, 0), &ch, &status, on_cancelled), -EBUSY);
+    assert_int_equal(eva_channel_post_send(&req, eva_group_get_loop(g, 0), &ch, &status, record_status), 0);
+    assert_int_equal(eva_channel_post_send(&req, eva_group_get_loop(g, 0), &ch, &status, record_status), -EBUSY);
     assert_int_equal(eva_group_destroy(g), 0);
     assert_int_equal(status, -ECANCELED);
     assert_int_equal(eva_channel_destroy(&ch), 0);
 }
 
 /* -EPIPE: the channel is closed; the item stays the sender's. */
-static void on_refused(eva_channel_post_req *req, int status) {
-    *(int *)req->data = status;
-}
-
 static void test_channel_post_send_closed(void **state) {
     (void)state;
     eva_loop *a = test_loop_new(), *b = test_loop_new();
@@ -523,9 +519,9 @@ static void test_channel_post_send_closed(void **state) {
     int status = 1;
     bool never = false;
     eva_channel_post_req req = {.data = &status};
-    assert_int_equal(eva_channel_post_send(NULL, a, &ch, NULL, on_refused), -EINVAL);
+    assert_int_equal(eva_channel_post_send(NULL, a, &ch, NULL, record_status), -EINVAL);
     assert_int_equal(eva_channel_post_send(&req, a, &ch, NULL, NULL), -EINVAL);
-    assert_int_equal(eva_channel_post_send(&req, a, &ch, &never, on_refused), 0);
+    assert_int_equal(eva_channel_post_send(&req, a, &ch, &never, record_status), 0);
     assert_int_equal(status, 1); /* never inside the call */
     for (int i = 0; i < 100 && status == 1; i++) { /* two loops, one thread */
         eva_loop_run(b, EVA_RUN_NOWAIT);
