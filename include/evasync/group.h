@@ -63,8 +63,10 @@ typedef struct eva_group_options {
  * than 1024 threads), -ENOMEM, or eva_loop_new's error. */
 EVA_API int eva_group_new(const eva_group_options *opts, eva_group **out);
 
-/* Start the threads: each runs its setup, then its loop.  Returns once
- * every setup has returned 0: then every loop is serving.  If a setup
+/* Start the threads: each runs its setup, then its loop.  The threads
+ * inherit the calling thread's signal mask: block the signals the program
+ * waits for (sigwait) before this call.  Returns once every setup has
+ * returned 0: then every loop is serving.  If a setup
  * fails, the loops already set up are stopped and every thread joined
  * before the setup's error is returned (the group can only be destroyed).
  * -ECANCELED: eva_group_stop was called before every loop had started
