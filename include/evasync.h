@@ -26,6 +26,7 @@
 #include "evasync/scope.h"
 #include "evasync/sync.h"
 #include "evasync/pool.h"
+#include "evasync/group.h"
 #include "evasync/pool_async.h"
 #include "evasync/stream.h"
 #include "evasync/tcp.h"

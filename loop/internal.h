@@ -277,4 +277,11 @@ int  eva__post_init(eva_loop *loop);
 bool eva__post_cancel_pending(eva_loop *loop);
 void eva__post_close(eva_loop *loop);
 
+/* One pass of what eva_loop_destroy does first: complete with -ECANCELED
+ * what is pending on loop (each layer's objects, deferred and posted
+ * calls); true if it found anything.  A loop group repeats it over all its
+ * loops until none finds anything, since a call cancelled on one loop may
+ * post to another (group.c). */
+bool eva__loop_cancel_pass(eva_loop *loop);
+
 #endif

@@ -96,20 +96,23 @@ int eva_loop_stop(eva_loop *loop) {
     return 0;
 }
 
+bool eva__loop_cancel_pass(eva_loop *loop) {
+    bool progress = false;
+    for (eva_queue *n = loop->layer_list.next; n != &loop->layer_list; n = n->next) {
+        eva__layer *layer = EVA__QUEUE_DATA(n, eva__layer, node);
+        progress |= layer->cancel(layer);
+    }
+    progress |= eva__defer_cancel_pending(loop);
+    progress |= eva__post_cancel_pending(loop);
+    return progress;
+}
+
 /* Complete everything still pending with -ECANCELED.  Cancelling one thing
  * may queue another (a task's cleanup may defer a call), so repeat until a
  * whole pass finds nothing. */
 static void cancel_everything(eva_loop *loop) {
-    bool progress;
-    do {
-        progress = false;
-        for (eva_queue *n = loop->layer_list.next; n != &loop->layer_list; n = n->next) {
-            eva__layer *layer = EVA__QUEUE_DATA(n, eva__layer, node);
-            progress |= layer->cancel(layer);
-        }
-        progress |= eva__defer_cancel_pending(loop);
-        progress |= eva__post_cancel_pending(loop);
-    } while (progress);
+    while (eva__loop_cancel_pass(loop))
+        ;
 }
 
 static void close_layers(eva_loop *loop) {

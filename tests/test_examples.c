@@ -282,6 +282,33 @@ static void hello_http_closes_idle_keep_alive(void **state) {
     stop(s);
 }
 
+/* --threads 2: a loop group on one SO_REUSEPORT port answers every
+ * connection; SIGTERM with keep-alive connections open exits 0 and closes
+ * them all. */
+static void hello_http_serves_from_two_loops(void **state) {
+    (void)state;
+    const char *const options[] = {"--threads", "2", NULL};
+    server s = start_with(options);
+    enum { CONNS = 16 };
+    int fds[CONNS];
+    char buf[256];
+    bool eof;
+    size_t hl = sizeof HELLO - 1;
+    const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < CONNS; i++) {
+        fds[i] = dial(s.port);
+        assert_int_equal(send(fds[i], req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+        assert_int_equal(read_reply(fds[i], buf, hl, &eof), hl);
+        assert_memory_equal(buf, HELLO, hl);
+    }
+    stop(s);
+    for (int i = 0; i < CONNS; i++) {
+        assert_int_equal(read_reply(fds[i], buf, 1, &eof), 0);
+        assert_true(eof);
+        close(fds[i]);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: test_examples PATH/TO/hello_http\n");
@@ -294,6 +321,7 @@ int main(int argc, char **argv) {
         cmocka_unit_test(hello_http_survives_hostile_peers),
         cmocka_unit_test(hello_http_times_out_slow_headers),
         cmocka_unit_test(hello_http_closes_idle_keep_alive),
+        cmocka_unit_test(hello_http_serves_from_two_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

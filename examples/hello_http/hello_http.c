@@ -17,14 +17,20 @@
  * is reported on stderr while it blocks.  kill -USR1 prints every
  * connection's task and where it is parked.
  *
+ * --threads N serves from a loop group (evasync/group.h): N loops, one
+ * thread each, each accepting on its own SO_REUSEPORT listener of the one
+ * port.  SIGINT/SIGTERM stop the group: every loop cancels its server
+ * task (and with it its connections), drains and joins.
+ *
  *     hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS]
- *                [--task-budget OPS] [PORT]
+ *                [--task-budget OPS] [--threads N] [PORT]
  *         (port: default 8080, 0 picks a free one; timeouts: default 10000
  *         and 30000 ms, 0 turns one off; task budget: operations a task step
  *         completes at once before it yields, default 32, 0 unlimited (see
- *         eva_task_set_budget); stop with Ctrl-C)
+ *         eva_task_set_budget); threads: default 1; stop with Ctrl-C)
  */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,16 +92,9 @@ static eva_step server_run(void *frame) {
     ASYNC_END(s);
 }
 
-static void on_signal(eva_signal *sig, int signum) {
-    if (signum == SIGUSR1)
-        eva_loop_dump_tasks(eva_signal_get_loop(sig), stderr);
-    else
-        eva_loop_stop(eva_signal_get_loop(sig));
-}
-
 static int usage(void) {
     fprintf(stderr, "usage: hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS]\n"
-                    "                  [--task-budget OPS] [PORT]\n");
+                    "                  [--task-budget OPS] [--threads N] [PORT]\n");
     return 2;
 }
 
@@ -106,10 +105,91 @@ static int64_t parse_count(const char *text) {
     return text && *text && !*end && ms >= 0 ? ms : -1;
 }
 
+/* ---- startup: one loop per thread, each with its own listener ---------- */
+
+struct startup {
+    bool detector;
+    unsigned budget;
+    unsigned threads;
+    int port;                  /* loop 0's setup resolves port 0 for the others */
+    struct server *servers;    /* one per loop */
+    eva_call *dumps;           /* SIGUSR1: one posted dump per loop */
+};
+
+static int setup_loop(eva_loop *loop, unsigned index, void *arg) {
+    struct startup *st = arg;
+    struct server *s = &st->servers[index];
+    eva_tcp_listen_options opts = {.reuseport = st->threads > 1};
+    int rc = st->detector ? eva_detector_start(loop, NULL) : 0;
+    if (rc == 0)
+        rc = eva_task_set_budget(loop, st->budget);
+    if (rc == 0)
+        rc = eva_tcp_listen_ip(loop, &s->srv, "127.0.0.1", (uint16_t)st->port, &opts);
+    if (rc < 0) {
+        eva_detector_stop(loop);
+        return rc;
+    }
+    st->port = eva_tcp_server_get_port(&s->srv);
+    eva_task_init(loop, &s->task, server_run, "http-server");
+    eva_task_start(&s->task, NULL);
+    return 0;
+}
+
+/* Close the listener first: with SO_REUSEPORT the kernel would keep
+ * queueing connections to it.  Cancelling the server task cancels its scope
+ * of connections; the loop runs until they have all ended. */
+static void stop_loop(eva_loop *loop, unsigned index, void *arg) {
+    (void)loop;
+    struct startup *st = arg;
+    eva_server_close(&st->servers[index].srv);
+    eva_task_cancel(&st->servers[index].task);
+}
+
+static void dump_tasks(eva_loop *loop, int status, void *arg) {
+    (void)arg;
+    if (status == 0)
+        eva_loop_dump_tasks(loop, stderr);
+}
+
+/* The group's threads inherit the mask: the signals wait for sigwait here. */
+static int serve(struct startup *st, long port) {
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    eva_group *group;
+    eva_group_options opts = {.threads = st->threads, .setup = setup_loop, .stop = stop_loop, .arg = st};
+    st->servers = calloc(st->threads, sizeof *st->servers);
+    st->dumps = calloc(st->threads, sizeof *st->dumps);
+    int rc = st->servers && st->dumps ? eva_group_new(&opts, &group) : -ENOMEM;
+    if (rc == 0 && (rc = eva_group_start(group)) < 0)
+        eva_group_destroy(group);
+    if (rc < 0) {
+        fprintf(stderr, "hello_http: port %ld: %s\n", port, eva_strerror(rc));
+        return 1;
+    }
+    printf("hello_http: listening on http://127.0.0.1:%d/\n", st->port);
+    fflush(stdout);
+    int signum;
+    while (sigwait(&signals, &signum) == 0 && signum == SIGUSR1)
+        for (unsigned i = 0; i < st->threads; i++)
+            eva_loop_post(eva_group_get_loop(group, i), &st->dumps[i], dump_tasks, NULL);
+    eva_group_stop(group);
+    eva_group_join(group);
+    rc = eva_group_destroy(group);
+    if (rc < 0)
+        fprintf(stderr, "hello_http: shutdown: %s\n", eva_strerror(rc));
+    free(st->servers);
+    free(st->dumps);
+    return rc < 0;
+}
+
 int main(int argc, char **argv) {
     bool detector = true;
     long port = 8080;
-    int64_t budget = EVA_TASK_BUDGET_DEFAULT;
+    int64_t budget = EVA_TASK_BUDGET_DEFAULT, threads = 1;
     int i = 1;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--no-detector") == 0)
@@ -120,6 +200,9 @@ int main(int argc, char **argv) {
             i++;
         else if (strcmp(argv[i], "--task-budget") == 0 && (budget = parse_count(argv[i + 1])) >= 0 &&
                  budget <= UINT32_MAX)
+            i++;
+        else if (strcmp(argv[i], "--threads") == 0 && (threads = parse_count(argv[i + 1])) >= 1 &&
+                 threads <= 1024)
             i++;
         else
             return usage();
@@ -132,34 +215,7 @@ int main(int argc, char **argv) {
     }
     if (i < argc)
         return usage();
-    eva_loop *loop;
-    struct server s = {0};
-    eva_signal sigint, sigterm, sigusr1;
-    int rc = eva_loop_new(&loop);
-    if (rc == 0 && detector)
-        rc = eva_detector_start(loop, NULL);
-    if (rc == 0)
-        rc = eva_task_set_budget(loop, (unsigned)budget);
-    if (rc == 0)
-        rc = eva_tcp_listen_ip(loop, &s.srv, "127.0.0.1", (uint16_t)port, NULL);
-    if (rc < 0) {
-        fprintf(stderr, "hello_http: port %ld: %s\n", port, eva_strerror(rc));
-        return 1;
-    }
-    eva_task_init(loop, &s.task, server_run, "http-server");
-    eva_task_start(&s.task, NULL);
-    eva_signal_init(loop, &sigint);
-    eva_signal_init(loop, &sigterm);
-    eva_signal_start(&sigint, SIGINT, on_signal, NULL);
-    eva_signal_start(&sigterm, SIGTERM, on_signal, NULL);
-    eva_signal_init(loop, &sigusr1);
-    eva_signal_start(&sigusr1, SIGUSR1, on_signal, NULL);
-    printf("hello_http: listening on http://127.0.0.1:%d/\n", eva_tcp_server_get_port(&s.srv));
-    fflush(stdout);
-    eva_loop_run(loop, EVA_RUN_DEFAULT);
-    eva_signal_stop(&sigint);
-    eva_signal_stop(&sigterm);
-    eva_signal_stop(&sigusr1);
-    eva_loop_destroy(loop); /* cancels the tasks, closes the sockets */
-    return 0;
+    struct startup st = {.detector = detector, .budget = (unsigned)budget, .threads = (unsigned)threads,
+                         .port = (int)port};
+    return serve(&st, port);
 }

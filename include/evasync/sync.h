@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "call.h"
 #include "export.h"
 #include "task.h"
 
@@ -174,6 +175,52 @@ EVA_API size_t eva_channel_get_count(const eva_channel *ch);
 /* Frees the ring (items still buffered are the caller's to have drained).
  * 0, -EBUSY (waited on), -EINVAL. */
 EVA_API int eva_channel_destroy(eva_channel *ch);
+
+/* ---- sending to a channel of another loop ---------------------------------- */
+
+/* A channel belongs to one loop; a sender on another loop (a loop group,
+ * evasync/group.h) hands an item over with a posted send: the request hops
+ * to the channel's loop (eva_loop_post), sends there as a task started
+ * there would (waiting while the channel is full), and the outcome hops
+ * back: cb(req, status) runs on the sender's loop.  Like tasks started
+ * together, several sends in flight at once may enter the channel in any
+ * order; for an ordered stream keep one in flight per sender (start the
+ * next from the callback) or send a batch as one item.  Status: 0 (the item is in the channel, or with a
+ * receiver), -EPIPE (the channel is closed: the item was not sent, it is
+ * still the sender's), -ECANCELED (either loop was destroyed first; the
+ * item was not sent).  Not cancellable once started: a full channel that
+ * nobody drains holds the request until it is closed or its loop
+ * destroyed.  An eva_group destroys its loops so that both hops complete
+ * before any loop is freed; outside a group, both loops must outlive the
+ * completion.
+ *
+ * The request is caller-owned, zero-initialised before its first use, and
+ * must stay valid until cb has run; then it may be started again. */
+typedef struct eva_channel_post_req eva_channel_post_req;
+typedef void (*eva_channel_post_fn)(eva_channel_post_req *req, int status);
+
+/* eva_channel_post_req: 240 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+struct eva_channel_post_req {
+    /* private: */
+    eva_task task;             /* the send, run on the channel's loop */
+    /* public: */
+    void *data;                /* the caller's */
+    void *item;                /* read-only: what is being sent */
+    /* private: */
+    eva_channel *channel;
+    eva_loop *from;            /* the sender's loop: cb runs there */
+    eva_channel_post_fn cb;
+    eva_call there, back;      /* the two hops */
+    int status;
+    bool in_flight;            /* the sender's thread only */
+};
+
+/* Start a posted send of item to ch (a channel of any loop; ch->loop is
+ * read, so the channel must be initialised before this call can see it)
+ * from loop `from`'s thread.  Returns 0 (cb will run on from, never
+ * inside this call), -EINVAL (a NULL argument), -EBUSY (req in flight). */
+EVA_API int eva_channel_post_send(eva_channel_post_req *req, eva_loop *from, eva_channel *ch,
+                                  void *item, eva_channel_post_fn cb);
 
 #ifdef __cplusplus
 }
