@@ -311,16 +311,23 @@ static int child_adopts_named_listeners(void) {
     return 0;
 }
 
+/* A TCP listener at fd 3, then a loop whose log goes to *log; NULL on failure. */
+static eva_loop *one_listener_loop(test_log *log) {
+    int fd = tcp_listener();
+    eva_loop *loop = NULL;
+    if (fd < 0 || !place(&fd, 1) || eva_loop_new(&loop) < 0)
+        return NULL;
+    test_capture_log(loop, log);
+    return loop;
+}
+
 /* Without LISTEN_FDNAMES every name is "unknown"; with KEEP_ENV the
  * variables stay; a wrong pid means none, logged as a warning, and the
  * descriptors are left as they were. */
 static int child_names_env_and_pid(void) {
-    int fd = tcp_listener();
-    CHECK(fd >= 0 && place(&fd, 1));
-    eva_loop *loop;
-    CHECK(eva_loop_new(&loop) == 0);
     test_log log;
-    test_capture_log(loop, &log);
+    eva_loop *loop = one_listener_loop(&log);
+    CHECK(loop);
     eva_listen_fd got[1];
     set_env(NULL, "1", NULL);
     CHECK(eva_listen_fds(loop, got, 1, EVA_LISTEN_FDS_KEEP_ENV) == 1);
@@ -359,12 +366,9 @@ static int expect_refused(eva_loop *loop, test_log *log, const char *pid, const 
 /* Variables that make no sense: each refused with a log line saying which;
  * the loop goes on. */
 static int child_bad_variables(void) {
-    int fd = tcp_listener();
-    CHECK(fd >= 0 && place(&fd, 1));
-    eva_loop *loop;
-    CHECK(eva_loop_new(&loop) == 0);
     test_log log;
-    test_capture_log(loop, &log);
+    eva_loop *loop = one_listener_loop(&log);
+    CHECK(loop);
     static const char *const counts[] = {"", "x", "1x", " 1", "+1", "-1", "0", "99999999999", "2147483646"};
     for (size_t i = 0; i < sizeof counts / sizeof *counts; i++)
         CHECK(expect_refused(loop, &log, NULL, counts[i], NULL, -EINVAL, "is not a descriptor count") == 0);
