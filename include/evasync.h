@@ -32,6 +32,7 @@
 #include "evasync/tcp.h"
 #include "evasync/udp.h"
 #include "evasync/unix.h"
+#include "evasync/listen.h"
 #include "evasync/process.h"
 #include "evasync/dns.h"
 #include "evasync/fd.h"

@@ -1,6 +1,6 @@
 /* net/tcp_connect.c — non-blocking connect with a timeout (the part Unix
  * sockets share: eva__stream_connect_begin); the address is copied into the
- * request. */
+ * request.  And TCP_NODELAY. */
 #define _DEFAULT_SOURCE /* TCP_NODELAY */
 #include <errno.h>
 #include <netinet/in.h>
@@ -170,4 +170,20 @@ int eva_tcp_connect_promise(eva_loop *loop, eva_stream *stream, const struct soc
     if (!req)
         return -ENOMEM;
     return eva__req_promise(loop, req, eva_tcp_connect_op(req, stream, addr, addrlen, timeout_ms), out);
+}
+
+/* ---- options ------------------------------------------------------------------------ */
+
+int eva_tcp_set_nodelay(eva_stream *stream, bool on) {
+    if (!stream)
+        return -EINVAL;
+    if (!eva_stream_is_open(stream))
+        return -EBADF;
+    int protocol = 0, value = on;
+    socklen_t len = sizeof protocol;
+    /* a pipe or tty has no socket options, a Unix socket no Nagle */
+    if (!stream->kind.socket || getsockopt(stream->fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) < 0 ||
+        protocol != IPPROTO_TCP)
+        return -ENOTSUP;
+    return setsockopt(stream->fd, IPPROTO_TCP, TCP_NODELAY, &value, sizeof value) < 0 ? -errno : 0;
 }

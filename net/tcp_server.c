@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "net_internal.h"
@@ -32,6 +34,35 @@ static void watch(eva_server *srv, bool on) {
         ev_io_stop(ev, &srv->io);
 }
 
+/* How the logs name srv, by what it listens on: "tcp server on port 8080",
+ * "unix server on /run/app.sock", "unix server on @name" (abstract). */
+static void server_name(const eva_server *srv, char *buf, size_t size) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(srv->fd, (struct sockaddr *)&ss, &len) < 0)
+        snprintf(buf, size, "server on fd %d", srv->fd);
+    else if (ss.ss_family == AF_UNIX) {
+        const struct sockaddr_un *sun = (const struct sockaddr_un *)&ss;
+        int n = (int)(len - offsetof(struct sockaddr_un, sun_path));
+        if (n <= 0)
+            snprintf(buf, size, "unix server (unnamed)");
+        else if (sun->sun_path[0] == '\0')
+            snprintf(buf, size, "unix server on @%.*s", n - 1, sun->sun_path + 1);
+        else
+            snprintf(buf, size, "unix server on %.*s", (int)strnlen(sun->sun_path, (size_t)n), sun->sun_path);
+    } else if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+        snprintf(buf, size, "tcp server on port %d", eva_tcp_server_get_port(srv));
+    else
+        snprintf(buf, size, "server on fd %d (address family %d)", srv->fd, ss.ss_family);
+}
+
+/* "<server>: accept: <error><then>" */
+static void accept_log(const eva_server *srv, eva_log_level level, int err, const char *then) {
+    char name[160];
+    server_name(srv, name, sizeof name);
+    eva__log(srv->loop, level, "%s: accept: %s%s", name, eva_strerror(err), then);
+}
+
 /* Out of descriptors: drop the connection at the head of the backlog with the
  * spare descriptor (else the fd stays readable and the loop spins), then
  * pause accepting for a growing backoff. */
@@ -50,10 +81,7 @@ static void fd_limit(eva_server *srv, int err) {
         srv->backoff_ms = 1000;
     ev_tstamp now = ev_now(eva_loop_get_ev(srv->loop));
     if (!srv->fd_limit_at || now - srv->fd_limit_at >= FD_LIMIT_EPISODE_GAP_MS / 1e3)
-        eva__log(srv->loop, EVA_LOG_WARN,
-                 "tcp server on port %d: accept: %s: dropping connections and pausing accept "
-                 "(logged once per episode)",
-                 eva_tcp_server_get_port(srv), eva_strerror(err));
+        accept_log(srv, EVA_LOG_WARN, err, ": dropping connections and pausing accept (logged once per episode)");
     srv->fd_limit_at = now;
     ev_io_stop(eva_loop_get_ev(srv->loop), &srv->io);
     ev_timer_set(&srv->backoff, (double)srv->backoff_ms / 1e3, 0.);
@@ -79,7 +107,7 @@ static int accept_one(eva_server *srv) {
             return -EAGAIN;
         }
         if (err != -EAGAIN && err != -EWOULDBLOCK)
-            eva__log(srv->loop, EVA_LOG_ERROR, "tcp server: accept: %s", eva_strerror(err));
+            accept_log(srv, EVA_LOG_ERROR, err, "");
         return -EAGAIN;
     }
 }
@@ -211,6 +239,8 @@ int eva_tcp_server_get_port(const eva_server *srv) {
     socklen_t len = sizeof ss;
     if (getsockname(srv->fd, (struct sockaddr *)&ss, &len) < 0)
         return -errno;
+    if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+        return -EAFNOSUPPORT; /* a Unix server has a path, not a port */
     return ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                     : ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }

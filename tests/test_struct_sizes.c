@@ -73,6 +73,7 @@ static const size_row rows[] = {
     ROW(eva_site, 32),
     ROW(eva_task_info, 48),
     ROW(eva_tcp_listen_options, 12),
+    ROW(eva_listen_fd, 260),
     ROW(eva_udp_recv_options, 16),
     ROW(eva_wait_ops, 16),
 };

@@ -73,8 +73,17 @@ EVA_API int eva_tcp_listen(eva_loop *loop, eva_server *server, const struct sock
 EVA_API int eva_tcp_listen_ip(eva_loop *loop, eva_server *server, const char *ip, uint16_t port,
                               const eva_tcp_listen_options *opts);
 
-/* The bound port, or a negative error. */
+/* The bound port, or a negative error: -EBADF (not open), -EAFNOSUPPORT (not
+ * a TCP server: a Unix one, see evasync/unix.h). */
 EVA_API int eva_tcp_server_get_port(const eva_server *server);
+
+/* ---- options --------------------------------------------------------------- */
+
+/* TCP_NODELAY on (Nagle's algorithm off: small writes go out at once) or off.
+ * Connections evasync makes or accepts have it on already.  Returns 0;
+ * -EINVAL (NULL); -EBADF (not open); -ENOTSUP (== -EOPNOTSUPP: not a TCP
+ * stream: a Unix socket, a pipe, a tty); setsockopt()'s error. */
+EVA_API int eva_tcp_set_nodelay(eva_stream *stream, bool on);
 
 /* ---- connecting ------------------------------------------------------------ */
 
