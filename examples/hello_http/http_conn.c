@@ -21,7 +21,8 @@ static const char hello_batch[] = TWICE(TWICE(TWICE(TWICE(TWICE(TWICE(HELLO_TEXT
 _Static_assert(sizeof hello_batch - 1 == HTTP_CONN_BATCH * HELLO_LEN, "a batch is 64 responses");
 /* The issue 20 bar: an idle connection costs its frame, which must stay
  * within 1 KB with the allocator's and the loop's share. */
-_Static_assert(sizeof(struct http_conn) <= 960, "an idle connection holds more than its handle and frame");
+_Static_assert(sizeof(struct http_conn) <= 896, "an idle connection holds more than its handle and frame");
+_Static_assert(EVA_STREAM_LENT_SIZE <= UINT32_MAX, "pos counts within one lent chunk");
 
 static int on_message_begin(http_parser *p) {
     struct http_conn *c = p->data;
@@ -45,7 +46,7 @@ static int on_message_complete(http_parser *p) {
     if (!http_should_keep_alive(p)) {
         /* the last request: what follows it on the connection is not
          * processed (RFC 9112, 9.6), however the bytes were split */
-        c->close_after = 1;
+        c->close_after = true;
         http_parser_pause(p, 1);
     } else if (c->batched == HTTP_CONN_BATCH) {
         http_parser_pause(p, 1); /* the batch is full: write it, then go on */
@@ -71,14 +72,14 @@ eva_step http_conn_run(void *frame) {
         if (c->rc < 0 || c->read.nread == 0)
             break; /* timed out, reset, or the client closed */
         for (c->pos = 0; c->pos < (size_t)c->read.nread;) {
-            c->pos += http_parser_execute(&c->parser, &settings, c->read.lent + c->pos,
-                                          (size_t)c->read.nread - c->pos);
+            c->pos += (uint32_t)http_parser_execute(&c->parser, &settings, c->read.lent + c->pos,
+                                                    (size_t)c->read.nread - c->pos);
             enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
             if (err == HPE_PAUSED) {
                 http_parser_pause(&c->parser, 0);
             } else if (err != HPE_OK) {
                 c->last = http_conn_bad_request; /* after the answers batched before it */
-                c->close_after = 1;
+                c->close_after = true;
             }
             if (c->close_after)
                 break; /* the answers go out below; nothing after it is parsed */

@@ -48,12 +48,13 @@ struct http_conn {
     eva_stream_read_req read;      /* its lent and nread: the bytes being parsed */
     eva_stream_write_req write;
     http_parser parser;
-    size_t pos;                 /* parsed so far */
-    unsigned batched;           /* 200s owed, not written yet */
+    /* packed: every byte here is paid once per idle connection */
     const char *last;           /* the 400 or 408 that ends the connection, or NULL */
-    int close_after;            /* "Connection: close", HTTP/1.0, or an error */
-    bool in_header;             /* a request has begun, its header is not complete */
+    uint32_t pos;               /* parsed so far (of at most EVA_STREAM_LENT_SIZE) */
     int rc;
+    uint16_t batched;           /* 200s owed, not written yet (at most HTTP_CONN_BATCH) */
+    bool close_after;           /* "Connection: close", HTTP/1.0, or an error */
+    bool in_header;             /* a request has begun, its header is not complete */
 };
 
 /* The connection's task function (frame: a struct http_conn). */
