@@ -18,7 +18,9 @@
  *
  * The blocked-loop detector is on (100 ms): a handler that blocks the loop
  * is reported on stderr while it blocks.  kill -USR1 prints every
- * connection's task and where it is parked.
+ * connection's task and where it is parked; kill -USR2 prints one line of
+ * figures (bench/run-conn reads it): live tasks, the loop's busy time per
+ * iteration (p99 and max: the longest dispatch so far), lent read chunks.
  *
  *     hello_http [--no-detector] [--header-timeout MS] [--idle-timeout MS]
  *                [--task-budget OPS] [PORT]
@@ -89,8 +91,21 @@ static eva_step server_run(void *frame) {
     ASYNC_END(s);
 }
 
+/* One key=value line: what a benchmark holding many connections reads. */
+static void print_figures(eva_loop *loop) {
+    eva_loop_metrics m;
+    eva_stream_lent_stats lent;
+    if (eva_loop_get_metrics(loop, &m) < 0 || eva_stream_get_lent_stats(loop, &lent) < 0)
+        return;
+    fprintf(stderr, "hello_http: tasks=%zu lag_ns_p99=%llu lag_ns_max=%llu lent=%zu lent_spare=%zu lent_peak=%zu\n",
+            m.tasks, (unsigned long long)m.lag_ns_p99, (unsigned long long)m.lag_ns_max, lent.lent, lent.spare,
+            lent.lent_peak);
+}
+
 static void on_signal(eva_signal *sig, int signum) {
-    if (signum == SIGUSR1)
+    if (signum == SIGUSR2)
+        print_figures(eva_signal_get_loop(sig));
+    else if (signum == SIGUSR1)
         eva_loop_dump_tasks(eva_signal_get_loop(sig), stderr);
     else
         eva_loop_stop(eva_signal_get_loop(sig));
@@ -137,7 +152,7 @@ int main(int argc, char **argv) {
         return usage();
     eva_loop *loop;
     struct server s = {0};
-    eva_signal sigint, sigterm, sigusr1;
+    eva_signal sigint, sigterm, sigusr1, sigusr2;
     int rc = eva_loop_new(&loop);
     if (rc == 0 && detector)
         rc = eva_detector_start(loop, NULL);
@@ -157,12 +172,15 @@ int main(int argc, char **argv) {
     eva_signal_start(&sigterm, SIGTERM, on_signal, NULL);
     eva_signal_init(loop, &sigusr1);
     eva_signal_start(&sigusr1, SIGUSR1, on_signal, NULL);
+    eva_signal_init(loop, &sigusr2);
+    eva_signal_start(&sigusr2, SIGUSR2, on_signal, NULL);
     printf("hello_http: listening on http://127.0.0.1:%d/\n", eva_tcp_server_get_port(&s.srv));
     fflush(stdout);
     eva_loop_run(loop, EVA_RUN_DEFAULT);
     eva_signal_stop(&sigint);
     eva_signal_stop(&sigterm);
     eva_signal_stop(&sigusr1);
+    eva_signal_stop(&sigusr2);
     eva_loop_destroy(loop); /* cancels the tasks, closes the sockets */
     return 0;
 }
