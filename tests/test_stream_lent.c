@@ -51,6 +51,29 @@ static void stream_pair(eva_loop *loop, eva_stream *stream, int *peer) {
     *peer = sv[1];
 }
 
+/* One loop with one stream over a socket pair: most tests need no more. */
+typedef struct fixture {
+    eva_loop *loop;
+    eva_stream s;
+    int peer;
+} fixture;
+
+static fixture *fixture_open(void) {
+    fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->loop = test_loop_new();
+    stream_pair(f->loop, &f->s, &f->peer);
+    return f;
+}
+
+static void fixture_close(fixture *f) {
+    eva_stream_close(&f->s, EVA_STREAM_CLOSE_DISCARD, NULL);
+    if (f->peer >= 0)
+        close(f->peer);
+    test_loop_destroy(f->loop);
+    free(f);
+}
+
 /* Whether a chunk given back can be told from live data: poisoned, or
  * scribbled over; false in release builds, which do neither. */
 static bool looks_given_back(const char *chunk) {
@@ -68,16 +91,15 @@ static bool looks_given_back(const char *chunk) {
  * caller's, none again once the next read starts; EOF lends nothing. */
 static void callback_form_lends_only_while_bytes_are_there(void **state) {
     (void)state;
-    eva_loop *loop = test_loop_new();
-    eva_stream s = {0};
-    int peer;
-    stream_pair(loop, &s, &peer);
+    fixture *f = fixture_open();
+    eva_loop *loop = f->loop;
+    eva_stream *s = &f->s;
     outcome o = {0};
     eva_stream_read_req rd = {.data = &o};
-    assert_int_equal(eva_stream_read_lent(&rd, &s, on_read), 0);
+    assert_int_equal(eva_stream_read_lent(&rd, s, on_read), 0);
     eva_loop_run(loop, EVA_RUN_NOWAIT);
     assert_int_equal(lent_stats(loop).lent, 0); /* waiting costs no buffer */
-    assert_int_equal(write(peer, "hello", 5), 5);
+    assert_int_equal(write(f->peer, "hello", 5), 5);
     test_run_until(loop, &o.done, 2000);
     assert_int_equal(o.status, 0);
     assert_int_equal(rd.nread, 5);
@@ -86,18 +108,18 @@ static void callback_form_lends_only_while_bytes_are_there(void **state) {
     assert_int_equal(lent_stats(loop).lent, 1);
 
     o.done = false;
-    assert_int_equal(eva_stream_read_lent(&rd, &s, on_read), 0);
+    assert_int_equal(eva_stream_read_lent(&rd, s, on_read), 0);
     assert_null(rd.lent);
     assert_int_equal(lent_stats(loop).lent, 0);
     assert_true(lent_stats(loop).spare >= 1);
-    close(peer);
+    close(f->peer);
+    f->peer = -1;
     test_run_until(loop, &o.done, 2000);
     assert_int_equal(o.status, 0);
     assert_int_equal(rd.nread, 0); /* end of stream */
     assert_null(rd.lent);
     assert_int_equal(lent_stats(loop).lent, 0);
-    eva_stream_close(&s, EVA_STREAM_CLOSE_DISCARD, NULL);
-    test_loop_destroy(loop);
+    fixture_close(f);
 }
 
 /* The AWAIT form: the bytes survive a write await; the next read gives the
@@ -241,19 +263,19 @@ static void release_and_close_give_the_chunk_back(void **state) {
 /* A lent read still holding its chunk at loop destroy: the close gives it back. */
 static void loop_destroy_takes_a_held_chunk_back(void **state) {
     (void)state;
-    eva_loop *loop = test_loop_new();
-    eva_stream s = {0};
-    int peer;
-    stream_pair(loop, &s, &peer);
+    fixture *f = fixture_open();
+    eva_loop *loop = f->loop;
+    eva_stream *s = &f->s;
     outcome o = {0};
     eva_stream_read_req rd = {.data = &o};
-    assert_int_equal(write(peer, "z", 1), 1);
-    assert_int_equal(eva_stream_read_lent(&rd, &s, on_read), 0);
+    assert_int_equal(write(f->peer, "z", 1), 1);
+    assert_int_equal(eva_stream_read_lent(&rd, s, on_read), 0);
     test_run_until(loop, &o.done, 2000);
     assert_int_equal(lent_stats(loop).lent, 1);
     test_loop_destroy(loop); /* ASan: the chunk is not leaked */
-    assert_false(eva_stream_is_open(&s));
-    close(peer);
+    assert_false(eva_stream_is_open(s));
+    close(f->peer);
+    free(f);
 }
 
 /* The promise form: the value is the request, its bytes valid as lent. */
@@ -268,45 +290,41 @@ static int on_settled(void *arg, eva_promise *settled, eva_promise *next) {
 
 static void promise_form(void **state) {
     (void)state;
-    eva_loop *loop = test_loop_new();
-    eva_stream s = {0};
-    int peer;
-    stream_pair(loop, &s, &peer);
+    fixture *f = fixture_open();
+    eva_loop *loop = f->loop;
+    eva_stream *s = &f->s;
     eva_promise *p;
-    assert_int_equal(eva_stream_read_lent_promise(&s, &p), 0);
+    assert_int_equal(eva_stream_read_lent_promise(s, &p), 0);
     outcome o = {0};
     assert_int_equal(eva_promise_then(p, on_settled, on_settled, &o, NULL), 0);
-    assert_int_equal(write(peer, "hi", 2), 2);
+    assert_int_equal(write(f->peer, "hi", 2), 2);
     test_run_until(loop, &o.done, 2000);
     assert_int_equal(o.status, 0);
     eva_promise_unref(p);
-    eva_stream_close(&s, EVA_STREAM_CLOSE_DISCARD, NULL);
-    close(peer);
-    test_loop_destroy(loop);
+    fixture_close(f);
 }
 
 /* Start errors as the other reads; no chunk: -ENOMEM, nothing consumed, and
  * the next lent read gets the bytes. */
 static void start_errors_and_enomem(void **state) {
     (void)state;
-    eva_loop *loop = test_loop_new();
-    eva_stream s = {0}, closed = {0};
-    int peer;
-    stream_pair(loop, &s, &peer);
+    fixture *f = fixture_open();
+    eva_loop *loop = f->loop;
+    eva_stream *s = &f->s, closed = {0};
     outcome o = {0};
     eva_stream_read_req rd = {.data = &o}, other = {0};
-    assert_int_equal(eva_stream_read_lent(NULL, &s, on_read), -EINVAL);
-    assert_int_equal(eva_stream_read_lent(&rd, &s, NULL), -EINVAL);
+    assert_int_equal(eva_stream_read_lent(NULL, s, on_read), -EINVAL);
+    assert_int_equal(eva_stream_read_lent(&rd, s, NULL), -EINVAL);
     assert_int_equal(eva_stream_read_lent(&rd, &closed, on_read), -ENOTCONN);
     assert_int_equal(eva_stream_get_lent_stats(NULL, &(eva_stream_lent_stats){0}), -EINVAL);
     assert_int_equal(eva_stream_get_lent_stats(loop, NULL), -EINVAL);
-    assert_int_equal(eva_stream_read_lent(&rd, &s, on_read), 0);
-    assert_int_equal(eva_stream_read_lent(&other, &s, on_read), -EBUSY);
-    assert_int_equal(eva_stream_read_lent(&rd, &s, on_read), -EBUSY);
+    assert_int_equal(eva_stream_read_lent(&rd, s, on_read), 0);
+    assert_int_equal(eva_stream_read_lent(&other, s, on_read), -EBUSY);
+    assert_int_equal(eva_stream_read_lent(&rd, s, on_read), -EBUSY);
 
     test_alloc a = {.fail_after = 0, .once = true};
     test_alloc_install(&a);
-    assert_int_equal(write(peer, "data", 4), 4);
+    assert_int_equal(write(f->peer, "data", 4), 4);
     test_run_until(loop, &o.done, 2000);
     test_alloc_install(NULL);
     assert_int_equal(o.status, -ENOMEM);
@@ -315,14 +333,12 @@ static void start_errors_and_enomem(void **state) {
     assert_int_equal(lent_stats(loop).lent, 0);
 
     o.done = false;
-    assert_int_equal(eva_stream_read_lent(&rd, &s, on_read), 0);
+    assert_int_equal(eva_stream_read_lent(&rd, s, on_read), 0);
     test_run_until(loop, &o.done, 2000);
     assert_int_equal(o.status, 0);
     assert_int_equal(rd.nread, 4);
     assert_memory_equal(rd.lent, "data", 4);
-    eva_stream_close(&s, EVA_STREAM_CLOSE_DISCARD, NULL);
-    close(peer);
-    test_loop_destroy(loop);
+    fixture_close(f);
 }
 
 int main(void) {
