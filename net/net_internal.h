@@ -14,6 +14,10 @@ typedef struct eva__net_loop {
     eva_loop *loop;
     eva_queue conns;           /* eva_stream */
     eva_queue servers;         /* eva_server */
+    /* stream_lent.c: the chunks of lent reads (EVA_STREAM_LENT_SIZE bytes) */
+    char *lent_spare[EVA_STREAM_LENT_SPARE]; /* given back, kept for the next read */
+    size_t lent_spare_n;
+    size_t lent_out, lent_peak;              /* held by streams now; most at once */
 } eva__net_loop;
 EVA__LAYER_FIRST(eva__net_loop, layer);
 
@@ -23,6 +27,13 @@ void eva__net_link_conn(eva__net_loop *nl, eva_stream *stream);
 void eva__net_unlink_conn(eva_stream *stream);
 void eva__net_link_server(eva__net_loop *nl, eva_server *srv);
 void eva__net_unlink_server(eva_server *srv);
+
+/* stream_lent.c: a chunk of EVA_STREAM_LENT_SIZE bytes for a lent read on
+ * stream (NULL: out of memory), and giving one back (spare or freed;
+ * poisoned either way).  lent_free_spares: at loop close. */
+char *eva__stream_lent_take(eva_stream *stream);
+void eva__stream_lent_give(eva_stream *stream, char *chunk);
+void eva__stream_lent_free_spares(eva__net_loop *nl);
 
 /* Make fd non-blocking and close-on-exec; 0 or -errno. */
 int eva__fd_nonblock(int fd);

@@ -19,7 +19,9 @@ static bool net_cancel(eva__layer *layer) {
 }
 
 static void net_close(eva__layer *layer) {
-    eva__free(EVA__CONTAINER_OF(layer, eva__net_loop, layer));
+    eva__net_loop *nl = EVA__CONTAINER_OF(layer, eva__net_loop, layer);
+    eva__stream_lent_free_spares(nl); /* the streams, closed, gave theirs back */
+    eva__free(nl);
 }
 
 eva__net_loop *eva__net_loop_get(eva_loop *loop) {

@@ -114,6 +114,7 @@ void eva__stream_close_now(eva_stream *stream, bool reset, int status) {
     eva__stream_read_abort(stream, -ECANCELED);
     eva__stream_write_abort(stream, -ECANCELED);
     eva__stream_shut_report(stream, -ECANCELED); /* still waiting for the queue to flush */
+    eva_stream_release_lent(stream);
     if (reset) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         setsockopt(stream->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);

@@ -1,5 +1,6 @@
 /* net/stream_read.c — the one pending read of a stream: read-some,
- * read-exact and read-until, with the read timeout. */
+ * read-exact, read-until and the lent read (its memory: stream_lent.c),
+ * with the read timeout. */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -206,10 +207,38 @@ static int plain_chunk(int fd, eva_stream_read_req *rd) {
     return rd->mode == EVA__READ_SOME || (size_t)rd->nread == rd->len ? 1 : 0;
 }
 
+/* A lent read: into a chunk the loop lends the stream only when bytes came
+ * (on EAGAIN, EOF or an error it goes straight back).  1 done, < 0 error. */
+static int lent_chunk(eva_stream *stream, eva_stream_read_req *rd) {
+    char *chunk = eva__stream_lent_take(stream);
+    if (!chunk)
+        return -ENOMEM;
+    ssize_t r = read(stream->fd, chunk, EVA_STREAM_LENT_SIZE);
+    int err = errno;
+    if (r <= 0) {
+        eva__stream_lent_give(stream, chunk);
+        return r == 0 ? 1 : -err;
+    }
+    stream->lent = rd->lent = chunk;
+    rd->nread = r;
+    return 1;
+}
+
+static int read_chunk(eva_stream *stream, eva_stream_read_req *rd) {
+    switch (rd->mode) {
+    case EVA__READ_UNTIL:
+        return until_chunk(stream, rd);
+    case EVA__READ_LENT:
+        return lent_chunk(stream, rd);
+    default:
+        return plain_chunk(stream->fd, rd);
+    }
+}
+
 /* Move bytes; true when the read is over (its status in *status). */
 static bool read_step(eva_stream *stream, eva_stream_read_req *rd, int *status) {
     for (;;) {
-        int r = rd->mode == EVA__READ_UNTIL ? until_chunk(stream, rd) : plain_chunk(stream->fd, rd);
+        int r = read_chunk(stream, rd);
         if (r == -EINTR)
             continue;
         if (r == -EAGAIN || r == -EWOULDBLOCK)
@@ -260,6 +289,7 @@ static void read_fill(eva_stream_read_req *req, eva_stream *stream, eva_stream_r
     req->fds = NULL;
     req->maxfds = 0;
     req->nfds = 0;
+    req->lent = NULL;
 }
 
 /* The connection takes the filled request; cb NULL: the AWAIT form. */
@@ -267,7 +297,8 @@ static int read_begin(eva_stream_read_req *req, void (*cb)(void)) {
     eva_stream *stream = req->stream;
     if (req->req.busy)
         return -EBUSY;
-    if (!stream || !req->buf || req->len == 0)
+    bool has_buffer = req->buf && req->len > 0;
+    if (!stream || (req->mode == EVA__READ_LENT) == has_buffer)
         return -EINVAL;
     if (req->mode == EVA__READ_UNTIL && (!req->delim || req->dlen == 0 || req->dlen > req->len))
         return -EINVAL;
@@ -278,6 +309,7 @@ static int read_begin(eva_stream_read_req *req, void (*cb)(void)) {
         rc = eva__stream_check_local(stream);
     if (rc < 0)
         return rc;
+    eva_stream_release_lent(stream); /* the last lent read's bytes end where a new read begins */
     eva__req_take(&req->req, &read_kind, cb);
     req->nread = 0;
     stream->rd = req;
@@ -319,6 +351,10 @@ int eva_stream_read_exact(eva_stream_read_req *req, eva_stream *stream, void *bu
 int eva_stream_read_until(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t max, const char *delim,
                        size_t dlen, eva_stream_read_fn cb) {
     return read_start(req, stream, EVA__READ_UNTIL, buf, max, delim, dlen, cb);
+}
+
+int eva_stream_read_lent(eva_stream_read_req *req, eva_stream *stream, eva_stream_read_fn cb) {
+    return read_start(req, stream, EVA__READ_LENT, NULL, 0, NULL, 0, cb);
 }
 
 int eva_unix_read_fds(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, int *fds,
@@ -383,6 +419,10 @@ eva_op eva_stream_read_until_op(eva_stream_read_req *req, eva_stream *stream, vo
     return read_op(req, stream, EVA__READ_UNTIL, buf, max, delim, dlen);
 }
 
+eva_op eva_stream_read_lent_op(eva_stream_read_req *req, eva_stream *stream) {
+    return read_op(req, stream, EVA__READ_LENT, NULL, 0, NULL, 0);
+}
+
 eva_op eva_unix_read_fds_op(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, int *fds,
                             int maxfds) {
     if (!fds)
@@ -418,4 +458,8 @@ int eva_stream_read_exact_promise(eva_stream *stream, void *buf, size_t len, eva
 int eva_stream_read_until_promise(eva_stream *stream, void *buf, size_t max, const char *delim, size_t dlen,
                                eva_promise **out) {
     return read_promise(stream, EVA__READ_UNTIL, buf, max, delim, dlen, out);
+}
+
+int eva_stream_read_lent_promise(eva_stream *stream, eva_promise **out) {
+    return read_promise(stream, EVA__READ_LENT, NULL, 0, NULL, 0, out);
 }

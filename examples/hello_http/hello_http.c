@@ -1,8 +1,11 @@
 /* examples/hello_http — an HTTP/1.1 keep-alive server answering
  * "Hello, World!", written with AWAIT, parsing with Debian's http-parser.
  *
- * Each connection is one task (http_conn.c) whose frame holds everything:
- * the socket, the parser, the input buffer and the batch of responses.
+ * Each connection is one task (http_conn.c) whose frame holds the socket,
+ * the parser and its two requests, and no buffer: it reads with
+ * eva_stream_read_lent (memory the loop lends only while bytes are being
+ * parsed) and writes its answers from one static block, so an idle
+ * keep-alive connection costs its frame alone (under 1 KB).
  * Pipelined requests arriving together are answered with one write.  A
  * malformed request gets 400 (after the answers to the requests before it)
  * and the connection is closed.
@@ -15,7 +18,10 @@
  *
  * The blocked-loop detector is on (100 ms): a handler that blocks the loop
  * is reported on stderr while it blocks.  kill -USR1 prints every
- * connection's task and where it is parked.
+ * connection's task and where it is parked; kill -USR2 prints one line of
+ * figures per loop (bench/run-conn reads it): live tasks, the loop's busy
+ * time per iteration (p99 and max: the longest dispatch so far), lent read
+ * chunks.
  *
  * --threads N serves from a loop group (evasync/group.h): N loops, one
  * thread each, each accepting on its own SO_REUSEPORT listener of the one
@@ -32,6 +38,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,13 +114,21 @@ static int64_t parse_count(const char *text) {
 
 /* ---- startup: one loop per thread, each with its own listener ---------- */
 
+/* A report a signal asks each loop for (SIGUSR1: the tasks, SIGUSR2: the
+ * figures), posted to it; one in flight per loop, as a posted call cannot
+ * be posted again before it has run. */
+struct report {
+    eva_call call;
+    atomic_bool posted;
+};
+
 struct startup {
     bool detector;
     unsigned budget;
     unsigned threads;
     int port;                  /* loop 0's setup resolves port 0 for the others */
     struct server *servers;    /* one per loop */
-    eva_call *dumps;           /* SIGUSR1: one posted dump per loop */
+    struct report *dumps, *figures; /* one of each per loop */
 };
 
 static int setup_loop(eva_loop *loop, unsigned index, void *arg) {
@@ -146,9 +161,25 @@ static void stop_loop(eva_loop *loop, unsigned index, void *arg) {
 }
 
 static void dump_tasks(eva_loop *loop, int status, void *arg) {
-    (void)arg;
     if (status == 0)
         eva_loop_dump_tasks(loop, stderr);
+    atomic_store(&((struct report *)arg)->posted, false);
+}
+
+/* One key=value line: what a benchmark holding many connections reads. */
+static void print_figures(eva_loop *loop, int status, void *arg) {
+    eva_loop_metrics m;
+    eva_stream_lent_stats lent;
+    if (status == 0 && eva_loop_get_metrics(loop, &m) == 0 && eva_stream_get_lent_stats(loop, &lent) == 0)
+        fprintf(stderr, "hello_http: tasks=%zu lag_ns_p99=%llu lag_ns_max=%llu lent=%zu lent_spare=%zu lent_peak=%zu\n",
+                m.tasks, (unsigned long long)m.lag_ns_p99, (unsigned long long)m.lag_ns_max, lent.lent,
+                lent.spare, lent.lent_peak);
+    atomic_store(&((struct report *)arg)->posted, false);
+}
+
+static void post_report(eva_loop *loop, struct report *r, eva_call_fn fn) {
+    if (!atomic_exchange(&r->posted, true))
+        eva_loop_post(loop, &r->call, fn, r);
 }
 
 /* The group's threads inherit the mask: the signals wait for sigwait here. */
@@ -158,24 +189,30 @@ static int serve(struct startup *st, long port) {
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
     sigaddset(&signals, SIGUSR1);
+    sigaddset(&signals, SIGUSR2);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     eva_group *group;
     eva_group_options opts = {.threads = st->threads, .setup = setup_loop, .stop = stop_loop, .arg = st};
     st->servers = calloc(st->threads, sizeof *st->servers);
     st->dumps = calloc(st->threads, sizeof *st->dumps);
-    int rc = st->servers && st->dumps ? eva_group_new(&opts, &group) : -ENOMEM;
+    st->figures = calloc(st->threads, sizeof *st->figures);
+    int rc = st->servers && st->dumps && st->figures ? eva_group_new(&opts, &group) : -ENOMEM;
     if (rc == 0 && (rc = eva_group_start(group)) < 0)
         eva_group_destroy(group);
     if (rc < 0) {
         fprintf(stderr, "hello_http: port %ld: %s\n", port, eva_strerror(rc));
+        free(st->servers);
+        free(st->dumps);
+        free(st->figures);
         return 1;
     }
     printf("hello_http: listening on http://127.0.0.1:%d/\n", st->port);
     fflush(stdout);
     int signum;
-    while (sigwait(&signals, &signum) == 0 && signum == SIGUSR1)
+    while (sigwait(&signals, &signum) == 0 && (signum == SIGUSR1 || signum == SIGUSR2))
         for (unsigned i = 0; i < st->threads; i++)
-            eva_loop_post(eva_group_get_loop(group, i), &st->dumps[i], dump_tasks, NULL);
+            post_report(eva_group_get_loop(group, i), signum == SIGUSR1 ? &st->dumps[i] : &st->figures[i],
+                        signum == SIGUSR1 ? dump_tasks : print_figures);
     eva_group_stop(group);
     eva_group_join(group);
     rc = eva_group_destroy(group);
@@ -183,6 +220,7 @@ static int serve(struct startup *st, long port) {
         fprintf(stderr, "hello_http: shutdown: %s\n", eva_strerror(rc));
     free(st->servers);
     free(st->dumps);
+    free(st->figures);
     return rc < 0;
 }
 

@@ -1,9 +1,12 @@
 /* examples/hello_http/http_conn.h — one HTTP/1.1 keep-alive connection of
  * hello_http, as a task: it answers every request "Hello, World!".
  *
- * The frame holds everything: the socket, the parser, the input buffer and
- * the batch of responses.  Pipelined requests arriving together are
- * answered with one write.  A malformed request gets 400 (after the answers
+ * The frame holds the socket, the parser and the two requests, and no
+ * buffer: requests are read with eva_stream_read_lent (the loop lends the
+ * bytes only while they are being parsed), and the answers, all the same,
+ * are written from one static block of them.  An idle keep-alive
+ * connection therefore costs its frame and nothing else (docs/scaling.md).
+ * Pipelined requests arriving together are answered with one write.  A malformed request gets 400 (after the answers
  * to the requests before it) and the connection is closed.  A request's
  * header must be complete within header_timeout_ms of its first byte (a read
  * deadline, which trickling bytes do not postpone; then 408 and close), and
@@ -33,8 +36,8 @@
  * or fuzzer expects to read back). */
 extern const char http_conn_hello[], http_conn_bad_request[], http_conn_timeout[];
 
-/* Up to 64 responses batched into one write (each "Hello, World!" is 78 bytes). */
-#define HTTP_CONN_OUT_CAP (64 * 78)
+/* Up to 64 responses batched into one write. */
+#define HTTP_CONN_BATCH 64
 
 struct http_conn {
     eva_task task;              /* first member: the frame is the task */
@@ -42,16 +45,16 @@ struct http_conn {
     int64_t header_timeout_ms;  /* the spawner sets them; 0: none */
     int64_t idle_timeout_ms;
     /* the task's own: */
-    eva_stream_read_req read;      /* its nread: the bytes in `in` */
+    eva_stream_read_req read;      /* its lent and nread: the bytes being parsed */
     eva_stream_write_req write;
     http_parser parser;
-    char in[16384];
-    size_t pos;                 /* parsed so far */
-    char out[HTTP_CONN_OUT_CAP];
-    size_t out_len;
-    int close_after;            /* "Connection: close", HTTP/1.0, or an error */
-    bool in_header;             /* a request has begun, its header is not complete */
+    /* packed: every byte here is paid once per idle connection */
+    const char *last;           /* the 400 or 408 that ends the connection, or NULL */
+    uint32_t pos;               /* parsed so far (of at most EVA_STREAM_LENT_SIZE) */
     int rc;
+    uint16_t batched;           /* 200s owed, not written yet (at most HTTP_CONN_BATCH) */
+    bool close_after;           /* "Connection: close", HTTP/1.0, or an error */
+    bool in_header;             /* a request has begun, its header is not complete */
 };
 
 /* The connection's task function (frame: a struct http_conn). */

@@ -100,12 +100,12 @@ typedef void (*eva_stream_close_fn)(eva_stream *stream, int status);
 typedef void (*eva_server_accept_fn)(eva_server *server, int fd);
 
 /* Private: which read a read request is (read-some, exact or until). */
-typedef enum eva_stream_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTIL } eva_stream_read_mode;
+typedef enum eva_stream_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTIL, EVA__READ_LENT } eva_stream_read_mode;
 
-/* A read: read-some, read-exact and read-until share it.  It references the
- * caller's buffer (and read_until's delimiter), which must stay valid until
- * its completion. */
-/* eva_stream_read_req: 136 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* A read: read-some, read-exact, read-until and the lent read share it.  It
+ * references the caller's buffer (and read_until's delimiter), which must
+ * stay valid until its completion; a lent read brings its own (lent). */
+/* eva_stream_read_req: 144 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_stream_read_req {
     /* public: */
     void *data;                    /* the caller's */
@@ -114,6 +114,9 @@ struct eva_stream_read_req {
                                       read_exact/until had consumed) */
     eva_stream *stream;            /* read-only: the connection */
     int nfds;                      /* result of eva_unix_read_fds: descriptors received (yours) */
+    char *lent;                    /* result of a lent read: its nread bytes, in memory the
+                                      loop lends the stream (eva_stream_read_lent: for how
+                                      long); NULL for the other reads and when nread is 0 */
     /* private: */
     eva__req req;
     int *fds;                      /* eva_unix_read_fds: where they go */
@@ -175,7 +178,7 @@ struct eva_server_accept_req {
     eva__req req;
 };
 
-/* eva_stream: 360 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_stream: 368 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_stream {
     /* public: */
     void *data;                    /* the caller's */
@@ -192,6 +195,7 @@ struct eva_stream {
     ev_tstamp read_deadline;       /* reads fail from then on (ev_now clock); 0: none */
     ev_tstamp timer_at;            /* when the running read timer fires */
     eva_stream_read_req *rd;          /* the one pending read */
+    char *lent;                    /* the chunk the last lent read filled, until given back */
     eva__req *cn;           /* the connect's (before any read or write) */
     eva_stream_shutdown_req *shut;    /* the half-close waiting for the queue */
     eva_stream_drain_req *drain;      /* the one drain wait */
@@ -315,6 +319,49 @@ EVA_API eva_op eva_stream_read_until_op(eva_stream_read_req *req, eva_stream *st
                                      const char *delim, size_t dlen);
 EVA_API int eva_stream_read_until_promise(eva_stream *stream, void *buf, size_t max, const char *delim,
                                        size_t dlen, eva_promise **out);
+
+/* ---- lent reads: read memory only while there are bytes ----------------------
+ *
+ * A lent read brings no buffer: when the stream is readable the loop lends it
+ * a chunk of EVA_STREAM_LENT_SIZE bytes, reads into it, and completes with
+ * req->lent pointing at req->nread bytes (nread 0, lent NULL: end of stream).
+ * A connection waiting in a lent read holds no buffer at all, so an idle
+ * connection costs only its handle and its request (docs/scaling.md).
+ *
+ * The bytes are the caller's to read and modify (parse in place) until the
+ * chunk goes back to the loop, which is when the first of these happens:
+ *  - the next read of any kind starts on the stream (so: copy out a partial
+ *    message you need later before reading again);
+ *  - eva_stream_release_lent(stream);
+ *  - the stream closes (eva_stream_close, eva_loop_destroy).
+ * Awaits of anything else (a write, a sleep) keep them valid.  In an ASan
+ * build a chunk given back is poisoned (a use after is reported); in other
+ * builds without NDEBUG it is overwritten with 0xdd.  A chunk given back is
+ * kept for the next lent read (up to EVA_STREAM_LENT_SPARE of them per loop)
+ * or freed.
+ *
+ * Status 0, or what eva_stream_read reports, or -ENOMEM (no chunk could be
+ * allocated: the connection stays usable, nothing was read).  Start errors:
+ * as eva_stream_read (there is no buffer to check).  The promise's value is
+ * the eva_stream_read_req; its bytes stay valid by the same rule. */
+enum { EVA_STREAM_LENT_SIZE = 16384, EVA_STREAM_LENT_SPARE = 8 };
+EVA_API int eva_stream_read_lent(eva_stream_read_req *req, eva_stream *stream, eva_stream_read_fn cb);
+EVA_API eva_op eva_stream_read_lent_op(eva_stream_read_req *req, eva_stream *stream);
+EVA_API int eva_stream_read_lent_promise(eva_stream *stream, eva_promise **out);
+
+/* Give the chunk of the stream's last lent read back to the loop now (its
+ * bytes are invalid from here on): for a connection that will not read
+ * again soon.  Does nothing when it holds none; NULL is ignored. */
+EVA_API void eva_stream_release_lent(eva_stream *stream);
+
+/* What a loop has lent: chunks held by streams now, chunks kept spare, and the
+ * most held at once since the loop started. */
+typedef struct eva_stream_lent_stats {
+    size_t lent, spare, lent_peak;
+} eva_stream_lent_stats;
+/* Fill *out for loop (zeros before its first lent read).  Returns 0,
+ * -EINVAL, -ENOMEM (the loop's network state could not be set up). */
+EVA_API int eva_stream_get_lent_stats(eva_loop *loop, eva_stream_lent_stats *out);
 
 /* Cancel the connection's pending read: it completes with -ECANCELED; bytes
  * it had already consumed (read_exact/until) are lost, so only a read-some
