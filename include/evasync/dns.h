@@ -355,8 +355,10 @@ typedef struct eva_dns_options {
      * and TCP; c-ares's ares_set_servers_ports_csv format).  NULL: the
      * system's (/etc/resolv.conf). */
     const char *servers;
-    int timeout_ms; /* per try; 0: the system's (resolv.conf "timeout:", else 5000) */
-    int tries;      /* tries per server; 0: the system's ("attempts:", else 4) */
+    /* per try; 0: the system's (resolv.conf "options timeout:", capped at
+     * 30 s, else 5000: as glibc reads it, see docs/dns.md) */
+    int timeout_ms;
+    int tries;      /* tries per server; 0: the system's ("attempts:", at most 5, else 2) */
     /* SO_RCVBUF of the resolver's sockets, in bytes; 0: room for a whole
      * window of replies (max_in_flight x 4 KiB, at least 208 KiB).  Every
      * lookup to a server shares one UDP socket: a burst of replies larger
