@@ -113,7 +113,7 @@ bool eva__dns_cache_answer(eva__dns_loop *dl, const char *name, int family, eva_
     uint32_t hash = key_hash(name, family);
     eva__dns_entry *e = entry_find(cache, name, family, hash);
     uint64_t now = cache_now(dl);
-    if (e && now >= e->expires_ms) {
+    if (e && (now >= e->expires_ms || now < e->stored_ms)) { /* eva_now is wall-clock: it may step back */
         entry_unlink(cache, e);
         cache->expired++;
         e = NULL;
