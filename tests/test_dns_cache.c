@@ -158,6 +158,17 @@ static void entries_expire_with_their_ttl(void **state) {
     assert_int_equal(s.cache_misses, 2);
 }
 
+/* eva_now is the wall clock: stepped back, an entry is not trusted (it
+ * would otherwise live until the clock caught up). */
+static void a_clock_stepping_back_expires_entries(void **state) {
+    fixture *fx = *state;
+    resolve_ok(fx, "v4.test.", AF_INET);
+    eva__dns_clock_skew_ms = -5000;
+    resolve_ok(fx, "v4.test.", AF_INET);
+    assert_int_equal(dns_responder_queries(fx->r, "v4.test"), 2);
+    assert_int_equal(stats(fx).cache_expired, 1);
+}
+
 /* An answer through a CNAME: alias.test CNAME short-lived (TTL 2) then
  * 10.9.0.1 with TTL 300.  The chain is as fresh as its CNAME. */
 static void answer_cname(void *arg, dns_reply *reply, const uint8_t *q, size_t len, bool tcp) {
@@ -349,6 +360,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(hit_is_served_from_the_loop_without_a_query, setup, teardown),
         cmocka_unit_test_setup_teardown(cancelled_hit_completes_once, setup, teardown),
         cmocka_unit_test_setup_teardown(entries_expire_with_their_ttl, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_clock_stepping_back_expires_entries, setup, teardown),
         cmocka_unit_test_setup_teardown(a_cname_chain_is_cached_for_its_shortest_ttl, setup, teardown),
         cmocka_unit_test_setup_teardown(least_recently_used_makes_room, setup, teardown),
         cmocka_unit_test_setup_teardown(negative_answers_are_cached_for_the_negative_ttl, setup, teardown),
