@@ -2,6 +2,7 @@
  * and the AWAIT and promise forms built on them. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "dns_internal.h"
@@ -91,6 +92,33 @@ static int addrs_from_ares(const struct ares_addrinfo *ai, int family, eva_dns_a
 
 /* ---- c-ares's callbacks: record, queue, never deliver ------------------------------------- */
 
+/* How long an answer may be cached: its shortest TTL, the CNAMEs that led
+ * to the addresses included (RFC 2181 section 5.2 wants one per RRset, but
+ * the chain is only as fresh as its weakest link). */
+static int answer_ttl(const struct ares_addrinfo *res, const eva_dns_addrs *addrs) {
+    int ttl = INT_MAX;
+    for (size_t i = 0; i < addrs->count; i++)
+        if (addrs->addr[i].ttl < ttl)
+            ttl = addrs->addr[i].ttl; /* already 0 for a top-bit TTL */
+    for (const struct ares_addrinfo_cname *cn = res->cnames; cn; cn = cn->next)
+        if (cn->ttl < ttl)
+            ttl = cn->ttl < 0 ? 0 : cn->ttl;
+    return ttl;
+}
+
+/* Cache what a DNS server said.  Answers given inside ares_getaddrinfo come
+ * from the hosts file or c-ares itself ("localhost", ".onion") and are not
+ * cached: the file may change; a hosts-file answer found after a DNS miss
+ * has TTL 0, and is not cached either. */
+static void cache_answer(eva__dns_ctx *c, const struct ares_addrinfo *res) {
+    if (c->asking)
+        return;
+    if (c->status == 0)
+        eva__dns_cache_positive(c->dl, c->host, c->family, c->addrs, answer_ttl(res, c->addrs));
+    else if (c->status == EVA_EDNS_NOTFOUND)
+        eva__dns_cache_negative(c->dl, c->host, c->family, c->status, c->message);
+}
+
 static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res) {
     (void)timeouts;
     eva__dns_ctx *c = arg;
@@ -107,6 +135,7 @@ static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinf
         if (rc < 0)
             c->status = eva__dns_status(rc == -ENOMEM ? ARES_ENOMEM : ARES_ENODATA, &c->message);
     }
+    cache_answer(c, res);
     if (res)
         ares_freeaddrinfo(res);
     eva__dns_done(c->dl, c);
@@ -377,11 +406,11 @@ static int resolve_start(eva_loop *loop, eva_dns_query *q, const char *host, int
     q->kind = c->kind = EVA__DNS_RESOLVE;
     c->family = family;
     attach(dl, q, c);
-    if (numeric_answer(host, family, c)) {
+    if (numeric_answer(host, family, c) || eva__dns_cache_answer(dl, host, family, c)) {
         eva__dns_done(dl, c); /* delivered on the next iteration, unpaced: no query */
         return 0;
     }
-    memcpy(c->host, host, hostlen + 1); /* it may wait for a slot */
+    memcpy(c->host, host, hostlen + 1); /* it may wait for a slot; the cache keys on it */
     eva__dns_submit(dl, c);
     return 0;
 }
@@ -440,7 +469,9 @@ void eva__dns_ask(eva__dns_loop *dl, eva__dns_ctx *c) {
     enum { CLASS_IN = 1, TYPE_A = 1 };
     if (c->kind == EVA__DNS_RESOLVE) {
         struct ares_addrinfo_hints hints = {.ai_family = c->family};
+        c->asking = true; /* still attached: its callback only queues it */
         ares_getaddrinfo(dl->channel, c->host, NULL, &hints, on_addrinfo, c);
+        c->asking = false;
     } else if (c->kind == EVA__DNS_RECORDS) {
         /* a CNAME chain is what an A query's answer walks through: asking
          * for CNAME itself would get only the first hop from a resolver */

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,6 +338,33 @@ static int buffer_for(int window) {
     return window * PER_LOOKUP > FLOOR ? window * PER_LOOKUP : FLOOR;
 }
 
+/* The resolver options of /etc/resolv.conf (and RES_OPTIONS) as glibc reads
+ * them, for what c-ares 1.18 reads differently: it knows "options
+ * timeout:" and "attempts:" only as "retrans:" and "retry:" (so it kept 5 s
+ * and 4 tries where glibc took the file's), it does not cap them (glibc: 30
+ * s, 5 attempts, ndots 15), and its default is 4 tries where glibc's is 2.
+ * getaddrinfo's timeouts and tries follow; the servers, search list and
+ * sort list are c-ares's own reading (they agree).  false if glibc could
+ * not read them. */
+static bool system_options(struct ares_options *o, int *mask, const eva_dns_options *opts) {
+    struct __res_state rs;
+    memset(&rs, 0, sizeof rs);
+    if (res_ninit(&rs) != 0)
+        return false;
+    if (!(opts && opts->timeout_ms > 0)) {
+        o->timeout = rs.retrans * 1000;
+        *mask |= ARES_OPT_TIMEOUTMS;
+    }
+    if (!(opts && opts->tries > 0)) {
+        o->tries = rs.retry;
+        *mask |= ARES_OPT_TRIES;
+    }
+    o->ndots = (int)rs.ndots;
+    *mask |= ARES_OPT_NDOTS | ((rs.options & RES_ROTATE) ? ARES_OPT_ROTATE : ARES_OPT_NOROTATE);
+    res_nclose(&rs);
+    return true;
+}
+
 static int channel_init(eva__dns_loop *dl, const eva_dns_options *opts, int flags, ares_channel *out) {
     struct ares_options o;
     memset(&o, 0, sizeof o);
@@ -352,6 +380,8 @@ static int channel_init(eva__dns_loop *dl, const eva_dns_options *opts, int flag
         o.tries = opts->tries;
         mask |= ARES_OPT_TRIES;
     }
+    if (!system_options(&o, &mask, opts))
+        eva__log(dl->loop, EVA_LOG_WARN, "DNS: res_ninit failed: c-ares reads resolv.conf's options alone");
     int window = window_of(opts);
     o.socket_receive_buffer_size = opts && opts->recv_buffer > 0 ? opts->recv_buffer : buffer_for(window);
     o.socket_send_buffer_size = opts && opts->send_buffer > 0 ? opts->send_buffer : buffer_for(window);
@@ -452,7 +482,8 @@ int eva_dns_configure(eva_loop *loop, const eva_dns_options *opts) {
     if (!loop)
         return -EINVAL;
     if (opts && (opts->timeout_ms < 0 || opts->tries < 0 || opts->recv_buffer < 0 ||
-                 opts->send_buffer < 0 || opts->max_in_flight < 0 || (opts->servers && !opts->servers[0])))
+                 opts->send_buffer < 0 || opts->max_in_flight < 0 || (opts->servers && !opts->servers[0]) ||
+                 opts->cache_size < EVA_DNS_CACHE_OFF || opts->cache_negative_ttl < EVA_DNS_CACHE_OFF))
         return -EINVAL;
     eva__dns_loop *dl = eva__dns_loop_get(loop);
     if (!dl)
@@ -467,6 +498,7 @@ int eva_dns_configure(eva_loop *loop, const eva_dns_options *opts) {
         return rc;
     ares_channel old = dl->channel;
     dl->channel = ch;
+    eva__dns_cache_configure(&dl->cache, opts); /* the old servers' answers go */
     if (old) {
         /* Only cancelled queries can be left on it: their contexts are freed
          * by the ARES_EDESTRUCTION callbacks, and its sockets unwatched.
@@ -504,6 +536,7 @@ static void dns_close(eva__layer *layer) {
         dl->in_ares--;
         dl->channel = NULL;
     }
+    eva__dns_cache_flush(&dl->cache);
     dl->drain_queued = false; /* the loop ran every deferred call before closing */
     drain(dl);                /* nothing attached is left: this only frees */
     timer_stop(dl);
@@ -534,6 +567,7 @@ eva__dns_loop *eva__dns_loop_get(eva_loop *loop) {
     eva__queue_init(&dl->pending_list);
     eva__queue_init(&dl->waiting);
     dl->window = EVA_DNS_DEFAULT_MAX_IN_FLIGHT;
+    eva__dns_cache_configure(&dl->cache, NULL);
     ev_init(&dl->timer, on_timer);
     dl->layer.cancel = dns_cancel;
     dl->layer.close = dns_close;
@@ -556,4 +590,14 @@ int eva_dns_get_queued(const eva_loop *loop) {
         return -EINVAL;
     const eva__dns_loop *dl = eva__dns_loop_find(loop);
     return dl ? dl->queued : 0;
+}
+
+int eva__dns_channel_options(eva_loop *loop, struct ares_options *out, int *mask) {
+    eva__dns_loop *dl = eva__dns_loop_get(loop);
+    if (!dl)
+        return -ENOMEM;
+    int rc = eva__dns_channel(dl);
+    if (rc < 0)
+        return rc;
+    return ares_save_options(dl->channel, out, mask) == ARES_SUCCESS ? 0 : -ENOMEM;
 }

@@ -48,6 +48,7 @@ typedef struct eva__dns_ctx {
     eva_dns_type type;              /* records: the type asked for */
     eva_queue wait_node;            /* in dl->waiting while waiting for a slot */
     bool waiting;
+    bool asking;                    /* inside the ares_* call that started it */
     uint8_t kind;                   /* EVA__DNS_RESOLVE, _REVERSE or _RECORDS */
     union {                         /* reverse: the address asked about */
         struct sockaddr sa;
@@ -66,6 +67,17 @@ typedef struct eva__dns_sock {
     int fd;
     bool active; /* started (and unreferenced) */
 } eva__dns_sock;
+
+/* The address cache (dns_cache.c). */
+typedef struct eva__dns_cache {
+    struct eva__dns_entry **buckets; /* nbuckets (a power of two), made on first use */
+    size_t nbuckets;
+    eva_queue lru;                   /* every entry, the least recently used first */
+    size_t count;
+    size_t capacity;                 /* 0: the cache is off */
+    int negative_ttl;                /* seconds; 0: negative answers are not kept */
+    uint64_t hits, misses, evictions, expired;
+} eva__dns_cache;
 
 struct eva__dns_loop {
     eva__layer layer; /* first: see EVA__LAYER_FIRST */
@@ -88,6 +100,7 @@ struct eva__dns_loop {
     bool processing;               /* inside ares_process_fd: it drains on return */
     int in_ares;                   /* depth of c-ares calls on the stack */
     bool closing;                  /* the loop is being destroyed */
+    eva__dns_cache cache;
 };
 
 /* dns_channel.c ------------------------------------------------------------------ */
@@ -131,6 +144,34 @@ void eva__dns_deliver(eva__dns_ctx *ctx);
 /* Hand ctx's request to c-ares (ares_getaddrinfo, ares_getnameinfo,
  * ares_search): its callback may run inside this call (hosts file). */
 void eva__dns_ask(eva__dns_loop *dl, eva__dns_ctx *ctx);
+
+/* dns_cache.c -------------------------------------------------------------------- */
+
+/* Added to eva_now() by the cache's clock: tests age entries without waiting. */
+extern int64_t eva__dns_clock_skew_ms;
+
+/* Empty the cache and take its size and negative TTL from opts (NULL: the
+ * defaults).  Also initialises a zeroed cache. */
+void eva__dns_cache_configure(eva__dns_cache *cache, const eva_dns_options *opts);
+
+/* Free every entry (the cache stays usable). */
+void eva__dns_cache_flush(eva__dns_cache *cache);
+
+/* If the cache holds a live answer for (name, family), put it in c (status,
+ * message, and a copy of the addresses the context owns) and return true;
+ * else count a miss and return false. */
+bool eva__dns_cache_answer(eva__dns_loop *dl, const char *name, int family, eva__dns_ctx *c);
+
+/* Keep a copy of a DNS server's answer for ttl seconds (nothing for 0). */
+void eva__dns_cache_positive(eva__dns_loop *dl, const char *name, int family, const eva_dns_addrs *addrs,
+                             int ttl);
+
+/* Keep a negative answer (EVA_EDNS_NOTFOUND) for the negative TTL. */
+void eva__dns_cache_negative(eva__dns_loop *dl, const char *name, int family, int status, const char *message);
+
+/* The options c-ares's channel for loop runs with (ares_save_options; the
+ * caller frees them with ares_destroy_options).  For the tests. */
+int eva__dns_channel_options(eva_loop *loop, struct ares_options *out, int *mask);
 
 /* dns_records.c ------------------------------------------------------------------ */
 

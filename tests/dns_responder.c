@@ -31,6 +31,7 @@ typedef struct entry {
     int nrec;
     dns_mode mode;
     int delay_ms; /* -1: the responder's default */
+    int ttl;      /* of its records; -1: TTL */
     unsigned long queries;
 } entry;
 
@@ -116,6 +117,7 @@ static entry *find_or_add(dns_responder *r, const char *name) {
         return NULL;
     snprintf(e->name, sizeof e->name, "%s", name);
     e->delay_ms = -1;
+    e->ttl = -1;
     e->next = r->entries;
     r->entries = e;
     return e;
@@ -152,6 +154,14 @@ int dns_responder_set_mode(dns_responder *r, const char *name, dns_mode mode, in
         return -ENOMEM;
     e->mode = mode;
     e->delay_ms = delay_ms;
+    return 0;
+}
+
+int dns_responder_set_ttl(dns_responder *r, const char *name, int ttl) {
+    entry *e = find_or_add(r, name);
+    if (!e)
+        return -ENOMEM;
+    e->ttl = ttl;
     return 0;
 }
 
@@ -279,11 +289,11 @@ static void header(msgbuf *m, const uint8_t *q, unsigned rcode, bool tc, unsigne
     put16(m, 0);
 }
 
-static void answer_rr(msgbuf *m, uint16_t type, const void *data, size_t len) {
+static void answer_rr(msgbuf *m, uint16_t type, uint32_t ttl, const void *data, size_t len) {
     put16(m, 0xc00c); /* the question's name */
     put16(m, type);
     put16(m, C_IN);
-    put32(m, TTL);
+    put32(m, ttl);
     put16(m, (unsigned)len);
     put(m, data, len);
 }
@@ -362,6 +372,7 @@ static bool build_reply(dns_responder *r, const uint8_t *q, size_t len, bool tcp
         recs = e->rec;
         nrec = e->nrec;
     }
+    uint32_t ttl = e && e->ttl >= 0 ? (uint32_t)e->ttl : TTL;
     unsigned count = 0;
     for (int i = 0; i < nrec; i++)
         count += recs[i].type == qtype;
@@ -373,9 +384,9 @@ static bool build_reply(dns_responder *r, const uint8_t *q, size_t len, bool tcp
         if (qtype == T_PTR) {
             msgbuf target = {.len = 0};
             put_name(&target, recs[i].target);
-            answer_rr(m, T_PTR, target.b, target.len);
+            answer_rr(m, T_PTR, ttl, target.b, target.len);
         } else {
-            answer_rr(m, qtype, recs[i].data, qtype == T_A ? 4 : 16);
+            answer_rr(m, qtype, ttl, recs[i].data, qtype == T_A ? 4 : 16);
         }
     }
     return !m->overflow;

@@ -61,6 +61,9 @@ int dns_responder_add_ptr(dns_responder *r, const char *name, const char *target
  * to wait before replying (ms; 0: at once; ignored by DROP).  0 or -ENOMEM. */
 int dns_responder_set_mode(dns_responder *r, const char *name, dns_mode mode, int delay_ms);
 
+/* The TTL of name's records (seconds; default 300).  0 or -ENOMEM. */
+int dns_responder_set_ttl(dns_responder *r, const char *name, int ttl);
+
 /* The delay of every reply whose name has none of its own (default 0). */
 void dns_responder_set_delay(dns_responder *r, int delay_ms);
 

@@ -207,6 +207,21 @@ EVA_API int eva_dns_get_pending(const eva_loop *loop);
  * eva_dns_options.max_in_flight), or -EINVAL for NULL. */
 EVA_API int eva_dns_get_queued(const eva_loop *loop);
 
+/* The cache's counters since the loop's resolver was made (eva_dns_configure
+ * does not reset them). */
+/* eva_dns_stats: 40 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+typedef struct eva_dns_stats {
+    uint64_t cache_hits;      /* resolves answered from the cache */
+    uint64_t cache_misses;    /* resolves of names (not numeric) the cache could not answer */
+    uint64_t cache_evictions; /* live entries dropped to make room (least recently used) */
+    uint64_t cache_expired;   /* entries found past their TTL (counted among the misses) */
+    size_t cache_entries;     /* entries held now, expired ones not yet dropped included */
+} eva_dns_stats;
+
+/* Fill *out with the loop's counters (all 0 before its first lookup).
+ * Returns 0 or -EINVAL (NULL loop or out). */
+EVA_API int eva_dns_get_stats(const eva_loop *loop, eva_dns_stats *out);
+
 /* ---- records: SRV, MX, TXT, and CNAME chains ------------------------------------ */
 
 /* The record types eva_dns_query_records asks for (their DNS type numbers). */
@@ -314,7 +329,25 @@ EVA_API int eva_dns_query_records_promise(eva_loop *loop, const char *name, eva_
 /* The pacing window when eva_dns_options.max_in_flight is 0: see there. */
 #define EVA_DNS_DEFAULT_MAX_IN_FLIGHT 100
 
-/* eva_dns_options: 32 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+/* The cache.  eva_dns_resolve answers a name it resolved through a DNS
+ * server before from the loop's cache, without a query, until the answer's
+ * TTL runs out: the smallest TTL of the records it came from (the addresses
+ * and any CNAME leading to them); each address's ttl then reads what is left
+ * of it.  Negative answers (EVA_EDNS_NOTFOUND: NXDOMAIN, or no address of the
+ * family) are kept for cache_negative_ttl seconds: RFC 2308 says the SOA's
+ * MINIMUM, which c-ares 1.18 does not report, so a fixed time stands in.
+ * Never cached: numeric names, and what c-ares answers without a query (the
+ * hosts file, "localhost", ".onion"); answers with a TTL of 0; failures
+ * (timeouts, SERVFAIL, REFUSED).  Keys are the name as given (without case)
+ * and the family: AF_UNSPEC, AF_INET and AF_INET6 are cached apart.  At
+ * capacity the least recently used entry makes room.  A cached answer still
+ * completes from the loop, on a later iteration, never inside the call (and
+ * is not paced: it sends nothing).  eva_dns_configure() empties it. */
+#define EVA_DNS_DEFAULT_CACHE_SIZE 1024
+#define EVA_DNS_DEFAULT_NEGATIVE_TTL 30 /* seconds */
+#define EVA_DNS_CACHE_OFF (-1)
+
+/* eva_dns_options: 40 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_dns_options {
     /* Servers as "host[:port][,host[:port]]...": "127.0.0.1:5353",
      * "192.0.2.53,2001:db8::53,[2001:db8::54]:5353" (numeric addresses; an
@@ -322,8 +355,10 @@ typedef struct eva_dns_options {
      * and TCP; c-ares's ares_set_servers_ports_csv format).  NULL: the
      * system's (/etc/resolv.conf). */
     const char *servers;
-    int timeout_ms; /* per try; 0: the system's (resolv.conf "timeout:", else 5000) */
-    int tries;      /* tries per server; 0: the system's ("attempts:", else 4) */
+    /* per try; 0: the system's (resolv.conf "options timeout:", capped at
+     * 30 s, else 5000: as glibc reads it, see docs/dns.md) */
+    int timeout_ms;
+    int tries;      /* tries per server; 0: the system's ("attempts:", at most 5, else 2) */
     /* SO_RCVBUF of the resolver's sockets, in bytes; 0: room for a whole
      * window of replies (max_in_flight x 4 KiB, at least 208 KiB).  Every
      * lookup to a server shares one UDP socket: a burst of replies larger
@@ -344,6 +379,13 @@ typedef struct eva_dns_options {
      * keeps it until c-ares gives up on it.  Raise it for a remote server
      * with a long round trip and a large buffer. */
     int max_in_flight;
+    /* The address cache (eva_dns_resolve only; see EVA_DNS_DEFAULT_CACHE_SIZE):
+     * the most answers kept, one per name and family; 0:
+     * EVA_DNS_DEFAULT_CACHE_SIZE; EVA_DNS_CACHE_OFF: no cache. */
+    int cache_size;
+    /* Seconds a negative answer (NXDOMAIN, or no address of the family) is
+     * kept; 0: EVA_DNS_DEFAULT_NEGATIVE_TTL; EVA_DNS_CACHE_OFF: not kept. */
+    int cache_negative_ttl;
 } eva_dns_options;
 
 /* Replace the loop's resolver configuration: a new channel is made at once
