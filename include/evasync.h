@@ -34,6 +34,7 @@
 #include "evasync/process.h"
 #include "evasync/dns.h"
 #include "evasync/fd.h"
+#include "evasync/tls.h"
 #include "evasync/monitor.h"
 #include "evasync/task_monitor.h"
 
