@@ -88,6 +88,8 @@ typedef struct eva_tls_start_opts {
     int64_t timeout_ms;        /* the whole handshake; 0: no timeout */
 } eva_tls_start_opts;
 
+/* The handshake's completion: status 0 or a negative code (req->message says
+ * why); req may be freed or reused from inside it. */
 typedef void (*eva_tls_start_fn)(eva_tls_start_req *req, int status);
 
 enum { EVA_TLS_MESSAGE_MAX = 200 };
