@@ -37,6 +37,7 @@
 #include "evasync/dns.h"
 #include "evasync/fd.h"
 #include "evasync/fs.h"
+#include "evasync/tls.h"
 #include "evasync/monitor.h"
 #include "evasync/task_monitor.h"
 

@@ -15,6 +15,11 @@ const char *eva_strerror(int code) {
     case EVA_EOF:           return "end of stream";
     case EVA_EALLFAILED:    return "every promise was rejected";
     case EVA_EDNS_NODATA:   return "no DNS record of the requested type";
+    case EVA_ETLS_HANDSHAKE: return "TLS handshake failed";
+    case EVA_ETLS_VERIFY:   return "TLS certificate verification failed";
+    case EVA_ETLS_TRUNCATED: return "TLS connection closed without close_notify (truncated)";
+    case EVA_ETLS_PROTOCOL: return "TLS protocol error";
+    case EVA_ETLS_CONFIG:   return "TLS configuration refused";
     default: break;
     }
     if (code < 0 && code > -4000) {

@@ -55,7 +55,10 @@ const char *eva__stream_message(const eva__req *r, int status);
 int eva__stream_classify(eva_loop *loop, int fd, eva__stream_kind *kind);
 /* Write iov without raising SIGPIPE (EINTR retried), with nfds descriptors
  * (SCM_RIGHTS; 0: none); write(2)'s result. */
-ssize_t eva__stream_writev(const eva_stream *stream, const struct iovec *iov, int cnt, const int *fds, int nfds);
+ssize_t eva__stream_writev(eva_stream *stream, const struct iovec *iov, int cnt, const int *fds, int nfds);
+/* Read (peek: MSG_PEEK, sockets only) up to len bytes: n > 0, 0 the end, or a
+ * negative code (TLS: through SSL_read / SSL_peek). */
+ssize_t eva__stream_recv(eva_stream *stream, void *buf, size_t len, bool peek);
 /* recvmsg len bytes into buf and up to maxfds descriptors (close-on-exec)
  * into fds, *nfds of them: the bytes or -errno.  More descriptors than
  * maxfds: all closed, *nfds 0, *lost set. */
@@ -129,5 +132,23 @@ void eva__stream_shut_report(eva_stream *stream, int status);
 /* tcp_conn.c: the write queue emptied (status < 0: it failed); go on with a
  * pending flush-close or half-close. */
 void eva__stream_queue_drained(eva_stream *stream, int status);
+
+/* ---- the stream's hooks (tls_stream.c): stream->tls set ---------------------------------------------- */
+
+/* Bytes into buf: n > 0, 0 the end (close_notify), or a negative code
+ * (-EAGAIN: wait for readiness). peek: leave them in. */
+ssize_t eva__tls_recv(eva_stream *stream, void *buf, size_t len, bool peek);
+/* writev's contract: the bytes taken, or -1 with errno (EAGAIN: wait). */
+ssize_t eva__tls_writev(eva_stream *stream, const struct iovec *iov, int cnt);
+/* A readiness event of the stream's watchers (EV_READ, EV_WRITE): true when
+ * TLS took it (the handshake, or a read waiting for writability). */
+bool eva__tls_on_io(eva_stream *stream, int revents);
+/* A read starts: decrypted or buffered bytes may be waiting in OpenSSL,
+ * which no readiness event would announce. */
+void eva__tls_read_armed(eva_stream *stream);
+/* The stream is closing: send close_notify (notify), then free it all. */
+void eva__tls_close(eva_stream *stream, bool notify);
+/* The half-close: close_notify. 0 or a negative code. */
+int eva__tls_shutdown(eva_stream *stream);
 
 #endif

@@ -12,13 +12,17 @@
 static void on_rio(struct ev_loop *ev, ev_io *w, int revents) {
     (void)ev;
     (void)revents;
-    eva__stream_on_readable(EVA__CONTAINER_OF(w, eva_stream, rio));
+    eva_stream *stream = EVA__CONTAINER_OF(w, eva_stream, rio);
+    if (!stream->tls || !eva__tls_on_io(stream, EV_READ))
+        eva__stream_on_readable(stream);
 }
 
 static void on_wio(struct ev_loop *ev, ev_io *w, int revents) {
     (void)ev;
     (void)revents;
     eva_stream *stream = EVA__CONTAINER_OF(w, eva_stream, wio);
+    if (stream->tls && eva__tls_on_io(stream, EV_WRITE))
+        return;
     if (stream->connecting)
         eva__stream_connect_done(stream, 0);
     else
@@ -119,6 +123,8 @@ void eva__stream_close_now(eva_stream *stream, bool reset, int status) {
         struct linger lg = {.l_onoff = 1, .l_linger = 0};
         setsockopt(stream->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
     }
+    if (stream->tls)
+        eva__tls_close(stream, false); /* a flushing close sent close_notify already */
     close(stream->fd);
     stream->fd = -1;
     stream->closing = false;
@@ -140,6 +146,8 @@ void eva__stream_close_begin(eva_stream *stream, eva_stream_close_how how, bool 
         eva__stream_read_abort(stream, -ECANCELED);
         return;
     }
+    if (how == EVA_STREAM_CLOSE_FLUSH && stream->tls)
+        eva__tls_close(stream, true);
     eva__stream_close_now(stream, how == EVA_STREAM_CLOSE_RESET, 0);
 }
 
@@ -155,6 +163,8 @@ int eva_stream_close(eva_stream *stream, eva_stream_close_how how, eva_stream_cl
 int eva__stream_close_park(eva_stream *stream, eva_task *t) { return eva__req_park(&stream->close, t, stream); }
 
 void eva__stream_queue_drained(eva_stream *stream, int status) {
+    if (stream->closing && stream->tls && status == 0)
+        eva__tls_close(stream, true); /* flushed: the close is a clean one */
     if (stream->closing)
         eva__stream_close_now(stream, false, status);
     else if (stream->write_shut == 1 && status < 0)

@@ -137,7 +137,9 @@ static void attach_fds(struct msghdr *msg, fd_control *ctl, const int *fds, int 
     memcpy(CMSG_DATA(c), fds, bytes);
 }
 
-ssize_t eva__stream_writev(const eva_stream *stream, const struct iovec *iov, int cnt, const int *fds, int nfds) {
+ssize_t eva__stream_writev(eva_stream *stream, const struct iovec *iov, int cnt, const int *fds, int nfds) {
+    if (stream->tls)
+        return eva__tls_writev(stream, iov, cnt); /* no descriptors: eva__stream_check_local refused them */
     ssize_t n;
     do {
         if (stream->kind.socket) {
@@ -153,9 +155,21 @@ ssize_t eva__stream_writev(const eva_stream *stream, const struct iovec *iov, in
     return n;
 }
 
+/* ---- reading ------------------------------------------------------------------------------ */
+
+ssize_t eva__stream_recv(eva_stream *stream, void *buf, size_t len, bool peek) {
+    if (stream->tls)
+        return eva__tls_recv(stream, buf, len, peek);
+    ssize_t n = peek ? recv(stream->fd, buf, len, MSG_PEEK) : read(stream->fd, buf, len);
+    return n < 0 ? -errno : n;
+}
+
 /* ---- half-close -------------------------------------------------------------------------- */
 
 int eva__stream_shut_fd(eva_stream *stream) {
+    int rc = stream->tls ? eva__tls_shutdown(stream) : 0; /* close_notify first: the peer reads a clean end */
+    if (rc < 0)
+        return rc;
     if (stream->kind.socket)
         return shutdown(stream->fd, SHUT_WR) < 0 ? -errno : 0;
     if (stream->kind.readable)
@@ -167,6 +181,8 @@ int eva__stream_shut_fd(eva_stream *stream) {
 /* ---- descriptor passing ------------------------------------------------------------------ */
 
 int eva__stream_check_local(const eva_stream *stream) {
+    if (stream->tls)
+        return -EOPNOTSUPP; /* descriptors cannot go through TLS records */
     if (!stream->kind.socket)
         return -ENOTSOCK;
     return stream->kind.local ? 0 : -EAFNOSUPPORT;

@@ -140,17 +140,17 @@ static int until_took(eva_stream_read_req *rd, size_t took, bool hit) {
 
 /* One read-until chunk from a socket: peek, then consume only up to the
  * delimiter, so the bytes after it stay in the socket for the next read. */
-static int until_chunk_peek(int fd, eva_stream_read_req *rd) {
+static int until_chunk_peek(eva_stream *stream, eva_stream_read_req *rd) {
     size_t have = (size_t)rd->nread;
-    ssize_t k = recv(fd, rd->buf + have, rd->len - have, MSG_PEEK);
+    ssize_t k = eva__stream_recv(stream, rd->buf + have, rd->len - have, true);
     if (k <= 0)
-        return k == 0 ? EVA_EOF : -errno;
+        return k == 0 ? EVA_EOF : (int)k;
     size_t from = have >= rd->dlen ? have - rd->dlen + 1 : 0;
     const char *hit = find_delim(rd, from, have + (size_t)k);
     size_t take = hit ? (size_t)(hit - rd->buf) + rd->dlen - have : (size_t)k;
-    ssize_t got = recv(fd, rd->buf + have, take, 0);
+    ssize_t got = eva__stream_recv(stream, rd->buf + have, take, false);
     if (got != (ssize_t)take) /* the peeked bytes are there: only an error stops us */
-        return got < 0 ? -errno : -EIO;
+        return got < 0 ? (int)got : -EIO;
     return until_took(rd, take, hit != NULL);
 }
 
@@ -180,26 +180,26 @@ static int until_chunk_bounded(int fd, eva_stream_read_req *rd) {
     return until_took(rd, (size_t)k, find_delim(rd, from, have + (size_t)k) != NULL);
 }
 
-static int until_chunk(const eva_stream *stream, eva_stream_read_req *rd) {
-    return stream->kind.socket ? until_chunk_peek(stream->fd, rd) : until_chunk_bounded(stream->fd, rd);
+static int until_chunk(eva_stream *stream, eva_stream_read_req *rd) {
+    return stream->kind.socket ? until_chunk_peek(stream, rd) : until_chunk_bounded(stream->fd, rd);
 }
 
 /* One read-some/exact chunk (recvmsg for a read that takes descriptors):
  * 1 done, 0 go on, < 0 error. */
-static int plain_chunk(int fd, eva_stream_read_req *rd) {
+static int plain_chunk(eva_stream *stream, eva_stream_read_req *rd) {
     size_t have = (size_t)rd->nread;
     ssize_t r;
     if (rd->fds) {
         bool lost;
-        r = eva__stream_recv_fds(fd, rd->buf + have, rd->len - have, rd->fds, rd->maxfds, &rd->nfds, &lost);
+        r = eva__stream_recv_fds(stream->fd, rd->buf + have, rd->len - have, rd->fds, rd->maxfds, &rd->nfds, &lost);
         if (r > 0 && lost) {
             rd->nread += r;
             return -EMSGSIZE;
         }
         if (r < 0)
             return (int)r;
-    } else if ((r = read(fd, rd->buf + have, rd->len - have)) < 0) {
-        return -errno;
+    } else if ((r = eva__stream_recv(stream, rd->buf + have, rd->len - have, false)) < 0) {
+        return (int)r;
     }
     if (r == 0)
         return rd->mode == EVA__READ_SOME ? 1 : EVA_EOF;
@@ -213,11 +213,10 @@ static int lent_chunk(eva_stream *stream, eva_stream_read_req *rd) {
     char *chunk = eva__stream_lent_take(stream);
     if (!chunk)
         return -ENOMEM;
-    ssize_t r = read(stream->fd, chunk, EVA_STREAM_LENT_SIZE);
-    int err = errno;
+    ssize_t r = eva__stream_recv(stream, chunk, EVA_STREAM_LENT_SIZE, false); /* TLS too */
     if (r <= 0) {
         eva__stream_lent_give(stream, chunk);
-        return r == 0 ? 1 : -err;
+        return r == 0 ? 1 : (int)r;
     }
     stream->lent = rd->lent = chunk;
     rd->nread = r;
@@ -231,7 +230,7 @@ static int read_chunk(eva_stream *stream, eva_stream_read_req *rd) {
     case EVA__READ_LENT:
         return lent_chunk(stream, rd);
     default:
-        return plain_chunk(stream->fd, rd);
+        return plain_chunk(stream, rd);
     }
 }
 
@@ -318,6 +317,8 @@ static int read_begin(eva_stream_read_req *req, void (*cb)(void)) {
 
 static void read_arm(eva_stream *stream) {
     ev_io_start(eva_loop_get_ev(stream->loop), &stream->rio);
+    if (stream->tls)
+        eva__tls_read_armed(stream);
     note_progress(stream);
     eva__stream_read_timer_arm(stream);
 }

@@ -41,7 +41,7 @@ static const size_row rows[] = {
     ROW(eva_stream_shutdown_req, 72),
     ROW(eva_stream_drain_req, 72),
     ROW(eva_server_accept_req, 80),
-    ROW(eva_stream, 368),
+    ROW(eva_stream, 376),
     ROW(eva_server, 208),
     ROW(eva_tcp_dial_req, 904),
     ROW(eva_udp_recv_req, 128),

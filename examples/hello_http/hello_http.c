@@ -90,8 +90,8 @@ static eva_step server_run(void *frame) {
             fprintf(stderr, "hello_http: out of memory: dropping a connection\n");
             close(s->accept.fd);
         } else {
-            c->header_timeout_ms = header_timeout_ms;
-            c->idle_timeout_ms = idle_timeout_ms;
+            c->header_timeout_ms = (uint32_t)header_timeout_ms; /* bounded by main() */
+            c->idle_timeout_ms = (uint32_t)idle_timeout_ms;
         }
     }
     ASYNC_FINALLY(s);
@@ -232,9 +232,11 @@ int main(int argc, char **argv) {
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--no-detector") == 0)
             detector = false;
-        else if (strcmp(argv[i], "--header-timeout") == 0 && (header_timeout_ms = parse_count(argv[i + 1])) >= 0)
+        else if (strcmp(argv[i], "--header-timeout") == 0 && (header_timeout_ms = parse_count(argv[i + 1])) >= 0 &&
+                 header_timeout_ms <= UINT32_MAX)
             i++;
-        else if (strcmp(argv[i], "--idle-timeout") == 0 && (idle_timeout_ms = parse_count(argv[i + 1])) >= 0)
+        else if (strcmp(argv[i], "--idle-timeout") == 0 && (idle_timeout_ms = parse_count(argv[i + 1])) >= 0 &&
+                 idle_timeout_ms <= UINT32_MAX)
             i++;
         else if (strcmp(argv[i], "--task-budget") == 0 && (budget = parse_count(argv[i + 1])) >= 0 &&
                  budget <= UINT32_MAX)

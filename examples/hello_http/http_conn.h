@@ -42,8 +42,8 @@ extern const char http_conn_hello[], http_conn_bad_request[], http_conn_timeout[
 struct http_conn {
     eva_task task;              /* first member: the frame is the task */
     eva_stream tcp;                /* the spawner opens it */
-    int64_t header_timeout_ms;  /* the spawner sets them; 0: none */
-    int64_t idle_timeout_ms;
+    uint32_t header_timeout_ms; /* the spawner sets them; 0: none (at most 49 days: */
+    uint32_t idle_timeout_ms;   /* half the bytes of an int64_t, in every connection) */
     /* the task's own: */
     eva_stream_read_req read;      /* its lent and nread: the bytes being parsed */
     eva_stream_write_req write;

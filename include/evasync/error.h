@@ -25,7 +25,12 @@ enum {
     EVA_EDNS_BADREPLY = -4005, /* the reply could not be parsed */
     EVA_EOF           = -4006, /* the peer closed its side: no more bytes */
     EVA_EALLFAILED    = -4007, /* every input of eva_promise_any was rejected */
-    EVA_EDNS_NODATA   = -4008  /* the name exists, without records of the asked type */
+    EVA_EDNS_NODATA   = -4008, /* the name exists, without records of the asked type */
+    EVA_ETLS_HANDSHAKE = -4009, /* the TLS handshake failed: not TLS, a protocol error, a peer's alert */
+    EVA_ETLS_VERIFY    = -4010, /* the peer's certificate failed verification (expired, name, CA) */
+    EVA_ETLS_TRUNCATED = -4011, /* the peer closed without close_notify: the data may be cut off */
+    EVA_ETLS_PROTOCOL  = -4012, /* a TLS error on an established connection (bad record, alert) */
+    EVA_ETLS_CONFIG    = -4013  /* a TLS context setting OpenSSL refused (certificate, key, ciphers) */
 };
 
 /* A static, human-readable message for an evasync return code.  Never NULL;

@@ -178,7 +178,7 @@ struct eva_server_accept_req {
     eva__req req;
 };
 
-/* eva_stream: 368 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_stream: 376 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_stream {
     /* public: */
     void *data;                    /* the caller's */
@@ -207,6 +207,7 @@ struct eva_stream {
     bool timer_unref;              /* the read timer runs without holding the loop */
     bool above_high;
     eva__stream_kind kind;
+    struct eva__tls *tls;          /* TLS on it (evasync/tls.h); NULL: plain bytes */
 };
 
 /* eva_server: 208 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */

@@ -1,0 +1,90 @@
+/* net/tls_io.c — OpenSSL's view of the stream's socket: a BIO that reads with
+ * recv and writes with send(MSG_NOSIGNAL) (OpenSSL's own socket BIO uses
+ * write(2), which raises SIGPIPE on a peer that went away), and keeps the
+ * errno of the last failure for the error reports; and the reason strings of
+ * OpenSSL's error queue. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <openssl/err.h>
+
+#include "tls_internal.h"
+
+static ssize_t io_result(BIO *b, eva__tls *tls, ssize_t n, bool reading) {
+    if (n >= 0)
+        return n;
+    tls->io_errno = errno;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        tls->io_errno = 0;
+        if (reading)
+            BIO_set_retry_read(b);
+        else
+            BIO_set_retry_write(b);
+    }
+    return -1;
+}
+
+static int bio_write(BIO *b, const char *data, int len) {
+    eva__tls *tls = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n;
+    do
+        n = send(tls->stream->fd, data, (size_t)len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return (int)io_result(b, tls, n, false);
+}
+
+static int bio_read(BIO *b, char *buf, int len) {
+    eva__tls *tls = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    ssize_t n;
+    do
+        n = recv(tls->stream->fd, buf, (size_t)len, 0);
+    while (n < 0 && errno == EINTR);
+    return (int)io_result(b, tls, n, true); /* 0: the peer closed (OpenSSL tells a truncation from close_notify) */
+}
+
+static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* nothing is buffered here */
+}
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+/* One method for the process, made on first use and kept (OpenSSL's own
+ * methods are static too). */
+static void bio_method_make(void) {
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evasync stream");
+    if (m && (!BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
+              !BIO_meth_set_ctrl(m, bio_ctrl))) {
+        BIO_meth_free(m);
+        m = NULL;
+    }
+    bio_method = m;
+}
+
+BIO *eva__tls_bio_new(eva__tls *tls) {
+    pthread_once(&bio_once, bio_method_make);
+    BIO *b = bio_method ? BIO_new(bio_method) : NULL;
+    if (b) {
+        BIO_set_data(b, tls);
+        BIO_set_init(b, 1);
+    }
+    return b;
+}
+
+void eva__tls_reason(char *buf, size_t len, const char *what) {
+    unsigned long e = ERR_peek_error();
+    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+    if (reason)
+        snprintf(buf, len, "%s: %s", what, reason);
+    else
+        snprintf(buf, len, "%s", what);
+    ERR_clear_error();
+}
