@@ -184,6 +184,12 @@ static int until_chunk(eva_stream *stream, eva_stream_read_req *rd) {
     return stream->kind.socket ? until_chunk_peek(stream, rd) : until_chunk_bounded(stream->fd, rd);
 }
 
+/* A read that asked for room and got less emptied the descriptor, most
+ * likely: the next AWAIT read need not try it before waiting (libuv's
+ * UV_HANDLE_READ_PARTIAL).  Waiting is always safe, the watcher being level
+ * triggered (and TLS records already decrypted are fed by read_arm). */
+static void note_got(eva_stream *stream, ssize_t got, size_t asked) { stream->read_short = (size_t)got < asked; }
+
 /* One read-some/exact chunk (recvmsg for a read that takes descriptors):
  * 1 done, 0 go on, < 0 error. */
 static int plain_chunk(eva_stream *stream, eva_stream_read_req *rd) {
@@ -201,6 +207,7 @@ static int plain_chunk(eva_stream *stream, eva_stream_read_req *rd) {
     } else if ((r = eva__stream_recv(stream, rd->buf + have, rd->len - have, false)) < 0) {
         return (int)r;
     }
+    note_got(stream, r, rd->len - have);
     if (r == 0)
         return rd->mode == EVA__READ_SOME ? 1 : EVA_EOF;
     rd->nread += r;
@@ -214,6 +221,8 @@ static int lent_chunk(eva_stream *stream, eva_stream_read_req *rd) {
     if (!chunk)
         return -ENOMEM;
     ssize_t r = eva__stream_recv(stream, chunk, EVA_STREAM_LENT_SIZE, false); /* TLS too */
+    if (r >= 0)
+        note_got(stream, r, EVA_STREAM_LENT_SIZE);
     if (r <= 0) {
         eva__stream_lent_give(stream, chunk);
         return r == 0 ? 1 : (int)r;
@@ -390,7 +399,9 @@ static int read_await_start(eva_task *t, const eva_op *op) {
     if (rc < 0)
         return rc;
     eva_stream *stream = req->stream;
-    if (read_step(stream, req, &rc)) { /* the bytes were already there: no suspension */
+    bool try_now = !stream->read_short;
+    stream->read_short = false; /* once: the wake's read sets it again */
+    if (try_now && read_step(stream, req, &rc)) { /* the bytes were already there: no suspension */
         stream->rd = NULL;
         eva__req_idle(&req->req);
         return rc;

@@ -25,19 +25,28 @@ _Static_assert(sizeof(struct http_conn) <= 896, "an idle connection holds more t
 _Static_assert(EVA_STREAM_LENT_SIZE <= UINT32_MAX, "pos counts within one lent chunk");
 
 static int on_message_begin(http_parser *p) {
-    struct http_conn *c = p->data;
-    c->in_header = true;
-    if (c->header_timeout_ms)
-        eva_stream_set_read_deadline(&c->tcp, c->header_timeout_ms);
+    ((struct http_conn *)p->data)->in_header = true;
     return 0;
 }
 
 static int on_headers_complete(http_parser *p) {
     struct http_conn *c = p->data;
     c->in_header = false;
-    if (c->header_timeout_ms)
+    if (c->deadline_armed)
         eva_stream_set_read_deadline(&c->tcp, 0);
+    c->deadline_armed = false;
     return 0;
+}
+
+/* A header still incomplete when a chunk's bytes run out gets its deadline,
+ * counted from now: the loop time of the step that parsed its first byte.  A header whole
+ * in one chunk (every pipelined request but a split one) never needs it,
+ * which saves two deadline changes per request. */
+static void arm_header_deadline(struct http_conn *c) {
+    if (c->in_header && !c->deadline_armed && c->header_timeout_ms) {
+        eva_stream_set_read_deadline(&c->tcp, c->header_timeout_ms);
+        c->deadline_armed = true;
+    }
 }
 
 static int on_message_complete(http_parser *p) {
@@ -74,6 +83,7 @@ eva_step http_conn_run(void *frame) {
         for (c->pos = 0; c->pos < (size_t)c->read.nread;) {
             c->pos += (uint32_t)http_parser_execute(&c->parser, &settings, c->read.lent + c->pos,
                                                     (size_t)c->read.nread - c->pos);
+            arm_header_deadline(c);
             enum http_errno err = HTTP_PARSER_ERRNO(&c->parser);
             if (err == HPE_PAUSED) {
                 http_parser_pause(&c->parser, 0);

@@ -55,6 +55,7 @@ struct http_conn {
     uint16_t batched;           /* 200s owed, not written yet (at most HTTP_CONN_BATCH) */
     bool close_after;           /* "Connection: close", HTTP/1.0, or an error */
     bool in_header;             /* a request has begun, its header is not complete */
+    bool deadline_armed;        /* ... and its header deadline is set on tcp */
 };
 
 /* The connection's task function (frame: a struct http_conn). */
