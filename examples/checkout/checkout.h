@@ -52,6 +52,20 @@ void *price_work(void *arg);
 
 /* ---- the three styles and the blocking baseline ------------------------- */
 
+/* Start request id (0 .. cfg->requests - 1) in one style; ctx is the style's
+ * own.  Returns 0, or a negative error code (that request did not start). */
+typedef int (*checkout_start_fn)(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, int id,
+                                 void *ctx);
+
+/* Run the loop, starting every request from its first iteration, as a server
+ * starts the requests it accepts: each style's start-up work (200 connects)
+ * then counts in the loop's lag alike, whether the style starts a request
+ * at once (callbacks, promises) or on its task's first step (AWAIT).  A
+ * request that fails to start stops the starting; those started finish.
+ * Returns eva_loop_run's result, or the first start failure. */
+int checkout_run(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, checkout_start_fn start,
+                 void *ctx);
+
 int run_callbacks(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t);
 int run_promises(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t);
 int run_await(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t);

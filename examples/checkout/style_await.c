@@ -45,15 +45,18 @@ static void on_done(eva_task *t) { /* the loop frees the frame after this */
     checkout_finish(r->tally, status, status ? eva_task_get_message(t) : NULL, r->total);
 }
 
+static int spawn_one(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, int id, void *ctx) {
+    (void)ctx;
+    request *r;
+    int rc = eva_task_spawn(loop, sizeof *r, request_run, "checkout", on_done, (void **)&r);
+    if (rc < 0)
+        return rc;
+    r->cfg = cfg;
+    r->tally = t;
+    r->id = id;
+    return 0;
+}
+
 int run_await(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t) {
-    for (int i = 0; i < cfg->requests; i++) {
-        request *r;
-        int rc = eva_task_spawn(loop, sizeof *r, request_run, "checkout", on_done, (void **)&r);
-        if (rc < 0)
-            return rc;
-        r->cfg = cfg;
-        r->tally = t;
-        r->id = i;
-    }
-    return eva_loop_run(loop, EVA_RUN_DEFAULT);
+    return checkout_run(loop, cfg, t, spawn_one, NULL);
 }

@@ -75,19 +75,20 @@ static void on_connected(eva_tcp_connect_req *cn, int status) {
         send_query(cn->data);
 }
 
+static int start_one(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, int id, void *ctx) {
+    (void)ctx;
+    request *r = calloc(1, sizeof *r);
+    if (!r)
+        return -ENOMEM;
+    *r = (request){.loop = loop, .cfg = cfg, .tally = t, .id = id};
+    r->cn.data = r->w.data = r->rd.data = r;
+    int rc = eva_tcp_connect(&r->cn, loop, &r->tcp, (const struct sockaddr *)&cfg->db, sizeof cfg->db, 5000,
+                             on_connected);
+    if (rc < 0)
+        free(r);
+    return rc;
+}
+
 int run_callbacks(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t) {
-    for (int i = 0; i < cfg->requests; i++) {
-        request *r = calloc(1, sizeof *r);
-        if (!r)
-            return -ENOMEM;
-        *r = (request){.loop = loop, .cfg = cfg, .tally = t, .id = i};
-        r->cn.data = r->w.data = r->rd.data = r;
-        int rc = eva_tcp_connect(&r->cn, loop, &r->tcp, (const struct sockaddr *)&cfg->db,
-                                 sizeof cfg->db, 5000, on_connected);
-        if (rc < 0) {
-            free(r);
-            return rc;
-        }
-    }
-    return eva_loop_run(loop, EVA_RUN_DEFAULT);
+    return checkout_run(loop, cfg, t, start_one, NULL);
 }

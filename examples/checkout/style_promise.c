@@ -81,9 +81,10 @@ static int on_settled(void *arg, eva_promise *settled, eva_promise *next) {
     return 0;
 }
 
-/* *done is the request's promise: the caller keeps it alive until it settles. */
-static int start(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, int id,
-                 eva_promise **done_out) {
+/* ctx is the array of the requests' promises: done[id] is this one's, kept
+ * alive by the caller until it settles. */
+static int start(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, int id, void *ctx) {
+    eva_promise **done_out = (eva_promise **)ctx + id;
     request *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
@@ -110,11 +111,7 @@ int run_promises(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t) {
     eva_promise **done = calloc((size_t)cfg->requests, sizeof *done);
     if (!done)
         return -ENOMEM;
-    int rc = 0;
-    for (int i = 0; i < cfg->requests && rc == 0; i++)
-        rc = start(loop, cfg, t, i, &done[i]);
-    if (rc == 0)
-        rc = eva_loop_run(loop, EVA_RUN_DEFAULT);
+    int rc = checkout_run(loop, cfg, t, start, done);
     for (int i = 0; i < cfg->requests; i++)
         eva_promise_unref(done[i]); /* NULL for those never started */
     free(done);
