@@ -178,6 +178,59 @@ static void await_form_keeps_bytes_until_the_next_read(void **state) {
     free(e);
 }
 
+/* A read that came back short of its chunk emptied the socket: the next
+ * AWAIT read waits for readiness instead of trying it first (one read
+ * syscall saved per request; the watcher is level-triggered, so bytes that
+ * came in between are still delivered, one iteration later). */
+typedef struct twice {
+    eva_task task;
+    eva_stream s;
+    eva_stream_read_req rd;
+    char second[8];
+    size_t second_len;
+    bool first_done, second_started, done;
+} twice;
+
+static eva_step twice_run(void *frame) {
+    twice *t = frame;
+    ASYNC_BEGIN(t);
+    AWAIT(t, eva_stream_read_lent_op(&t->rd, &t->s)); /* 2 bytes of a chunk: short */
+    t->first_done = true;
+    YIELD(t); /* the test writes the next bytes meanwhile */
+    t->second_started = true;
+    AWAIT(t, eva_stream_read_lent_op(&t->rd, &t->s));
+    t->second_len = (size_t)t->rd.nread;
+    memcpy(t->second, t->rd.lent, t->second_len < sizeof t->second ? t->second_len : sizeof t->second);
+    ASYNC_FINALLY(t);
+    t->done = true;
+    ASYNC_END(t);
+}
+
+static void await_read_after_a_short_read_waits_for_readiness(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    twice *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    int peer;
+    stream_pair(loop, &t->s, &peer);
+    assert_int_equal(write(peer, "ab", 2), 2);
+    eva_task_init(loop, &t->task, twice_run, "twice");
+    assert_int_equal(eva_task_start(&t->task, NULL), 0);
+    test_run_until(loop, &t->first_done, 2000);
+    assert_int_equal(write(peer, "cd", 2), 2); /* there before the second read starts */
+    test_run_until(loop, &t->second_started, 2000);
+    assert_false(t->done); /* parked, though the bytes were there: the socket was not tried */
+    assert_int_equal(eva_task_get_state(&t->task), EVA_TASK_SUSPENDED);
+    test_run_until(loop, &t->done, 2000);
+    assert_int_equal(eva_task_get_status(&t->task), 0);
+    assert_int_equal(t->second_len, 2);
+    assert_memory_equal(t->second, "cd", 2);
+    close(peer);
+    eva_stream_close(&t->s, EVA_STREAM_CLOSE_DISCARD, NULL);
+    test_loop_destroy(loop);
+    free(t);
+}
+
 /* Many connections, each answered and waiting again: none holds a chunk,
  * and the loop keeps no more than EVA_STREAM_LENT_SPARE spare. */
 enum { CONNS = 64 };
@@ -345,6 +398,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(callback_form_lends_only_while_bytes_are_there),
         cmocka_unit_test(await_form_keeps_bytes_until_the_next_read),
+        cmocka_unit_test(await_read_after_a_short_read_waits_for_readiness),
         cmocka_unit_test(idle_connections_hold_no_chunk),
         cmocka_unit_test(release_and_close_give_the_chunk_back),
         cmocka_unit_test(loop_destroy_takes_a_held_chunk_back),

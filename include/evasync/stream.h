@@ -297,6 +297,10 @@ EVA_API int eva_stream_set_read_deadline(eva_stream *stream, int64_t ms);
  * Start errors: -EINVAL (NULL, len 0, a bad delimiter), -EBUSY (a read is
  * pending on stream, or req is in flight), -ENOTCONN (not open, connecting or
  * closing), -ETIMEDOUT (the read deadline has passed).
+ * An AWAIT read completes at once when bytes are there, but after a read
+ * (some, exact, lent) that got less than it had room for it waits for
+ * readiness without trying the descriptor, which that read most likely
+ * emptied (docs/tcp.md).
  *
  * Read 1..len bytes (nread 0: end of stream, status 0). */
 EVA_API int eva_stream_read(eva_stream_read_req *req, eva_stream *stream, void *buf, size_t len, eva_stream_read_fn cb);
