@@ -196,9 +196,9 @@ void daemon_drain(daemon_state *d) {
     if (d->draining)
         return;
     d->draining = true;
-    printf("daemon: draining\n");
     service_drain(&d->health, DRAIN_GRACE_MS);
     service_drain(&d->control, DRAIN_GRACE_MS);
+    printf("daemon: draining\n"); /* once the listeners are closed: a client may rely on it */
 }
 
 static void service_setup(service *s, daemon_state *d, size_t size, size_t offset, eva_task_fn fn,
