@@ -33,6 +33,8 @@ struct eva_pool {
     size_t queued, capacity;
     unsigned idle;          /* workers waiting for a job */
     unsigned waking;        /* of them, signalled and not yet awake */
+    bool spinning;          /* a worker polls for a job before it sleeps */
+    _Atomic size_t pending; /* queued, for the spinner to poll without the lock */
     bool stopping;
     unsigned nthreads;
     worker *workers;
@@ -48,12 +50,12 @@ unsigned eva_pool_get_default_threads(void) {
 
 static void queue_push(eva_pool *pool, eva_pool_job *job) {
     eva__queue_insert_tail(&pool->jobs, &job->node);
-    pool->queued++;
+    atomic_store_explicit(&pool->pending, ++pool->queued, memory_order_relaxed);
 }
 
 static void queue_remove(eva_pool *pool, eva_pool_job *job) {
     eva__queue_remove(&job->node);
-    pool->queued--;
+    atomic_store_explicit(&pool->pending, --pool->queued, memory_order_relaxed);
 }
 
 static eva_pool_job *job_of(eva_queue *node) { return EVA__QUEUE_DATA(node, eva_pool_job, node); }
@@ -83,11 +85,45 @@ static void deliver(eva_pool_job *job) {
 
 /* ---- workers ---------------------------------------------------------------------- */
 
+enum { SPIN = 256 }; /* polls of the queue before sleeping: a few microseconds */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Poll for a job for a few microseconds, the lock released, before sleeping
+ * (mutex held on entry and exit).  Tiny jobs come back faster than a futex
+ * wake-up: while a worker spins, submit signals nobody, and the loop thread
+ * (the bottleneck for tiny jobs) makes no system call.  One spinner at a
+ * time: on few cores, more would take the CPU from the loop thread. */
+static void spin_for_job(eva_pool *pool) {
+    if (pool->spinning || pool->stopping)
+        return;
+    pool->spinning = true;
+    pthread_mutex_unlock(&pool->mutex);
+    for (int i = 0; i < SPIN && !atomic_load_explicit(&pool->pending, memory_order_relaxed); i++)
+        cpu_relax();
+    pthread_mutex_lock(&pool->mutex);
+    pool->spinning = false;
+}
+
+/* A worker that takes a job and leaves more queued wakes an idle one: submit
+ * signalled nobody while this worker spun, and its job may be a long one. */
+static bool take_wakes_another(const eva_pool *pool) {
+    return !eva__queue_empty(&pool->jobs) && pool->idle > pool->waking && !pool->spinning;
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     eva_pool *pool = w->pool;
     pthread_mutex_lock(&pool->mutex);
     for (;;) {
+        if (eva__queue_empty(&pool->jobs))
+            spin_for_job(pool);
         while (eva__queue_empty(&pool->jobs) && !pool->stopping) {
             pool->idle++;
             pthread_cond_wait(&pool->work_ready, &pool->mutex);
@@ -99,9 +135,13 @@ static void *worker_main(void *arg) {
             break; /* stopping, and nothing left to run */
         eva_pool_job *job = job_of(pool->jobs.next);
         queue_remove(pool, job);
+        bool wake = take_wakes_another(pool);
+        pool->waking += wake;
         job->state = JOB_RUNNING; /* from here on eva_pool_cancel only flags it */
         uint64_t job_submitted = job->submitted_ns; /* the job is not ours after deliver */
         pthread_mutex_unlock(&pool->mutex);
+        if (wake)
+            pthread_cond_signal(&pool->work_ready);
 
         bool timed = job_submitted != 0; /* chosen by eva_pool_submit */
         uint64_t started = timed ? eva_hrtime() : 0;
@@ -228,7 +268,7 @@ int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
         /* Busy workers, and those already signalled, will find it without a
          * wake-up: a worker takes jobs until the queue is empty.  Signalling
          * every submit while a worker is still waking cost a futex call each. */
-        wake = pool->idle > pool->waking;
+        wake = pool->idle > pool->waking && !pool->spinning;
         pool->waking += wake;
     }
     pthread_mutex_unlock(&pool->mutex);
