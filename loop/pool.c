@@ -48,14 +48,19 @@ unsigned eva_pool_get_default_threads(void) {
 
 /* ---- the queue (mutex held) ------------------------------------------------ */
 
+static void queued_set(eva_pool *pool, size_t n) {
+    pool->queued = n;
+    atomic_store_explicit(&pool->pending, n, memory_order_relaxed);
+}
+
 static void queue_push(eva_pool *pool, eva_pool_job *job) {
     eva__queue_insert_tail(&pool->jobs, &job->node);
-    atomic_store_explicit(&pool->pending, ++pool->queued, memory_order_relaxed);
+    queued_set(pool, pool->queued + 1);
 }
 
 static void queue_remove(eva_pool *pool, eva_pool_job *job) {
     eva__queue_remove(&job->node);
-    atomic_store_explicit(&pool->pending, --pool->queued, memory_order_relaxed);
+    queued_set(pool, pool->queued - 1);
 }
 
 static eva_pool_job *job_of(eva_queue *node) { return EVA__QUEUE_DATA(node, eva_pool_job, node); }
@@ -186,7 +191,7 @@ static int pool_stop(eva_pool *pool, unsigned started) {
         pool->cancelled++;
     }
     eva__queue_move(&pool->jobs, &cancelled);
-    pool->queued = 0;
+    queued_set(pool, 0);
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->mutex);
     eva_queue *n;
