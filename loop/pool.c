@@ -1,6 +1,8 @@
 /* loop/pool.c — the offload pool.
  *
- * Workers sleep on a condition variable until the bounded FIFO has a job.
+ * Workers sleep on a condition variable until the bounded FIFO has a job;
+ * one of them first spins on the queue for a few microseconds (see
+ * spin_for_job), so tiny jobs pass without a futex wake-up.
  * The queue and the job states are guarded by the pool's one mutex, which a
  * worker takes once per job, to take it; each worker keeps its own
  * statistics (relaxed atomics, merged by eva_pool_get_stats).  A finished job
