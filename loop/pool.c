@@ -1,6 +1,8 @@
 /* loop/pool.c — the offload pool.
  *
- * Workers sleep on a condition variable until the bounded FIFO has a job.
+ * Workers sleep on a condition variable until the bounded FIFO has a job;
+ * one of them first spins on the queue for a few microseconds (see
+ * spin_for_job), so tiny jobs pass without a futex wake-up.
  * The queue and the job states are guarded by the pool's one mutex, which a
  * worker takes once per job, to take it; each worker keeps its own
  * statistics (relaxed atomics, merged by eva_pool_get_stats).  A finished job
@@ -33,6 +35,8 @@ struct eva_pool {
     size_t queued, capacity;
     unsigned idle;          /* workers waiting for a job */
     unsigned waking;        /* of them, signalled and not yet awake */
+    bool spinning;          /* a worker polls for a job before it sleeps */
+    _Atomic size_t pending; /* queued, for the spinner to poll without the lock */
     bool stopping;
     unsigned nthreads;
     worker *workers;
@@ -46,14 +50,19 @@ unsigned eva_pool_get_default_threads(void) {
 
 /* ---- the queue (mutex held) ------------------------------------------------ */
 
+static void queued_set(eva_pool *pool, size_t n) {
+    pool->queued = n;
+    atomic_store_explicit(&pool->pending, n, memory_order_relaxed);
+}
+
 static void queue_push(eva_pool *pool, eva_pool_job *job) {
     eva__queue_insert_tail(&pool->jobs, &job->node);
-    pool->queued++;
+    queued_set(pool, pool->queued + 1);
 }
 
 static void queue_remove(eva_pool *pool, eva_pool_job *job) {
     eva__queue_remove(&job->node);
-    pool->queued--;
+    queued_set(pool, pool->queued - 1);
 }
 
 static eva_pool_job *job_of(eva_queue *node) { return EVA__QUEUE_DATA(node, eva_pool_job, node); }
@@ -83,11 +92,45 @@ static void deliver(eva_pool_job *job) {
 
 /* ---- workers ---------------------------------------------------------------------- */
 
+enum { SPIN = 256 }; /* polls of the queue before sleeping: a few microseconds */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Poll for a job for a few microseconds, the lock released, before sleeping
+ * (mutex held on entry and exit).  Tiny jobs come back faster than a futex
+ * wake-up: while a worker spins, submit signals nobody, and the loop thread
+ * (the bottleneck for tiny jobs) makes no system call.  One spinner at a
+ * time: on few cores, more would take the CPU from the loop thread. */
+static void spin_for_job(eva_pool *pool) {
+    if (pool->spinning || pool->stopping)
+        return;
+    pool->spinning = true;
+    pthread_mutex_unlock(&pool->mutex);
+    for (int i = 0; i < SPIN && !atomic_load_explicit(&pool->pending, memory_order_relaxed); i++)
+        cpu_relax();
+    pthread_mutex_lock(&pool->mutex);
+    pool->spinning = false;
+}
+
+/* A worker that takes a job and leaves more queued wakes an idle one: submit
+ * signalled nobody while this worker spun, and its job may be a long one. */
+static bool take_wakes_another(const eva_pool *pool) {
+    return !eva__queue_empty(&pool->jobs) && pool->idle > pool->waking && !pool->spinning;
+}
+
 static void *worker_main(void *arg) {
     worker *w = arg;
     eva_pool *pool = w->pool;
     pthread_mutex_lock(&pool->mutex);
     for (;;) {
+        if (eva__queue_empty(&pool->jobs))
+            spin_for_job(pool);
         while (eva__queue_empty(&pool->jobs) && !pool->stopping) {
             pool->idle++;
             pthread_cond_wait(&pool->work_ready, &pool->mutex);
@@ -99,9 +142,13 @@ static void *worker_main(void *arg) {
             break; /* stopping, and nothing left to run */
         eva_pool_job *job = job_of(pool->jobs.next);
         queue_remove(pool, job);
+        bool wake = take_wakes_another(pool);
+        pool->waking += wake;
         job->state = JOB_RUNNING; /* from here on eva_pool_cancel only flags it */
         uint64_t job_submitted = job->submitted_ns; /* the job is not ours after deliver */
         pthread_mutex_unlock(&pool->mutex);
+        if (wake)
+            pthread_cond_signal(&pool->work_ready);
 
         bool timed = job_submitted != 0; /* chosen by eva_pool_submit */
         uint64_t started = timed ? eva_hrtime() : 0;
@@ -146,7 +193,7 @@ static int pool_stop(eva_pool *pool, unsigned started) {
         pool->cancelled++;
     }
     eva__queue_move(&pool->jobs, &cancelled);
-    pool->queued = 0;
+    queued_set(pool, 0);
     pthread_cond_broadcast(&pool->work_ready);
     pthread_mutex_unlock(&pool->mutex);
     eva_queue *n;
@@ -228,7 +275,7 @@ int eva_pool_submit(eva_pool *pool, eva_loop *loop, eva_pool_job *job,
         /* Busy workers, and those already signalled, will find it without a
          * wake-up: a worker takes jobs until the queue is empty.  Signalling
          * every submit while a worker is still waking cost a futex call each. */
-        wake = pool->idle > pool->waking;
+        wake = pool->idle > pool->waking && !pool->spinning;
         pool->waking += wake;
     }
     pthread_mutex_unlock(&pool->mutex);

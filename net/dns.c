@@ -465,8 +465,63 @@ static int records_start(eva_loop *loop, eva_dns_query *q, const char *name, eva
     return 0;
 }
 
+/* c-ares 1.18 to 1.20 lose a copy of the name (10 bytes, on every lookup)
+ * when "localhost" is not in the hosts file for the family asked: the
+ * hosts-file search copies the name, and the RFC 6761 fallback that follows
+ * copies it again over the first.  On those versions evasync gives the
+ * fallback's own answer without calling c-ares: the loopback address of
+ * each family asked, ::1 first, as c-ares orders them. */
+static bool localhost_in_hosts(eva__dns_loop *dl, int family) {
+    struct hostent *he;
+    if (ares_gethostbyname_file(dl->channel, "localhost", family, &he) != ARES_SUCCESS)
+        return false;
+    ares_free_hostent(he);
+    return true;
+}
+
+static bool answer_localhost(eva__dns_loop *dl, eva__dns_ctx *c) {
+    enum { FIXED_IN = 0x011500 }; /* 1.21.0 rewrote the hosts-file code */
+    int version;
+    ares_version(&version);
+    if (strcmp(c->host, "localhost") != 0 || version >= FIXED_IN)
+        return false;
+    bool v6 = c->family != AF_INET, v4 = c->family != AF_INET6;
+    if ((v6 && localhost_in_hosts(dl, AF_INET6)) || (v4 && localhost_in_hosts(dl, AF_INET)))
+        return false; /* the hosts file answers: no fallback, no leak */
+    eva__dns_release(dl);
+    eva_dns_addrs *a = eva__alloc(sizeof *a + 2 * sizeof a->addr[0]);
+    if (!a) {
+        c->status = eva__dns_status(ARES_ENOMEM, &c->message);
+        eva__dns_done(dl, c);
+        return true;
+    }
+    a->count = 0;
+    if (v6) {
+        eva_dns_addr *d = &a->addr[a->count++];
+        memset(d, 0, sizeof *d);
+        d->family = AF_INET6;
+        d->len = sizeof(struct sockaddr_in6);
+        d->addr.in6.sin6_family = AF_INET6;
+        d->addr.in6.sin6_addr = in6addr_loopback;
+    }
+    if (v4) {
+        eva_dns_addr *d = &a->addr[a->count++];
+        memset(d, 0, sizeof *d);
+        d->family = AF_INET;
+        d->len = sizeof(struct sockaddr_in);
+        d->addr.in4.sin_family = AF_INET;
+        d->addr.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    }
+    c->addrs = a;
+    c->status = 0;
+    eva__dns_done(dl, c); /* not cached: neither is c-ares's own answer */
+    return true;
+}
+
 void eva__dns_ask(eva__dns_loop *dl, eva__dns_ctx *c) {
     enum { CLASS_IN = 1, TYPE_A = 1 };
+    if (c->kind == EVA__DNS_RESOLVE && answer_localhost(dl, c))
+        return;
     if (c->kind == EVA__DNS_RESOLVE) {
         struct ares_addrinfo_hints hints = {.ai_family = c->family};
         c->asking = true; /* still attached: its callback only queues it */

@@ -21,16 +21,23 @@ typedef struct eva__tls_session {
 
 /* ---- allocations ---------------------------------------------------------------------- */
 
+/* A failure is noted: OpenSSL does not always report it as one. */
+static void *noted(void *p, size_t n) {
+    if (!p && n)
+        eva__tls_alloc_failed = true;
+    return p;
+}
+
 static void *crypto_malloc(size_t n, const char *file, int line) {
     (void)file;
     (void)line;
-    return eva__alloc(n);
+    return noted(eva__alloc(n), n);
 }
 
 static void *crypto_realloc(void *p, size_t n, const char *file, int line) {
     (void)file;
     (void)line;
-    return eva__realloc(p, n);
+    return noted(eva__realloc(p, n), n);
 }
 
 static void crypto_free(void *p, const char *file, int line) {
@@ -45,12 +52,13 @@ int eva_tls_route_allocations(void) {
 
 /* ---- setting up ------------------------------------------------------------------------ */
 
+/* A setting OpenSSL refused, or could not take for want of memory. */
 static int config_error(char *err, size_t errlen, const char *what) {
     char buf[EVA_TLS_MESSAGE_MAX];
-    eva__tls_reason(buf, sizeof buf, what);
+    int code = eva__tls_reason(buf, sizeof buf, what, EVA_ETLS_CONFIG);
     if (err && errlen)
         snprintf(err, errlen, "%s", buf);
-    return EVA_ETLS_CONFIG;
+    return code;
 }
 
 /* The list in ALPN's wire format: each name prefixed with its length. */
@@ -197,6 +205,7 @@ int eva_tls_context_new(const eva_tls_context_opts *opts, eva_tls_context **out,
         eva__free(ctx);
         return -ENOMEM;
     }
+    eva__tls_call_begin();
     ctx->ssl_ctx = SSL_CTX_new(opts->server ? TLS_server_method() : TLS_client_method());
     int rc = ctx->ssl_ctx ? setup(ctx, opts, err, errlen) : -ENOMEM;
     if (rc < 0) {

@@ -42,8 +42,19 @@ int eva__tls_session_new_cb(SSL *ssl, SSL_SESSION *sess);
 /* tls_io.c: a BIO over the stream's socket (recv, send with MSG_NOSIGNAL),
  * noting the errno in tls->io_errno.  NULL when out of memory. */
 BIO *eva__tls_bio_new(eva__tls *tls);
+/* Before an SSL call: OpenSSL's queue emptied, and the note of an
+ * allocation failing under it (through eva_tls_route_allocations' hook)
+ * cleared.  OpenSSL does not report every failed allocation as one: a
+ * certificate check that cannot allocate says "key too weak". */
+void eva__tls_call_begin(void);
+extern _Thread_local bool eva__tls_alloc_failed;
 /* The error of the last failed SSL call, drained from OpenSSL's queue:
- * reason (NULL: none) into buf. */
-void eva__tls_reason(char *buf, size_t len, const char *what);
+ * "what: reason" into buf (the first entry's reason, the innermost).
+ * Returns -ENOMEM when any entry is an allocation failure (callers wrap it
+ * in their own errors, "internal error" among them) or the hook saw an
+ * allocation fail since eva__tls_call_begin, else code. */
+int eva__tls_reason(char *buf, size_t len, const char *what, int code);
+/* The same without the message: -ENOMEM or code, the queue drained. */
+int eva__tls_drain(int code);
 
 #endif

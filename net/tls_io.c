@@ -79,12 +79,42 @@ BIO *eva__tls_bio_new(eva__tls *tls) {
     return b;
 }
 
-void eva__tls_reason(char *buf, size_t len, const char *what) {
-    unsigned long e = ERR_peek_error();
-    const char *reason = e ? ERR_reason_error_string(e) : NULL;
+/* Empties the queue: the first entry's reason (a static string; NULL:
+ * none), and whether any entry is an allocation failure. */
+static const char *drain(bool *out_of_memory) {
+    const char *first = NULL;
+    unsigned long e;
+    *out_of_memory = eva__tls_alloc_failed;
+    eva__tls_alloc_failed = false;
+    while ((e = ERR_get_error()) != 0) {
+        if (!first)
+            first = ERR_reason_error_string(e);
+        *out_of_memory |= ERR_GET_REASON(e) == ERR_R_MALLOC_FAILURE;
+    }
+    return first;
+}
+
+/* Set by the allocation hook (tls_context.c), per thread: OpenSSL's calls
+ * run on the calling thread. */
+_Thread_local bool eva__tls_alloc_failed;
+
+void eva__tls_call_begin(void) {
+    ERR_clear_error();
+    eva__tls_alloc_failed = false;
+}
+
+int eva__tls_reason(char *buf, size_t len, const char *what, int code) {
+    bool oom;
+    const char *reason = drain(&oom);
     if (reason)
         snprintf(buf, len, "%s: %s", what, reason);
     else
         snprintf(buf, len, "%s", what);
-    ERR_clear_error();
+    return oom ? -ENOMEM : code;
+}
+
+int eva__tls_drain(int code) {
+    bool oom;
+    drain(&oom);
+    return oom ? -ENOMEM : code;
 }

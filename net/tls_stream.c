@@ -79,17 +79,19 @@ static int io_code(const eva__tls *tls, int e, int eof, int otherwise) {
 static int handshake_error(eva__tls *tls, int e, eva_tls_start_req *req) {
     long v = SSL_get_verify_result(tls->ssl);
     req->verify_result = v;
-    int code = io_code(tls, e, EVA_ETLS_HANDSHAKE, EVA_ETLS_HANDSHAKE);
+    int code = v == X509_V_ERR_OUT_OF_MEM ? -ENOMEM : io_code(tls, e, EVA_ETLS_HANDSHAKE, EVA_ETLS_HANDSHAKE);
     if (code == EVA_ETLS_HANDSHAKE && e == SSL_ERROR_SSL && v != X509_V_OK) {
+        /* a signature check that could not allocate fails as "certificate
+         * signature failure": not a bad certificate */
+        code = eva__tls_drain(EVA_ETLS_VERIFY);
         snprintf(req->message, sizeof req->message, "TLS handshake: certificate verify failed: %s",
-                 X509_verify_cert_error_string(v));
-        ERR_clear_error();
-        return EVA_ETLS_VERIFY;
+                 code == -ENOMEM ? "out of memory" : X509_verify_cert_error_string(v));
+        return code;
     }
     if (code == EVA_ETLS_HANDSHAKE && (e == SSL_ERROR_SYSCALL || reason_is_eof()))
         snprintf(req->message, sizeof req->message, "TLS handshake: the peer closed the connection");
     else if (code == EVA_ETLS_HANDSHAKE)
-        eva__tls_reason(req->message, sizeof req->message, "TLS handshake");
+        code = eva__tls_reason(req->message, sizeof req->message, "TLS handshake", code);
     else
         snprintf(req->message, sizeof req->message, "TLS handshake: %s", eva_strerror(code));
     ERR_clear_error();
@@ -134,7 +136,7 @@ static void handshake_done(eva__tls *tls) {
 }
 
 static void handshake_step(eva__tls *tls) {
-    ERR_clear_error();
+    eva__tls_call_begin();
     int ret = SSL_do_handshake(tls->ssl);
     if (ret == 1) {
         handshake_done(tls);
@@ -330,11 +332,21 @@ int eva_tls_start_promise(eva_stream *stream, eva_tls_context *ctx, const eva_tl
 
 /* ---- the stream's hooks ---------------------------------------------------------- */
 
+/* A failed call on an established connection: the socket's error, eof, an
+ * allocation failure (OpenSSL wraps it, e.g. in "internal error"), or
+ * EVA_ETLS_PROTOCOL.  The queue is left empty. */
+static int established_failure(const eva__tls *tls, int e, int eof) {
+    int code = io_code(tls, e, eof, EVA_ETLS_PROTOCOL);
+    if (code == EVA_ETLS_PROTOCOL)
+        code = eva__tls_drain(code);
+    ERR_clear_error();
+    return code;
+}
+
 /* A failed SSL_read / SSL_write on an established connection: the stream is
  * done for (OpenSSL allows no call after a fatal error). */
 static int data_failed(eva__tls *tls, int e) {
-    int code = io_code(tls, e, EVA_ETLS_TRUNCATED, EVA_ETLS_PROTOCOL);
-    ERR_clear_error();
+    int code = established_failure(tls, e, EVA_ETLS_TRUNCATED);
     tls->failed = code;
     tls->stream->broken = 1;
     return code;
@@ -347,7 +359,7 @@ ssize_t eva__tls_recv(eva_stream *stream, void *buf, size_t len, bool peek) {
     if (tls->handshaking)
         return -EAGAIN;
     size_t n;
-    ERR_clear_error();
+    eva__tls_call_begin();
     if (peek ? SSL_peek_ex(tls->ssl, buf, len, &n) : SSL_read_ex(tls->ssl, buf, len, &n))
         return (ssize_t)n;
     int e = SSL_get_error(tls->ssl, 0);
@@ -388,7 +400,7 @@ ssize_t eva__tls_writev(eva_stream *stream, const struct iovec *iov, int cnt) {
         buf = gather;
     }
     size_t n;
-    ERR_clear_error();
+    eva__tls_call_begin();
     if (SSL_write_ex(tls->ssl, buf, len, &n))
         return (ssize_t)n;
     int e = SSL_get_error(tls->ssl, 0);
@@ -435,11 +447,14 @@ void eva__tls_read_armed(eva_stream *stream) {
 static int send_close_notify(eva__tls *tls) {
     if (tls->failed || tls->handshaking)
         return 0;
-    ERR_clear_error();
+    eva__tls_call_begin();
     int ret = SSL_shutdown(tls->ssl);
     int e = ret < 0 ? SSL_get_error(tls->ssl, ret) : SSL_ERROR_NONE;
-    ERR_clear_error();
-    return e == SSL_ERROR_NONE || e == SSL_ERROR_WANT_WRITE ? 0 : io_code(tls, e, -EPIPE, EVA_ETLS_PROTOCOL);
+    if (e == SSL_ERROR_NONE || e == SSL_ERROR_WANT_WRITE) {
+        ERR_clear_error();
+        return 0;
+    }
+    return established_failure(tls, e, -EPIPE);
 }
 
 int eva__tls_shutdown(eva_stream *stream) { return send_close_notify(stream->tls); }

@@ -11,7 +11,8 @@ pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 "$certs_script" "$dir"
-"$server" "$dir/server.pem" "$dir/server.key" 0 > "$dir/out" 2>&1 &
+: > "$dir/out" # before the server starts: its redirection happens in the child, after the fork
+"$server" "$dir/server.pem" "$dir/server.key" 0 >> "$dir/out" 2>&1 &
 pid=$!
 port=
 for _ in $(seq 50); do # the listening line: at most 5 s

@@ -188,6 +188,53 @@ static void full_queue_fails_fast_and_loses_nothing(void **state) {
     test_loop_destroy(loop);
 }
 
+/* ---- parallelism while a worker spins -------------------------------------------- */
+
+enum { SPIN_ROUNDS = 50, HELD = 4 }; /* HELD workers, as many jobs held at once */
+
+typedef struct spin_round {
+    eva_pool *pool;
+    eva_loop *loop;
+    gate g;
+    eva_pool_job tiny, held[HELD];
+    outcome out[HELD];
+} spin_round;
+
+/* The worker that ran the tiny job polls the queue for a moment now: the
+ * jobs submitted here must still run at once, one on each worker. */
+static void on_tiny_done(eva_pool_job *job, int status) {
+    spin_round *r = job->ctx;
+    assert_int_equal(status, 0);
+    for (int i = 0; i < HELD; i++)
+        submit(r->pool, r->loop, &r->held[i], &r->out[i], &r->g, 0);
+}
+
+static void jobs_queued_behind_a_spinning_worker_run_in_parallel(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    eva_pool *pool = pool_new(HELD, HELD);
+    for (int round = 0; round < SPIN_ROUNDS; round++) {
+        spin_round r = {.pool = pool, .loop = loop};
+        gate_init(&r.g);
+        r.tiny.ctx = &r;
+        assert_int_equal(eva_pool_submit(pool, loop, &r.tiny, square, on_tiny_done, NULL), 0);
+        /* polled, not waited for: done() then runs while the worker still spins */
+        while (eva_loop_get_pool_jobs(loop) < HELD)
+            eva_loop_run(loop, EVA_RUN_NOWAIT);
+        gate_await_entered(&r.g, HELD); /* all held at once: none waits behind another */
+        gate_open(&r.g);
+        while (eva_loop_get_pool_jobs(loop) > 0)
+            eva_loop_run(loop, EVA_RUN_ONCE);
+        for (int i = 0; i < HELD; i++) {
+            assert_int_equal(r.out[i].status, 0);
+            free(r.out[i].result);
+        }
+        gate_destroy(&r.g);
+    }
+    eva_pool_destroy(pool);
+    test_loop_destroy(loop);
+}
+
 /* ---- cancellation ------------------------------------------------------------------- */
 
 static void cancel_queued_and_running_jobs(void **state) {
@@ -427,6 +474,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_job_delivered_once_on_the_loop),
         cmocka_unit_test(full_queue_fails_fast_and_loses_nothing),
+        cmocka_unit_test(jobs_queued_behind_a_spinning_worker_run_in_parallel),
         cmocka_unit_test(cancel_queued_and_running_jobs),
         cmocka_unit_test(cancelling_the_task_cancels_its_job),
         cmocka_unit_test(destroying_pool_completes_queued_jobs),

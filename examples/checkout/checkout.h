@@ -68,6 +68,9 @@ int checkout_run(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t, che
 
 int run_callbacks(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t);
 int run_promises(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t);
+/* Run op, then `then` with arg; the promise of both goes into next
+ * (promise_step.c: the one step both promise styles chain). */
+int promise_step(eva_loop *loop, eva_op op, eva_then_fn then, void *arg, eva_promise *next);
 int run_await(eva_loop *loop, const checkout_cfg *cfg, checkout_tally *t);
 int run_blocking(const checkout_cfg *cfg, int requests, checkout_tally *t);
 

@@ -20,19 +20,8 @@ typedef struct request {
     uint64_t total;
 } request;
 
-/* Run op, then `then` with r: the promise of both goes into next. */
 static int step(request *r, eva_op op, eva_then_fn then, eva_promise *next) {
-    eva_promise *p, *after;
-    int rc = eva_promise_from_op(r->loop, op, &p);
-    if (rc < 0)
-        return rc;
-    rc = eva_promise_then(p, then, NULL, r, &after);
-    eva_promise_unref(p);
-    if (rc < 0)
-        return rc;
-    rc = eva_promise_adopt(next, after);
-    eva_promise_unref(after);
-    return rc;
+    return promise_step(r->loop, op, then, r, next);
 }
 
 static int ask(request *r, eva_promise *next);

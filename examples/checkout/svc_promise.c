@@ -3,6 +3,7 @@
  * reaction starts the next step and hands its promise on with
  * eva_promise_adopt; every failure falls through to the one handler at the
  * end, which records the outcome and starts the slot's next request. */
+#include "checkout.h"
 #include "svc.h"
 
 typedef struct checkout {
@@ -24,17 +25,7 @@ static int fail(eva_promise *next, int rc, const char *message) {
 
 /* Run io's exchange, then `then` with c; the promise of both goes into next. */
 static int step(checkout *c, nbio *io, eva_then_fn then, eva_promise *next) {
-    eva_promise *p, *after;
-    int rc = eva_promise_from_op(c->run->loop, nbio_op(io), &p);
-    if (rc < 0)
-        return rc;
-    rc = eva_promise_then(p, then, NULL, c, &after); /* a rejection passes on, message and all */
-    eva_promise_unref(p);
-    if (rc < 0)
-        return rc;
-    rc = eva_promise_adopt(next, after);
-    eva_promise_unref(after);
-    return rc;
+    return promise_step(c->run->loop, nbio_op(io), then, c, next);
 }
 
 static int on_cached(void *arg, eva_promise *settled, eva_promise *next) {

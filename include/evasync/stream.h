@@ -206,8 +206,9 @@ struct eva_stream {
     eva__req close;            /* the close's one callback-or-waiter slot */
     bool timer_unref;              /* the read timer runs without holding the loop */
     bool above_high;
-    bool read_short;               /* the last read got less than it asked: the descriptor is likely empty */
     eva__stream_kind kind;
+    bool read_short;               /* the last read got less than it asked: the descriptor is likely empty
+                                      (in what was padding: no other offset moved) */
     struct eva__tls *tls;          /* TLS on it (evasync/tls.h); NULL: plain bytes */
 };
 
