@@ -24,6 +24,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "tls_test_certs.h"
 
 extern char **environ;
 
@@ -62,10 +63,7 @@ static eva_tls_context *server_context(const char *name) {
 static int group_setup(void **state) {
     (void)state;
     snprintf(certdir, sizeof certdir, "/tmp/evasync-tls-XXXXXX");
-    assert_non_null(mkdtemp(certdir));
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "%s %s", TLS_CERTS_SCRIPT, certdir);
-    assert_int_equal(system(cmd), 0);
+    tls_test_certs_make(certdir, TLS_CERTS_SCRIPT);
     server_ctx = server_context("server");
     client_ctx = context(&(eva_tls_context_opts){.ca_file = cert("ca.pem"), .alpn = alpn_list});
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test: none may come */
@@ -76,9 +74,7 @@ static int group_teardown(void **state) {
     (void)state;
     eva_tls_context_free(server_ctx);
     eva_tls_context_free(client_ctx);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", certdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tls_test_certs_remove(certdir);
 }
 
 /* ---- an evasync server, callback style: handshake, then echo ---------------------- */

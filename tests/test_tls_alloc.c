@@ -28,6 +28,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
+#include "tls_test_certs.h"
 
 static char certdir[64];
 static char server_pem[128], server_key[128], ca_pem[128];
@@ -303,10 +304,7 @@ static void eva_tls_context_new_reports_enomem(void **state) {
 static int group_setup(void **state) {
     (void)state;
     snprintf(certdir, sizeof certdir, "/tmp/evasync-tls-alloc-XXXXXX");
-    assert_non_null(mkdtemp(certdir));
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "%s %s", TLS_CERTS_SCRIPT, certdir);
-    assert_int_equal(system(cmd), 0);
+    tls_test_certs_make(certdir, TLS_CERTS_SCRIPT);
     snprintf(server_pem, sizeof server_pem, "%s/server.pem", certdir);
     snprintf(server_key, sizeof server_key, "%s/server.key", certdir);
     snprintf(ca_pem, sizeof ca_pem, "%s/ca.pem", certdir);
@@ -326,9 +324,7 @@ static int group_teardown(void **state) {
     (void)state;
     eva_tls_context_free(server_ctx);
     eva_tls_context_free(client_ctx);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", certdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tls_test_certs_remove(certdir);
 }
 
 int main(void) {

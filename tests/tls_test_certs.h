@@ -1,0 +1,17 @@
+/* tests/tls_test_certs.h — the TLS tests' certificates, generated at test
+ * time by tests/tls_certs.sh into a temporary directory.  Include after
+ * cmocka.h. */
+#ifndef EVA_TLS_TEST_CERTS_H
+#define EVA_TLS_TEST_CERTS_H
+
+#include <stddef.h>
+
+/* Make a directory from template (mkdtemp's, "...XXXXXX"; rewritten in
+ * place) and generate the test CA and certificates into it with script;
+ * fails the test if either cannot be done. */
+void tls_test_certs_make(char *template, const char *script);
+
+/* Remove the directory and everything in it: 0, or -1. */
+int tls_test_certs_remove(const char *dir);
+
+#endif
