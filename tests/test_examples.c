@@ -22,6 +22,9 @@ static const char *hello_http_path;
 
 static const char HELLO[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
                             "Content-Type: text/plain\r\n\r\nHello, World!";
+/* The answer to a request that closes the connection says so (RFC 9112, 9.6). */
+static const char HELLO_CLOSE[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\n"
+                                  "Content-Type: text/plain\r\nConnection: close\r\n\r\nHello, World!";
 
 typedef struct server {
     pid_t pid;
@@ -132,9 +135,19 @@ static void hello_http_answers(void **state) {
     assert_memory_equal(buf + 2 * hl, "HTTP/1.1 400", 12);
     close(fd);
 
-    fd = dial(s.port); /* HTTP/1.0 without keep-alive: answer, then close */
+    fd = dial(s.port); /* HTTP/1.0 without keep-alive: answer "Connection: close", then close */
     assert_int_equal(send(fd, "GET / HTTP/1.0\r\n\r\n", 18, 0), 18);
-    assert_int_equal(read_reply(fd, buf, sizeof buf, &eof), hl);
+    assert_int_equal(read_reply(fd, buf, sizeof buf, &eof), sizeof HELLO_CLOSE - 1);
+    assert_memory_equal(buf, HELLO_CLOSE, sizeof HELLO_CLOSE - 1);
+    assert_true(eof);
+    close(fd);
+
+    fd = dial(s.port); /* pipelined, the last one closing: the 200s, the closing 200, one write each */
+    const char two_and_close[] = "GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(fd, two_and_close, sizeof two_and_close - 1, 0), (ssize_t)(sizeof two_and_close - 1));
+    assert_int_equal(read_reply(fd, buf, sizeof buf, &eof), hl + sizeof HELLO_CLOSE - 1);
+    assert_memory_equal(buf, HELLO, hl);
+    assert_memory_equal(buf + hl, HELLO_CLOSE, sizeof HELLO_CLOSE - 1);
     assert_true(eof);
     close(fd);
     stop(s);
@@ -149,7 +162,6 @@ static void hello_http_ignores_what_follows_a_closing_request(void **state) {
     server s = start();
     char buf[4096];
     bool eof;
-    size_t hl = sizeof HELLO - 1;
     const char *const after_close[] = {
         "GET / HTTP/1.0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
         "GET / HTTP/1.1\r\nConnection: close\r\n\r\nGET / HTTP/1.1\r\n\r\n",
@@ -159,8 +171,8 @@ static void hello_http_ignores_what_follows_a_closing_request(void **state) {
         int fd = dial(s.port);
         size_t len = strlen(after_close[i]);
         assert_int_equal(send(fd, after_close[i], len, 0), (ssize_t)len);
-        assert_int_equal(read_reply(fd, buf, sizeof buf, &eof), hl);
-        assert_memory_equal(buf, HELLO, hl);
+        assert_int_equal(read_reply(fd, buf, sizeof buf, &eof), sizeof HELLO_CLOSE - 1);
+        assert_memory_equal(buf, HELLO_CLOSE, sizeof HELLO_CLOSE - 1);
         assert_true(eof);
         close(fd);
     }

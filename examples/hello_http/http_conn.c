@@ -8,6 +8,11 @@
 
 #define HELLO_TEXT "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, World!"
 const char http_conn_hello[] = HELLO_TEXT;
+/* RFC 9112, 9.6: the answer to a request that closes the connection says so,
+ * or a keep-alive client (wrk, for one) sends its next request on a
+ * connection that is closing and learns only from the error. */
+const char http_conn_hello_close[] = "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n"
+                                     "Connection: close\r\n\r\nHello, World!";
 const char http_conn_bad_request[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
                                      "Connection: close\r\n\r\n";
 const char http_conn_timeout[] = "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n"
@@ -51,13 +56,13 @@ static void arm_header_deadline(struct http_conn *c) {
 
 static int on_message_complete(http_parser *p) {
     struct http_conn *c = p->data;
-    c->batched++;
     if (!http_should_keep_alive(p)) {
         /* the last request: what follows it on the connection is not
          * processed (RFC 9112, 9.6), however the bytes were split */
+        c->last = http_conn_hello_close;
         c->close_after = true;
         http_parser_pause(p, 1);
-    } else if (c->batched == HTTP_CONN_BATCH) {
+    } else if (++c->batched == HTTP_CONN_BATCH) {
         http_parser_pause(p, 1); /* the batch is full: write it, then go on */
     }
     return 0;
@@ -101,7 +106,7 @@ eva_step http_conn_run(void *frame) {
     }
     if (c->batched) /* what was batched before the end */
         AWAIT(c, eva_stream_write_op(&c->write, &c->tcp, hello_batch, c->batched * HELLO_LEN));
-    if (c->last) /* then the 400 or 408 */
+    if (c->last) /* then the closing 200, the 400 or the 408 */
         AWAIT(c, eva_stream_write_op(&c->write, &c->tcp, c->last, strlen(c->last)));
     ASYNC_FINALLY(c);
     eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_FLUSH, NULL); /* the last response still goes out */

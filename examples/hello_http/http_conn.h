@@ -32,9 +32,10 @@
 
 #include <evasync.h>
 
-/* The three responses a connection sends (NUL-terminated; also what a test
- * or fuzzer expects to read back). */
-extern const char http_conn_hello[], http_conn_bad_request[], http_conn_timeout[];
+/* The four responses a connection sends (NUL-terminated; also what a test
+ * or fuzzer expects to read back): the 200, the 200 to a request that
+ * closes the connection (with "Connection: close"), the 400 and the 408. */
+extern const char http_conn_hello[], http_conn_hello_close[], http_conn_bad_request[], http_conn_timeout[];
 
 /* Up to 64 responses batched into one write. */
 #define HTTP_CONN_BATCH 64
@@ -49,7 +50,7 @@ struct http_conn {
     eva_stream_write_req write;
     http_parser parser;
     /* packed: every byte here is paid once per idle connection */
-    const char *last;           /* the 400 or 408 that ends the connection, or NULL */
+    const char *last;           /* the closing 200, 400 or 408 that ends the connection, or NULL */
     uint32_t pos;               /* parsed so far (of at most EVA_STREAM_LENT_SIZE) */
     int rc;
     uint16_t batched;           /* 200s owed, not written yet (at most HTTP_CONN_BATCH) */
