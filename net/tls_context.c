@@ -73,14 +73,18 @@ static int alpn_encode(eva_tls_context *ctx, const char *const *names) {
     if (len == 0)
         return 0;
     ctx->alpn = eva__alloc(len);
-    if (!ctx->alpn)
-        return -ENOMEM;
+    ctx->alpn_names = eva__alloc(len); /* a length byte per name there, a NUL here */
+    if (!ctx->alpn || !ctx->alpn_names)
+        return -ENOMEM; /* the context's free frees either */
     unsigned char *p = ctx->alpn;
+    char *q = ctx->alpn_names;
     for (int i = 0; names[i]; i++) {
         size_t n = strlen(names[i]);
         *p++ = (unsigned char)n;
         memcpy(p, names[i], n);
+        memcpy(q, names[i], n + 1);
         p += n;
+        q += n + 1;
     }
     ctx->alpn_len = len;
     return 0;
@@ -224,6 +228,7 @@ void eva_tls_context_free(eva_tls_context *ctx) {
         SSL_SESSION_free(ctx->sessions[i].sess);
     eva__free(ctx->sessions);
     eva__free(ctx->alpn);
+    eva__free(ctx->alpn_names);
     SSL_CTX_free(ctx->ssl_ctx);
     pthread_mutex_destroy(&ctx->lock);
     eva__free(ctx);
@@ -240,7 +245,7 @@ static eva__tls_session *session_find(eva_tls_context *ctx, const char *name) {
 
 void eva__tls_session_resume(eva__tls *tls) {
     eva_tls_context *ctx = tls->ctx;
-    if (!ctx->keep_sessions || !tls->server_name[0])
+    if (!ctx->keep_sessions || !tls->server_name)
         return;
     pthread_mutex_lock(&ctx->lock);
     eva__tls_session *s = session_find(ctx, tls->server_name);
@@ -254,7 +259,7 @@ void eva__tls_session_resume(eva__tls *tls) {
 int eva__tls_session_new_cb(SSL *ssl, SSL_SESSION *sess) {
     eva__tls *tls = SSL_get_app_data(ssl);
     eva_tls_context *ctx = tls->ctx;
-    if (!tls->server_name[0])
+    if (!tls->server_name)
         return 0;
     pthread_mutex_lock(&ctx->lock);
     eva__tls_session *s = session_find(ctx, tls->server_name);

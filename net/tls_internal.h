@@ -14,6 +14,8 @@ struct eva_tls_context {
     bool keep_sessions;           /* a client resuming by server name */
     unsigned char *alpn;          /* wire format (length-prefixed names); NULL: none */
     size_t alpn_len;
+    char *alpn_names;             /* the same names, each NUL-terminated: what
+                                     eva_tls_get_alpn returns points here */
     pthread_mutex_t lock;         /* the session cache: streams on any thread */
     struct eva__tls_session *sessions; /* a client's, by server name (most recent first) */
     int nsessions;
@@ -31,8 +33,9 @@ typedef struct eva__tls {
     bool handshaking;             /* the handshake owns the watchers */
     bool read_wants_write;        /* SSL_read waits for the socket to be writable */
     bool write_wants_read;        /* SSL_write waits for it to be readable */
-    char server_name[256];        /* a client's: the session cache's key */
-    char alpn[256];               /* the protocol chosen, NUL-terminated; "": none */
+    char *server_name;            /* a client's, owned: the session cache's key; NULL: none */
+    const char *alpn;             /* the protocol chosen, in ctx->alpn_names; NULL: none
+                                     (pointers, not copies: an idle connection's bytes) */
 } eva__tls;
 
 /* tls_context.c: the client's session cache. */

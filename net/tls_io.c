@@ -5,6 +5,7 @@
  * OpenSSL's error queue. */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -54,24 +55,37 @@ static long bio_ctrl(BIO *b, int cmd, long num, void *ptr) {
     return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* nothing is buffered here */
 }
 
-static BIO_METHOD *bio_method;
-static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
-
 /* One method for the process, made on first use and kept (OpenSSL's own
- * methods are static too). */
-static void bio_method_make(void) {
+ * methods are static too).  Not pthread_once: a first attempt that ran out
+ * of memory must not leave TLS failing for the rest of the process. */
+static BIO_METHOD *_Atomic bio_method;
+static pthread_mutex_t bio_method_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static BIO_METHOD *bio_method_make(void) {
     BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "evasync stream");
     if (m && (!BIO_meth_set_write(m, bio_write) || !BIO_meth_set_read(m, bio_read) ||
               !BIO_meth_set_ctrl(m, bio_ctrl))) {
         BIO_meth_free(m);
         m = NULL;
     }
-    bio_method = m;
+    return m;
+}
+
+static BIO_METHOD *bio_method_get(void) {
+    BIO_METHOD *m = atomic_load_explicit(&bio_method, memory_order_acquire);
+    if (m)
+        return m;
+    pthread_mutex_lock(&bio_method_lock);
+    m = atomic_load_explicit(&bio_method, memory_order_relaxed);
+    if (!m && (m = bio_method_make()) != NULL)
+        atomic_store_explicit(&bio_method, m, memory_order_release);
+    pthread_mutex_unlock(&bio_method_lock);
+    return m;
 }
 
 BIO *eva__tls_bio_new(eva__tls *tls) {
-    pthread_once(&bio_once, bio_method_make);
-    BIO *b = bio_method ? BIO_new(bio_method) : NULL;
+    BIO_METHOD *m = bio_method_get();
+    BIO *b = m ? BIO_new(m) : NULL;
     if (b) {
         BIO_set_data(b, tls);
         BIO_set_init(b, 1);

@@ -123,13 +123,25 @@ static void handshake_failed(eva__tls *tls, int code) {
     tls_fail(tls, code);
 }
 
+/* The chosen protocol as the context's own NUL-terminated copy of the name.
+ * It is always one of the context's: a server chooses from its list, and
+ * OpenSSL fails a client's handshake when the server picks a name the client
+ * did not offer. */
+static const char *alpn_name(const eva_tls_context *ctx, const unsigned char *p, unsigned len) {
+    const char *name = ctx->alpn_names;
+    for (size_t off = 0; len && off < ctx->alpn_len; off += 1 + ctx->alpn[off]) {
+        if (ctx->alpn[off] == len && memcmp(name, p, len) == 0)
+            return name;
+        name += ctx->alpn[off] + 1;
+    }
+    return NULL;
+}
+
 static void handshake_done(eva__tls *tls) {
     const unsigned char *p;
     unsigned len;
     SSL_get0_alpn_selected(tls->ssl, &p, &len);
-    if (len) /* at most 255 bytes: a length byte on the wire */
-        memcpy(tls->alpn, p, len);
-    tls->alpn[len] = '\0';
+    tls->alpn = alpn_name(tls->ctx, p, len);
     tls->hs->verify_result = SSL_get_verify_result(tls->ssl);
     handshake_end(tls, 0);
     watchers_to_stream(tls);
@@ -193,12 +205,23 @@ static int start_check(const eva_tls_start_req *req, const eva_stream *stream, c
  * sent as SNI).  false: out of memory. */
 static bool set_peer_name(eva__tls *tls, const char *name) {
     unsigned char addr[16];
-    snprintf(tls->server_name, sizeof tls->server_name, "%s", name);
+    if (!name[0])
+        return true; /* verification off (start_check): no name to check or send */
+    tls->server_name = eva__alloc(strlen(name) + 1);
+    if (!tls->server_name)
+        return false;
+    strcpy(tls->server_name, name);
     if (inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1)
         return !tls->ctx->verify || X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(tls->ssl), name) == 1;
     if (SSL_set_tlsext_host_name(tls->ssl, name) != 1)
         return false;
     return !tls->ctx->verify || SSL_set1_host(tls->ssl, name) == 1;
+}
+
+static void tls_free(eva__tls *tls) {
+    SSL_free(tls->ssl);
+    eva__free(tls->server_name);
+    eva__free(tls);
 }
 
 static eva__tls *tls_new(eva_stream *stream, eva_tls_context *ctx, const char *server_name) {
@@ -210,20 +233,23 @@ static eva__tls *tls_new(eva_stream *stream, eva_tls_context *ctx, const char *s
     tls->ssl = SSL_new(ctx->ssl_ctx);
     BIO *bio = tls->ssl ? eva__tls_bio_new(tls) : NULL;
     if (!bio) {
-        SSL_free(tls->ssl);
-        eva__free(tls);
+        tls_free(tls);
         return NULL;
     }
     SSL_set_bio(tls->ssl, bio, bio);
-    SSL_set_app_data(tls->ssl, tls);
+    /* the app data is an ex_data slot, which may allocate: unchecked, a
+     * session callback would later get NULL (the full sweep found it) */
+    if (SSL_set_app_data(tls->ssl, tls) != 1) {
+        tls_free(tls);
+        return NULL;
+    }
     if (ctx->server) {
         SSL_set_accept_state(tls->ssl);
         return tls;
     }
     SSL_set_connect_state(tls->ssl);
     if (server_name && !set_peer_name(tls, server_name)) {
-        SSL_free(tls->ssl);
-        eva__free(tls);
+        tls_free(tls);
         return NULL;
     }
     eva__tls_session_resume(tls);
@@ -470,8 +496,7 @@ void eva__tls_close(eva_stream *stream, bool notify) {
         handshake_end(tls, -ECANCELED);
     }
     stream->tls = NULL;
-    SSL_free(tls->ssl);
-    eva__free(tls);
+    tls_free(tls);
 }
 
 /* ---- results ------------------------------------------------------------------------ */
@@ -483,7 +508,7 @@ static const eva__tls *established(const eva_stream *stream) {
 
 const char *eva_tls_get_alpn(const eva_stream *stream) {
     const eva__tls *tls = established(stream);
-    return tls && tls->alpn[0] ? tls->alpn : NULL;
+    return tls ? tls->alpn : NULL;
 }
 
 long eva_tls_get_peer_verify_result(const eva_stream *stream) {

@@ -93,6 +93,7 @@ typedef struct server {
     char buf[256];
     bool accepted, done;
     int hs_status, read_status;
+    char alpn[32];              /* the protocol ALPN chose, "": none */
     ssize_t eof_nread;          /* the last read's nread */
     char hs_message[EVA_TLS_MESSAGE_MAX];
 } server;
@@ -132,6 +133,7 @@ static void on_server_handshake(eva_tls_start_req *req, int status) {
     server *sv = req->data;
     sv->hs_status = status;
     snprintf(sv->hs_message, sizeof sv->hs_message, "%s", req->message);
+    snprintf(sv->alpn, sizeof sv->alpn, "%s", eva_tls_get_alpn(&sv->s) ? eva_tls_get_alpn(&sv->s) : "");
     if (status < 0) {
         server_finish(sv);
         return;
@@ -262,6 +264,36 @@ static void test_echo_tcp(void **state) {
     assert_int_equal(sv.read_status, 0); /* close_notify: a clean end of stream */
     assert_int_equal(sv.eof_nread, 0);
     eva_server_close(&sv.srv);
+    test_loop_destroy(loop);
+}
+
+/* ALPN: both sides see the server's choice; with no protocol in common the
+ * handshake goes on without one (NULL on both).  A client that does not
+ * verify may give an empty name: none is sent. */
+static void test_alpn(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    static const char *const h2_only[] = {"h2", NULL};
+    eva_tls_context *h2 = context(&(eva_tls_context_opts){.no_verify = true, .alpn = h2_only});
+    const struct {
+        eva_tls_context *ctx;
+        const char *name, *alpn;
+    } cases[] = {{client_ctx, "localhost", "http/1.1"}, {h2, "", ""}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        server sv = {0};
+        client c = {.send = "alpn\n", .ctx = cases[i].ctx, .name = cases[i].name};
+        c.port = server_start(&sv, loop, SERVE_ECHO);
+        client_start(loop, &c);
+        test_run_until(loop, &c.done, 5000);
+        assert_int_equal(c.hs_status, 0);
+        assert_string_equal(c.buf, "alpn\n");
+        assert_string_equal(c.alpn, cases[i].alpn);
+        test_run_until(loop, &sv.done, 5000);
+        assert_int_equal(sv.hs_status, 0);
+        assert_string_equal(sv.alpn, cases[i].alpn);
+        eva_server_close(&sv.srv);
+    }
+    eva_tls_context_free(h2);
     test_loop_destroy(loop);
 }
 
@@ -683,6 +715,7 @@ static void test_bad_arguments(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_tcp),
+        cmocka_unit_test(test_alpn),
         cmocka_unit_test(test_echo_unix),
         cmocka_unit_test(test_resumption),
         cmocka_unit_test(test_promise_and_early_io),

@@ -5,9 +5,10 @@
  * EVA_ETLS_* code with a message or the socket's error where the peer went
  * away), leak nothing, and run the loop to its end.
  *
- * An exchange makes ~3,000 allocations at ~15 ms a run under ASan, so the
- * whole sweep (every N until a run needs no failure) takes minutes:
- * EVA_TLS_SWEEP=full runs it.  By default each mode runs SAMPLES values of N
+ * An exchange makes ~3,200 allocations, so the whole sweep (every N until
+ * a run needs no failure) is ~3,200 runs a mode, about 20 s under ASan:
+ * EVA_TLS_SWEEP=full runs it (scripts/test does, in its first ASan run; it
+ * found the two bugs the samples had missed).  Otherwise each mode runs SAMPLES values of N
  * spread over the range, offset by EVA_SHUFFLE_SEED so that the suite's
  * seeds cover different ones.  The two contexts are made once (the
  * context's own failures: eva_tls_context_new_reports_enomem).
@@ -242,6 +243,15 @@ static bool full_sweep(void) {
     return mode && strcmp(mode, "full") == 0;
 }
 
+/* OpenSSL keeps every algorithm it fetches for the first time in the
+ * process, for good (its method store's cache): a failure's path may fetch
+ * one the clean run did not (the full sweep found 4 such blocks at one N).
+ * A leak is what the same run leaves again. */
+static bool leaks_again(long n, bool once) {
+    exchange x = {0};
+    return counted_run(&x, n, once).live != 0;
+}
+
 /* once: only the Nth allocation fails; otherwise every one from the Nth on. */
 static void sweep(bool once) {
     bool full = full_sweep();
@@ -250,7 +260,7 @@ static void sweep(bool once) {
     for (long n = full ? 0 : first_n();; n += step, runs++) {
         exchange x = {0};
         test_alloc a = counted_run(&x, n, once);
-        if (a.live != 0)
+        if (a.live != 0 && leaks_again(n, once))
             fail_msg("N=%ld: %ld blocks leaked", n, a.live);
         if (a.failed == 0) {
             assert_true(x.server.done && x.client.done);
@@ -274,7 +284,9 @@ static void any_one_allocation_can_fail(void **state) {
 }
 
 /* A context OpenSSL could not allocate for is -ENOMEM (with OpenSSL's
- * reason), not a configuration OpenSSL refused. */
+ * reason), not a configuration OpenSSL refused; nothing leaks.  The
+ * failure may come only in the frees (SSL_CTX_free allocates to flush its
+ * session cache, and copes): then the contexts were made. */
 static void eva_tls_context_new_reports_enomem(void **state) {
     (void)state;
     long step = full_sweep() ? 1 : 97, runs = 0;
@@ -285,15 +297,20 @@ static void eva_tls_context_new_reports_enomem(void **state) {
         OPENSSL_thread_stop();
         test_alloc_install(&a);
         int rc = make_contexts(&s, &c, err, sizeof err);
+        long failed_making = a.failed;
         eva_tls_context_free(s);
         eva_tls_context_free(c);
         OPENSSL_thread_stop();
         test_alloc_install(NULL);
+        if (a.live != 0)
+            fail_msg("N=%ld: %ld blocks leaked", n, a.live);
         if (a.failed == 0) {
             assert_int_equal(rc, 0);
             break;
         }
-        if (rc != -ENOMEM && !(rc == EVA_ETLS_CONFIG && err[0]))
+        if (failed_making == 0)
+            assert_int_equal(rc, 0);
+        else if (rc != -ENOMEM && !(rc == EVA_ETLS_CONFIG && err[0]))
             fail_msg("N=%ld: eva_tls_context_new: %s (%s)", n, eva_strerror(rc), err);
     }
     assert_true(runs > 10);
