@@ -173,7 +173,6 @@ static int set_sessions(eva_tls_context *ctx, const eva_tls_context_opts *o) {
 
 static int setup(eva_tls_context *ctx, const eva_tls_context_opts *o, char *err, size_t errlen) {
     SSL_CTX *c = ctx->ssl_ctx;
-    SSL_CTX_set_app_data(c, ctx);
     SSL_CTX_set_min_proto_version(c, o->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
     SSL_CTX_set_options(c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
                                (ctx->server ? SSL_OP_CIPHER_SERVER_PREFERENCE : 0));
