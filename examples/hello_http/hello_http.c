@@ -21,7 +21,8 @@
  * connection's task and where it is parked; kill -USR2 prints one line of
  * figures per loop (bench/run-conn reads it): live tasks, the loop's busy
  * time per iteration (p99 and max: the longest dispatch so far), lent read
- * chunks.
+ * chunks, and the connections their peers ended (a reset, a timeout:
+ * counted, not logged, so that no client can fill the log).
  *
  * --threads N serves from a loop group (evasync/group.h): N loops, one
  * thread each, each accepting on its own SO_REUSEPORT listener of the one
@@ -58,7 +59,7 @@ struct server {
     eva_task task;
     eva_server srv;
     eva_scope conns;
-    uint64_t peer_errors;  /* connections ended by the peer or a timeout */
+    uint64_t peer_errors;  /* connections ended by the peer or a timeout (SIGUSR2 prints it) */
     eva_server_accept_req accept;
 };
 
@@ -68,7 +69,7 @@ static void on_conn_failed(void *arg, eva_scope *scope, eva_task *child) {
     (void)scope;
     struct server *s = arg;
     int status = eva_task_get_status(child);
-    if (status == -ECONNRESET || status == -EPIPE || status == -ETIMEDOUT)
+    if (http_conn_ended_by_peer(status))
         s->peer_errors++;
     else
         fprintf(stderr, "hello_http: connection failed: %s\n", eva_task_get_message(child));
@@ -120,6 +121,7 @@ static int64_t parse_count(const char *text) {
 struct report {
     eva_call call;
     atomic_bool posted;
+    const struct server *server; /* the loop's (the figures include its counts) */
 };
 
 struct startup {
@@ -168,13 +170,16 @@ static void dump_tasks(eva_loop *loop, int status, void *arg) {
 
 /* One key=value line: what a benchmark holding many connections reads. */
 static void print_figures(eva_loop *loop, int status, void *arg) {
+    struct report *r = arg;
     eva_loop_metrics m;
     eva_stream_lent_stats lent;
     if (status == 0 && eva_loop_get_metrics(loop, &m) == 0 && eva_stream_get_lent_stats(loop, &lent) == 0)
-        fprintf(stderr, "hello_http: tasks=%zu lag_ns_p99=%llu lag_ns_max=%llu lent=%zu lent_spare=%zu lent_peak=%zu\n",
+        fprintf(stderr,
+                "hello_http: tasks=%zu lag_ns_p99=%llu lag_ns_max=%llu lent=%zu lent_spare=%zu lent_peak=%zu "
+                "peer_ends=%llu\n",
                 m.tasks, (unsigned long long)m.lag_ns_p99, (unsigned long long)m.lag_ns_max, lent.lent,
-                lent.spare, lent.lent_peak);
-    atomic_store(&((struct report *)arg)->posted, false);
+                lent.spare, lent.lent_peak, (unsigned long long)r->server->peer_errors);
+    atomic_store(&r->posted, false);
 }
 
 static void post_report(eva_loop *loop, struct report *r, eva_call_fn fn) {
@@ -197,6 +202,8 @@ static int serve(struct startup *st, long port) {
     st->dumps = calloc(st->threads, sizeof *st->dumps);
     st->figures = calloc(st->threads, sizeof *st->figures);
     int rc = st->servers && st->dumps && st->figures ? eva_group_new(&opts, &group) : -ENOMEM;
+    for (unsigned i = 0; rc == 0 && i < st->threads; i++)
+        st->figures[i].server = &st->servers[i];
     if (rc == 0 && (rc = eva_group_start(group)) < 0)
         eva_group_destroy(group);
     if (rc < 0) {

@@ -112,3 +112,18 @@ eva_step http_conn_run(void *frame) {
     eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_FLUSH, NULL); /* the last response still goes out */
     ASYNC_END(c);
 }
+
+bool http_conn_ended_by_peer(int status) {
+    switch (status) {
+    case -ECONNRESET:
+    case -EPIPE:
+    case -ETIMEDOUT:
+    case EVA_ETLS_HANDSHAKE:
+    case EVA_ETLS_VERIFY:
+    case EVA_ETLS_TRUNCATED:
+    case EVA_ETLS_PROTOCOL:
+        return true;
+    default:
+        return false;
+    }
+}

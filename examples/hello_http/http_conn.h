@@ -62,4 +62,11 @@ struct http_conn {
 /* The connection's task function (frame: a struct http_conn). */
 eva_step http_conn_run(void *frame);
 
+/* Whether a connection (or, over TLS, its handshake) ended with status
+ * because of what its peer did: a reset, a write to a peer that had gone, a
+ * timeout, bytes that were not TLS, a TLS alert or a truncation.  Servers
+ * count these rather than log them: any client can cause one per
+ * connection, so a line each would let it fill the log. */
+bool http_conn_ended_by_peer(int status);
+
 #endif

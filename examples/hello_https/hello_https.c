@@ -26,14 +26,30 @@ struct server {
     eva_scope conns;
     eva_tls_context *tls;
     eva_server_accept_req accept;
+    uint64_t peer_ends;         /* handshakes and connections their peers ended */
 };
+
+/* What peers do (not TLS, a reset, a timeout...) is counted: any client
+ * can cause one per connection, so a log line each would let it fill the
+ * log.  Anything else is worth a line on stderr. */
+static void note_failure(struct server *s, int status, const char *message) {
+    if (http_conn_ended_by_peer(status))
+        s->peer_ends++;
+    else if (status != -ECANCELED)
+        fprintf(stderr, "hello_https: %s\n", message);
+}
+
+static void on_conn_failed(void *arg, eva_scope *scope, eva_task *child) {
+    (void)scope;
+    note_failure(arg, eva_task_get_status(child), eva_task_get_message(child));
+}
 
 /* The handshake's request is allocated, not in the connection's frame: its
  * completion comes exactly once, possibly after the task (and its frame)
  * ended, e.g. when the connection is cancelled at shutdown mid-handshake. */
 static void on_handshake(eva_tls_start_req *req, int status) {
-    if (status < 0 && status != -ECANCELED && status != -ECONNRESET)
-        fprintf(stderr, "hello_https: %s\n", req->message);
+    if (status < 0)
+        note_failure(req->data, status, req->message);
     free(req);
 }
 
@@ -41,6 +57,7 @@ static int start_tls(struct server *s, struct http_conn *c) {
     eva_tls_start_req *hs = calloc(1, sizeof *hs);
     if (!hs)
         return -ENOMEM;
+    hs->data = s; /* the server outlives every handshake: the loop's destroy completes them first */
     int rc = eva_tls_start(hs, &c->tcp, s->tls, &(eva_tls_start_opts){.timeout_ms = 10000}, on_handshake);
     if (rc < 0)
         free(hs);
@@ -51,6 +68,7 @@ static eva_step server_run(void *frame) {
     struct server *s = frame;
     ASYNC_BEGIN(s);
     eva_scope_init_mode(&s->conns, &s->task, EVA_SCOPE_SUPERVISE);
+    eva_scope_on_failure(&s->conns, on_conn_failed, s);
     for (;;) {
         AWAIT(s, eva_server_accept_op(&s->accept, &s->srv));
         struct http_conn *c;
@@ -114,5 +132,7 @@ int main(int argc, char **argv) {
     eva_signal_stop(&sigterm);
     eva_loop_destroy(loop); /* cancels the tasks, closes the sockets */
     eva_tls_context_free(s.tls);
+    fprintf(stderr, "hello_https: %llu handshakes or connections ended by their peers\n",
+            (unsigned long long)s.peer_ends);
     return 0;
 }
