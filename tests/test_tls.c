@@ -517,30 +517,48 @@ static void test_client_vs_s_server(void **state) {
     peer_stop(&p);
 }
 
+/* Serve with loop until the peer's output (accumulated in out) contains
+ * what: at most 500 waits of 10 ms; fails the test with what it said. */
+static void serve_until_peer_says(eva_loop *loop, const server *sv, peer *p, char *out, size_t cap,
+                                  const char *what) {
+    for (int i = 0; i < 500 && !strstr(out, what); i++) {
+        struct pollfd pf = {.fd = p->out, .events = POLLIN};
+        eva_loop_run(loop, EVA_RUN_NOWAIT);
+        if (poll(&pf, 1, 10) == 1)
+            peer_wait_for(p, out, cap, what, 10);
+    }
+    if (!strstr(out, what))
+        fail_msg("no \"%s\"; s_client said: %s (server: handshake %d, read %d %s)", what, out, sv->hs_status,
+                 sv->read_status, sv->hs_message);
+}
+
+/* `openssl s_client` at the evasync echo server on port, verifying against
+ * the test CA; extra: one more option (NULL: none). */
+static peer s_client_spawn(uint16_t port, const char *extra, bool interactive) {
+    char port_arg[32];
+    snprintf(port_arg, sizeof port_arg, "127.0.0.1:%u", port);
+    char *argv[16] = {"openssl", "s_client", "-connect", port_arg, "-CAfile", (char *)cert("ca.pem"),
+                      "-verify_return_error", "-verify_hostname", "localhost", "-servername", "localhost"};
+    int n = 11;
+    if (!interactive) /* else its stdin's "R" line is a command: renegotiate */
+        argv[n++] = "-quiet";
+    argv[n++] = "-no_ign_eof"; /* after -quiet, which turns ign_eof on: close at stdin's end */
+    if (extra)
+        argv[n++] = (char *)extra;
+    argv[n] = NULL;
+    return peer_spawn(argv);
+}
+
 /* `openssl s_client`, verifying against the test CA, talks to the evasync
  * echo server. */
 static void test_s_client_vs_server(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
     server sv = {0};
-    uint16_t port = server_start(&sv, loop, SERVE_ECHO);
-    char port_arg[32];
-    snprintf(port_arg, sizeof port_arg, "127.0.0.1:%u", port);
-    char *argv[] = {"openssl", "s_client", "-connect", port_arg, "-CAfile", (char *)cert("ca.pem"),
-                    "-verify_return_error", "-verify_hostname", "localhost", "-servername", "localhost",
-                    "-quiet", "-no_ign_eof", NULL};
-    peer p = peer_spawn(argv);
+    peer p = s_client_spawn(server_start(&sv, loop, SERVE_ECHO), NULL, false);
     assert_int_equal(write(p.in, "ping from s_client\n", 19), 19);
     char out[4096] = "";
-    /* the echo, the loop serving it meanwhile: at most 500 waits of 10 ms */
-    for (int i = 0; i < 500 && !strstr(out, "ping from s_client"); i++) {
-        struct pollfd pf = {.fd = p.out, .events = POLLIN};
-        eva_loop_run(loop, EVA_RUN_NOWAIT);
-        if (poll(&pf, 1, 10) == 1)
-            peer_wait_for(&p, out, sizeof out, "ping from s_client", 10);
-    }
-    if (!strstr(out, "ping from s_client"))
-        fail_msg("s_client said: %s (server: handshake %d, read %d %s)", out, sv.hs_status, sv.read_status, sv.hs_message);
+    serve_until_peer_says(loop, &sv, &p, out, sizeof out, "ping from s_client"); /* the echo */
     close(p.in); /* s_client sends close_notify at its stdin's end */
     p.in = -1;
     test_run_until(loop, &sv.done, 5000);
@@ -552,6 +570,33 @@ static void test_s_client_vs_server(void **state) {
 }
 
 /* ---- bad input ------------------------------------------------------------------------ */
+
+/* A TLS 1.2 peer asking to renegotiate (s_client's "R" command) is refused
+ * with an alert, after the data before it was served; the server's read
+ * ends and the loop runs on.  Renegotiation would cost the server a full
+ * handshake each time a client asks, a known denial of service: the
+ * contexts set SSL_OP_NO_RENEGOTIATION, and OpenSSL 3's servers refuse
+ * client-initiated renegotiation by default too; this guards both. */
+static void test_renegotiation_refused(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    server sv = {0};
+    peer p = s_client_spawn(server_start(&sv, loop, SERVE_ECHO), "-tls1_2", true);
+    assert_int_equal(write(p.in, "before\n", 7), 7);
+    char out[8192] = "";
+    serve_until_peer_says(loop, &sv, &p, out, sizeof out, "before\n"); /* echoed */
+    assert_int_equal(write(p.in, "R\n", 2), 2);
+    serve_until_peer_says(loop, &sv, &p, out, sizeof out, "no renegotiation");
+    assert_non_null(strstr(out, "RENEGOTIATING"));
+    close(p.in);
+    p.in = -1;
+    test_run_until(loop, &sv.done, 5000);
+    assert_int_equal(sv.hs_status, 0);
+    assert_true(sv.read_status <= 0); /* the client gave up: an end or an error, reported once */
+    eva_server_close(&sv.srv);
+    test_loop_destroy(loop);
+    peer_stop(&p);
+}
 
 /* A client's handshake against a server with the given certificate. */
 static void verify_fails(const char *server_cert, const char *name, long verify_result, const char *words) {
@@ -722,6 +767,7 @@ int main(void) {
         cmocka_unit_test(test_mutual_tls),
         cmocka_unit_test(test_client_vs_s_server),
         cmocka_unit_test(test_s_client_vs_server),
+        cmocka_unit_test(test_renegotiation_refused),
         cmocka_unit_test(test_wrong_hostname),
         cmocka_unit_test(test_expired_certificate),
         cmocka_unit_test(test_unknown_ca),
