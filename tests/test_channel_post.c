@@ -3,8 +3,8 @@
  * eva_channel_post_send_promise — each run against the same cases: sends
  * across an eva_group's threads, a full channel then drained, a closed
  * channel, the channel's loop destroyed first, the sender's loop destroyed
- * while the outcome travels back, a group shut down with sends in flight,
- * a cancelled awaiting task, the start errors and, for the promise form,
+ * while the outcome travels back, a group shut down with sends in flight
+ * (or with one posted after its threads ended), a cancelled awaiting task, the start errors and, for the promise form,
  * allocation failure.  Runs under TSan (label threads).
  *
  * Group callbacks run on the group's threads, where cmocka cannot fail a
@@ -19,7 +19,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -212,22 +211,11 @@ static void relay_start(relay *r, bool drain) {
     eva_group_options opts = {.threads = 2, .setup = relay_setup, .arg = r};
     assert_int_equal(eva_group_new(&opts, &r->group), 0);
     assert_int_equal(eva_group_start(r->group), 0);
-    assert_int_equal(eva_loop_post(eva_group_get_loop(r->group, 0), &r->kick, send_all, r), 0);
 }
 
-static bool sem_wait_ms(sem_t *sem, int ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    int rc;
-    while ((rc = sem_timedwait(sem, &ts)) < 0 && errno == EINTR)
-        ;
-    return rc == 0;
+/* Loop 0 starts every form's send. */
+static void relay_kick(relay *r) {
+    assert_int_equal(eva_loop_post(eva_group_get_loop(r->group, 0), &r->kick, send_all, r), 0);
 }
 
 static void relay_end(relay *r) {
@@ -244,8 +232,9 @@ static void test_group_delivers_every_form(void **state) {
     (void)state;
     relay r = {0};
     relay_start(&r, true);
+    relay_kick(&r);
     for (int i = 0; i < FORMS + 1; i++)
-        assert_true(sem_wait_ms(&r.done, WAIT_MS));
+        assert_true(test_sem_wait_ms(&r.done, WAIT_MS));
     int seen = 0; /* sends in flight together arrive in some order, each once */
     for (int i = 0; i < FORMS; i++) {
         assert_int_equal(atomic_load(&r.posts[i].completions), 1);
@@ -266,8 +255,9 @@ static void test_group_shutdown_completes_each_once(void **state) {
     (void)state;
     relay r = {0};
     relay_start(&r, false);
-    assert_true(sem_wait_ms(&r.done, WAIT_MS));
-    assert_false(sem_wait_ms(&r.done, 0)); /* the others wait for room */
+    relay_kick(&r);
+    assert_true(test_sem_wait_ms(&r.done, WAIT_MS));
+    assert_false(test_sem_wait_ms(&r.done, 0)); /* the others wait for room */
     relay_end(&r);
     int delivered = 0;
     for (int i = 0; i < FORMS; i++) {
@@ -282,7 +272,52 @@ static void test_group_shutdown_completes_each_once(void **state) {
     assert_int_equal(eva_channel_destroy(&r.ch), 0);
 }
 
+/* A send posted to a loop whose thread has ended completes with -ECANCELED
+ * at destroy, on the sender's loop: the group frees no loop before the
+ * answer has gone back (freeing loop 1 first, then cancelling on loop 0,
+ * would post the answer into freed memory). */
+static void test_channel_post_send_cancelled_at_destroy(void **state) {
+    (void)state;
+    relay r = {0};
+    relay_start(&r, false);
+    assert_int_equal(eva_group_stop(r.group), 0);
+    assert_int_equal(eva_group_join(r.group), 0);
+    /* the threads have ended: this thread is now the one of both loops */
+    eva_loop *from = eva_group_get_loop(r.group, 0);
+    post *p = &r.posts[BY_CALLBACK];
+    assert_int_equal(start_post(p, from), 0);
+    assert_int_equal(eva_channel_post_send(&p->req, from, &r.ch, p->item, on_posted), -EBUSY);
+    relay_end(&r);
+    assert_int_equal(atomic_load(&p->completions), 1);
+    assert_int_equal(p->status, -ECANCELED);
+    assert_int_equal(eva_channel_destroy(&r.ch), 0);
+}
+
 /* ---- each form, two loops on one thread ------------------------------------ */
+
+/* Two loops and one send of item, in one form, from the sender into the
+ * owner's channel of capacity 1. */
+typedef struct scene {
+    pair w;
+    post p;
+    int filler, item;
+} scene;
+
+enum { OPEN = 0, FULL = 1, CLOSED = 2 }; /* the channel when the send starts */
+
+static void scene_start(scene *s, form how, int channel) {
+    pair_init(&s->w, 1);
+    s->filler = 1;
+    s->item = 2;
+    if (channel == FULL)
+        assert_int_equal(eva_channel_try_send(&s->w.ch, &s->filler), 0);
+    if (channel == CLOSED)
+        assert_int_equal(eva_channel_close(&s->w.ch), 0);
+    post_init(&s->p, how, &s->w.ch, &s->item);
+    assert_int_equal(start_post(&s->p, s->w.sender), 0);
+    assert_int_equal(atomic_load(&s->p.completions), 0); /* never inside the call */
+    run_idle(s->w.sender); /* the AWAIT and promise forms' tasks post */
+}
 
 /* The channel is full: the send waits, whatever the loops do, until a
  * receiver takes the item ahead of it; then it completes with 0 and the
@@ -290,26 +325,21 @@ static void test_group_shutdown_completes_each_once(void **state) {
 static void test_full_then_drained(void **state) {
     (void)state;
     for (int how = 0; how < FORMS; how++) {
-        pair w;
-        pair_init(&w, 1);
-        int filler = 1, item = 2;
-        assert_int_equal(eva_channel_try_send(&w.ch, &filler), 0);
-        post p;
-        post_init(&p, (form)how, &w.ch, &item);
-        assert_int_equal(start_post(&p, w.sender), 0);
+        scene s;
+        scene_start(&s, (form)how, FULL);
         for (int i = 0; i < MAX_TURNS / 4; i++)
-            turn(&w);
-        assert_int_equal(atomic_load(&p.completions), 0);
+            turn(&s.w);
+        assert_int_equal(atomic_load(&s.p.completions), 0);
         void *got = NULL;
-        assert_int_equal(eva_channel_try_recv(&w.ch, &got), 0);
-        assert_ptr_equal(got, &filler);
-        run_until_complete(&w, &p);
-        assert_int_equal(p.status, 0);
-        assert_int_equal(eva_channel_try_recv(&w.ch, &got), 0);
-        assert_ptr_equal(got, &item);
+        assert_int_equal(eva_channel_try_recv(&s.w.ch, &got), 0);
+        assert_ptr_equal(got, &s.filler);
+        run_until_complete(&s.w, &s.p);
+        assert_int_equal(s.p.status, 0);
+        assert_int_equal(eva_channel_try_recv(&s.w.ch, &got), 0);
+        assert_ptr_equal(got, &s.item);
         if (how == BY_PROMISE)
-            assert_ptr_equal(p.sent, &item);
-        pair_end(&w);
+            assert_ptr_equal(s.p.sent, &s.item);
+        pair_end(&s.w);
     }
 }
 
@@ -318,20 +348,14 @@ static void test_full_then_drained(void **state) {
 static void test_closed_channel(void **state) {
     (void)state;
     for (int how = 0; how < FORMS; how++) {
-        pair w;
-        pair_init(&w, 1);
-        assert_int_equal(eva_channel_close(&w.ch), 0);
-        int item = 1;
-        post p;
-        post_init(&p, (form)how, &w.ch, &item);
-        assert_int_equal(start_post(&p, w.sender), 0);
-        assert_int_equal(atomic_load(&p.completions), 0); /* never inside the call */
-        run_until_complete(&w, &p);
-        assert_int_equal(p.status, -EPIPE);
-        assert_int_equal(eva_channel_get_count(&w.ch), 0);
+        scene s;
+        scene_start(&s, (form)how, CLOSED);
+        run_until_complete(&s.w, &s.p);
+        assert_int_equal(s.p.status, -EPIPE);
+        assert_int_equal(eva_channel_get_count(&s.w.ch), 0);
         if (how != BY_CALLBACK)
-            assert_non_null(strstr(p.message, "still the sender's"));
-        pair_end(&w);
+            assert_non_null(strstr(s.p.message, "still the sender's"));
+        pair_end(&s.w);
     }
 }
 
@@ -342,26 +366,20 @@ static void test_target_loop_destroyed(void **state) {
     (void)state;
     for (int waiting = 0; waiting < 2; waiting++) {
         for (int how = 0; how < FORMS; how++) {
-            pair w;
-            pair_init(&w, 1);
-            int filler = 1, item = 2;
-            assert_int_equal(eva_channel_try_send(&w.ch, &filler), 0);
-            post p;
-            post_init(&p, (form)how, &w.ch, &item);
-            assert_int_equal(start_post(&p, w.sender), 0);
-            run_idle(w.sender); /* the AWAIT and promise forms' tasks post */
+            scene s;
+            scene_start(&s, (form)how, FULL);
             for (int i = 0; waiting && i < MAX_TURNS / 4; i++)
-                turn(&w);
-            test_loop_destroy(w.owner);
-            w.owner = NULL;
-            for (int i = 0; i < MAX_TURNS && atomic_load(&p.completions) == 0; i++)
-                eva_loop_run(w.sender, EVA_RUN_NOWAIT);
-            assert_int_equal(atomic_load(&p.completions), 1);
-            assert_int_equal(p.status, -ECANCELED);
-            assert_int_equal(eva_channel_get_count(&w.ch), 1); /* the filler only */
+                turn(&s.w);
+            test_loop_destroy(s.w.owner);
+            s.w.owner = NULL;
+            for (int i = 0; i < MAX_TURNS && atomic_load(&s.p.completions) == 0; i++)
+                eva_loop_run(s.w.sender, EVA_RUN_NOWAIT);
+            assert_int_equal(atomic_load(&s.p.completions), 1);
+            assert_int_equal(s.p.status, -ECANCELED);
+            assert_int_equal(eva_channel_get_count(&s.w.ch), 1); /* the filler only */
             if (how != BY_CALLBACK)
-                assert_non_null(strstr(p.message, "destroyed"));
-            pair_end(&w);
+                assert_non_null(strstr(s.p.message, "destroyed"));
+            pair_end(&s.w);
         }
     }
 }
@@ -374,23 +392,18 @@ static void test_target_loop_destroyed(void **state) {
 static void test_sender_loop_destroyed_after_delivery(void **state) {
     (void)state;
     for (int how = 0; how < FORMS; how++) {
-        pair w;
-        pair_init(&w, 1);
-        int item = 1;
-        post p;
-        post_init(&p, (form)how, &w.ch, &item);
-        assert_int_equal(start_post(&p, w.sender), 0);
-        run_idle(w.sender); /* the AWAIT and promise forms' tasks post */
-        for (int i = 0; i < MAX_TURNS && eva_channel_get_count(&w.ch) == 0; i++)
-            eva_loop_run(w.owner, EVA_RUN_NOWAIT);
-        assert_int_equal(eva_channel_get_count(&w.ch), 1);
-        run_idle(w.owner); /* the send task has finished: the answer is posted */
-        assert_int_equal(atomic_load(&p.completions), 0);
-        test_loop_destroy(w.sender);
-        w.sender = NULL;
-        assert_int_equal(atomic_load(&p.completions), 1);
-        assert_int_equal(p.status, how == BY_PROMISE ? -ECANCELED : 0);
-        pair_end(&w);
+        scene s;
+        scene_start(&s, (form)how, OPEN);
+        for (int i = 0; i < MAX_TURNS && eva_channel_get_count(&s.w.ch) == 0; i++)
+            eva_loop_run(s.w.owner, EVA_RUN_NOWAIT);
+        assert_int_equal(eva_channel_get_count(&s.w.ch), 1);
+        run_idle(s.w.owner); /* the send task has finished: the answer is posted */
+        assert_int_equal(atomic_load(&s.p.completions), 0);
+        test_loop_destroy(s.w.sender);
+        s.w.sender = NULL;
+        assert_int_equal(atomic_load(&s.p.completions), 1);
+        assert_int_equal(s.p.status, how == BY_PROMISE ? -ECANCELED : 0);
+        pair_end(&s.w);
     }
 }
 
@@ -487,22 +500,19 @@ static int await_start_rc(eva_loop *loop, eva_channel_post_req *req, eva_channel
  * as it was (the send in flight still completes, with its own item). */
 static void test_request_in_flight_is_busy(void **state) {
     (void)state;
-    pair w;
-    pair_init(&w, 1);
-    int item = 1, other = 2;
-    post p;
-    post_init(&p, BY_CALLBACK, &w.ch, &item);
-    assert_int_equal(start_post(&p, w.sender), 0);
-    assert_int_equal(eva_channel_post_send(&p.req, w.sender, &w.ch, &other, on_posted), -EBUSY);
-    assert_int_equal(await_start_rc(w.sender, &p.req, &w.ch), -EBUSY);
-    assert_ptr_equal(p.req.item, &item);
-    run_until_complete(&w, &p);
-    assert_int_equal(p.status, 0);
+    scene s;
+    scene_start(&s, BY_CALLBACK, OPEN);
+    int other = 3;
+    assert_int_equal(eva_channel_post_send(&s.p.req, s.w.sender, &s.w.ch, &other, on_posted), -EBUSY);
+    assert_int_equal(await_start_rc(s.w.sender, &s.p.req, &s.w.ch), -EBUSY);
+    assert_ptr_equal(s.p.req.item, &s.item);
+    run_until_complete(&s.w, &s.p);
+    assert_int_equal(s.p.status, 0);
     void *got;
-    assert_int_equal(eva_channel_try_recv(&w.ch, &got), 0);
-    assert_ptr_equal(got, &item);
-    assert_int_equal(eva_channel_get_count(&w.ch), 0);
-    pair_end(&w);
+    assert_int_equal(eva_channel_try_recv(&s.w.ch, &got), 0);
+    assert_ptr_equal(got, &s.item);
+    assert_int_equal(eva_channel_get_count(&s.w.ch), 0);
+    pair_end(&s.w);
 }
 
 static void test_null_arguments(void **state) {
@@ -584,6 +594,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_delivers_every_form),
         cmocka_unit_test(test_group_shutdown_completes_each_once),
+        cmocka_unit_test(test_channel_post_send_cancelled_at_destroy),
         cmocka_unit_test(test_full_then_drained),
         cmocka_unit_test(test_closed_channel),
         cmocka_unit_test(test_target_loop_destroyed),
