@@ -4,8 +4,9 @@
  * across an eva_group's threads, a full channel then drained, a closed
  * channel, the channel's loop destroyed first, the sender's loop destroyed
  * while the outcome travels back, a group shut down with sends in flight
- * (or with one posted after its threads ended), a cancelled awaiting task, the start errors and, for the promise form,
- * allocation failure.  Runs under TSan (label threads).
+ * (or with one posted after its threads ended), a cancelled awaiting
+ * task, the start errors and, for the promise form, allocation failure.
+ * Runs under TSan (label threads).
  *
  * Group callbacks run on the group's threads, where cmocka cannot fail a
  * test: they record what they saw and post a semaphore, and the main
