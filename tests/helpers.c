@@ -1,9 +1,11 @@
 /* tests/helpers.c — bounded loop running and log capture for the tests. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "helpers.h"
@@ -13,6 +15,21 @@ eva_loop *test_loop_new(void) {
     assert_int_equal(eva_loop_new(&loop), 0);
     assert_non_null(loop);
     return loop;
+}
+
+bool test_sem_wait_ms(sem_t *sem, int ms) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    int rc;
+    while ((rc = sem_timedwait(sem, &ts)) < 0 && errno == EINTR)
+        ;
+    return rc == 0;
 }
 
 bool test_shuffling(void) {

@@ -2,6 +2,7 @@
 #ifndef EVA_TEST_HELPERS_H
 #define EVA_TEST_HELPERS_H
 
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,6 +18,10 @@ void test_loop_destroy(eva_loop *loop);
  * if that has not happened after timeout_ms (a guard timer bounds the wait:
  * no test ever hangs or sleeps). */
 void test_run_until(eva_loop *loop, const bool *done, int64_t timeout_ms);
+
+/* Wait for sem at most ms milliseconds (EINTR retried): whether it was
+ * posted.  For the main thread waiting on loops run by other threads. */
+bool test_sem_wait_ms(sem_t *sem, int ms);
 
 /* Whether loops are made in shuffle mode (EVA_SHUFFLE_SEED is set,
  * docs/reliability.md): the few assertions about what that mode varies on

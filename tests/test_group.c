@@ -1,8 +1,9 @@
 /* The loop group (evasync/group.h): two loops serving one SO_REUSEPORT port,
  * a stop with a request in flight on the shared offload pool (it is answered,
  * every idle connection closed, the threads joined), a loop that blocks
- * while the other keeps answering, a failed setup, and the cross-loop
- * channel send (evasync/sync.h).  Runs under TSan (label threads).
+ * while the other keeps answering, and a failed setup (the cross-loop
+ * channel send is tests/test_channel_post.c).  Runs under TSan (label
+ * threads).
  *
  * Loop callbacks run on the group's threads, where cmocka cannot fail a
  * test: they record what they saw, and the main thread asserts it.  Every
@@ -29,23 +30,6 @@
 #include "helpers.h"
 
 enum { LOOPS = 2, CONNS = 32, MAX_CONNS = 64, WAIT_MS = 5000 };
-
-/* ---- bounded waits on the main thread ------------------------------------ */
-
-static bool sem_wait_ms(sem_t *sem, int ms) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    int rc;
-    while ((rc = sem_timedwait(sem, &ts)) < 0 && errno == EINTR)
-        ;
-    return rc == 0;
-}
 
 /* ---- the server: each loop answers a request byte with its index -------- */
 
@@ -87,7 +71,7 @@ typedef struct world {
 static void *slow_work(void *arg) {
     world *w = arg;
     sem_post(&w->work_started);
-    if (!sem_wait_ms(&w->work_release, WAIT_MS))
+    if (!test_sem_wait_ms(&w->work_release, WAIT_MS))
         atomic_fetch_add(&w->errors, 1);
     return NULL;
 }
@@ -242,10 +226,10 @@ static void test_serve_and_stop_in_flight(void **state) {
     assert_true(answered[0] > 0 && answered[1] > 0);
 
     client_send(fds[0], 'p');
-    assert_true(sem_wait_ms(&w.work_started, WAIT_MS));
+    assert_true(test_sem_wait_ms(&w.work_started, WAIT_MS));
     assert_int_equal(eva_group_stop(w.group), 0);
     for (int i = 0; i < LOOPS; i++)
-        assert_true(sem_wait_ms(&w.stopped, WAIT_MS));
+        assert_true(test_sem_wait_ms(&w.stopped, WAIT_MS));
     sem_post(&w.work_release); /* only now may the request in flight finish */
     assert_true(client_answer(fds[0]) >= 0);
     for (int i = 0; i < CONNS; i++) {
@@ -270,7 +254,7 @@ static void block_loop(eva_loop *loop, int status, void *arg) {
     if (status < 0)
         return;
     sem_post(&b->entered);
-    sem_wait_ms(&b->release, WAIT_MS);
+    test_sem_wait_ms(&b->release, WAIT_MS);
 }
 
 /* Loop 1 blocks in a callback: loop 0 keeps answering its connections;
@@ -284,7 +268,7 @@ static void test_blocked_loop_others_serve(void **state) {
     sem_init(&b.entered, 0, 0);
     sem_init(&b.release, 0, 0);
     assert_int_equal(eva_loop_post(eva_group_get_loop(w.group, 1), &b.call, block_loop, &b), 0);
-    assert_true(sem_wait_ms(&b.entered, WAIT_MS));
+    assert_true(test_sem_wait_ms(&b.entered, WAIT_MS));
 
     struct pollfd pfd[CONNS];
     for (int i = 0; i < CONNS; i++) {
@@ -382,166 +366,12 @@ static void test_lifecycle(void **state) {
     assert_int_equal(eva_group_destroy(NULL), -EINVAL);
 }
 
-/* ---- channels between loops ----------------------------------------------- */
-
-enum { ITEMS = 3 };
-
-typedef struct relay {
-    eva_group *group;
-    eva_channel ch;                 /* loop 0's */
-    eva_channel_post_req send[ITEMS]; /* from loop 1 */
-    eva_call kick;
-    int items[ITEMS];
-    _Atomic int status[ITEMS];
-    _Atomic int received[ITEMS];
-    _Atomic int sent;
-    sem_t done;                     /* posted by the receiver and by each send */
-} relay;
-
-typedef struct receiver {
-    eva_task task;
-    relay *r;
-    int n;
-    void *item;
-} receiver;
-
-static eva_step receiver_run(void *frame) {
-    receiver *rc = frame;
-    ASYNC_BEGIN(rc);
-    for (rc->n = 0; rc->n < ITEMS; rc->n++) {
-        AWAIT(rc, eva_channel_recv_op(&rc->r->ch, &rc->item));
-        atomic_store(&rc->r->received[rc->n], *(int *)rc->item);
-    }
-    sem_post(&rc->r->done);
-    ASYNC_END(rc);
-}
-
-static int relay_setup(eva_loop *loop, unsigned index, void *arg) {
-    relay *r = arg;
-    if (index != 0)
-        return 0;
-    int rc = eva_channel_init(loop, &r->ch, 1); /* room for one: the others wait */
-    receiver *recv;
-    if (rc == 0)
-        rc = eva_task_spawn(loop, sizeof *recv, receiver_run, "receiver", NULL, (void **)&recv);
-    if (rc == 0)
-        recv->r = r;
-    return rc;
-}
-
-static void relay_stop(eva_loop *loop, unsigned index, void *arg) {
-    (void)loop;
-    relay *r = arg;
-    if (index == 0)
-        eva_channel_destroy(&r->ch);
-}
-
-static void on_sent(eva_channel_post_req *req, int status) {
-    relay *r = req->data;
-    atomic_store(&r->status[req - r->send], status);
-    atomic_fetch_add(&r->sent, 1);
-    sem_post(&r->done);
-}
-
-static void send_all(eva_loop *loop, int status, void *arg) {
-    relay *r = arg;
-    if (status < 0)
-        return;
-    for (int i = 0; i < ITEMS; i++) {
-        r->send[i].data = r;
-        if (eva_channel_post_send(&r->send[i], loop, &r->ch, &r->items[i], on_sent) < 0)
-            atomic_store(&r->status[i], -9999);
-    }
-}
-
-/* Loop 1 sends three items at once to loop 0's channel of capacity 1 (two
- * wait for room): each arrives once, every send completes with 0 on loop 1. */
-static void test_channel_post_send(void **state) {
-    (void)state;
-    relay r = {.items = {10, 11, 12}};
-    sem_init(&r.done, 0, 0);
-    eva_group_options opts = {.threads = 2, .setup = relay_setup, .stop = relay_stop, .arg = &r};
-    assert_int_equal(eva_group_new(&opts, &r.group), 0);
-    assert_int_equal(eva_group_start(r.group), 0);
-    assert_int_equal(eva_loop_post(eva_group_get_loop(r.group, 1), &r.kick, send_all, &r), 0);
-    for (int i = 0; i < ITEMS + 1; i++)
-        assert_true(sem_wait_ms(&r.done, WAIT_MS));
-    assert_int_equal(eva_group_stop(r.group), 0);
-    assert_int_equal(eva_group_join(r.group), 0);
-    int seen = 0; /* sends in flight together arrive in some order, each once */
-    for (int i = 0; i < ITEMS; i++) {
-        assert_int_equal(atomic_load(&r.status[i]), 0);
-        seen |= 1 << (atomic_load(&r.received[i]) - r.items[0]);
-    }
-    assert_int_equal(seen, (1 << ITEMS) - 1);
-    assert_int_equal(eva_group_destroy(r.group), 0);
-    sem_destroy(&r.done);
-}
-
-static void record_status(eva_channel_post_req *req, int status) {
-    *(int *)req->data = status;
-}
-
-static int channel_setup(eva_loop *loop, unsigned index, void *arg) {
-    return index == 1 ? eva_channel_init(loop, arg, 1) : 0;
-}
-
-/* A send posted to a loop whose thread has ended completes with -ECANCELED
- * at destroy, on the sender's loop: the group frees no loop before the
- * answer has gone back (freeing loop 0 first, then cancelling on loop 1,
- * would post the answer into freed memory). */
-static void test_channel_post_send_cancelled_at_destroy(void **state) {
-    (void)state;
-    eva_channel ch;
-    eva_group *g;
-    eva_group_options opts = {.threads = 2, .setup = channel_setup, .arg = &ch};
-    assert_int_equal(eva_group_new(&opts, &g), 0);
-    assert_int_equal(eva_group_start(g), 0);
-    assert_int_equal(eva_group_stop(g), 0);
-    assert_int_equal(eva_group_join(g), 0);
-    /* the threads have ended: this thread is now the one of both loops */
-    int status = 1;
-    eva_channel_post_req req = {.data = &status};
-    assert_int_equal(eva_channel_post_send(&req, eva_group_get_loop(g, 0), &ch, &status, record_status), 0);
-    assert_int_equal(eva_channel_post_send(&req, eva_group_get_loop(g, 0), &ch, &status, record_status), -EBUSY);
-    assert_int_equal(eva_group_destroy(g), 0);
-    assert_int_equal(status, -ECANCELED);
-    assert_int_equal(eva_channel_destroy(&ch), 0);
-}
-
-/* -EPIPE: the channel is closed; the item stays the sender's. */
-static void test_channel_post_send_closed(void **state) {
-    (void)state;
-    eva_loop *a = test_loop_new(), *b = test_loop_new();
-    eva_channel ch;
-    assert_int_equal(eva_channel_init(b, &ch, 1), 0);
-    assert_int_equal(eva_channel_close(&ch), 0);
-    int status = 1;
-    bool never = false;
-    eva_channel_post_req req = {.data = &status};
-    assert_int_equal(eva_channel_post_send(NULL, a, &ch, NULL, record_status), -EINVAL);
-    assert_int_equal(eva_channel_post_send(&req, a, &ch, NULL, NULL), -EINVAL);
-    assert_int_equal(eva_channel_post_send(&req, a, &ch, &never, record_status), 0);
-    assert_int_equal(status, 1); /* never inside the call */
-    for (int i = 0; i < 100 && status == 1; i++) { /* two loops, one thread */
-        eva_loop_run(b, EVA_RUN_NOWAIT);
-        eva_loop_run(a, EVA_RUN_NOWAIT);
-    }
-    assert_int_equal(status, -EPIPE);
-    assert_int_equal(eva_channel_destroy(&ch), 0);
-    test_loop_destroy(a);
-    test_loop_destroy(b);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_serve_and_stop_in_flight),
         cmocka_unit_test(test_blocked_loop_others_serve),
         cmocka_unit_test(test_setup_failure),
         cmocka_unit_test(test_lifecycle),
-        cmocka_unit_test(test_channel_post_send),
-        cmocka_unit_test(test_channel_post_send_cancelled_at_destroy),
-        cmocka_unit_test(test_channel_post_send_closed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,7 +33,7 @@ static const size_row rows[] = {
     ROW(eva_semaphore, 32),
     ROW(eva_event, 32),
     ROW(eva_channel, 80),
-    ROW(eva_channel_post_req, 240),
+    ROW(eva_channel_post_req, 248),
     ROW(eva_pool_job, 144),
     ROW(eva_stream_read_req, 144),
     ROW(eva_stream_write_req, 184),

@@ -27,6 +27,7 @@
 
 #include "call.h"
 #include "export.h"
+#include "req.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -182,24 +183,38 @@ EVA_API int eva_channel_destroy(eva_channel *ch);
  * evasync/group.h) hands an item over with a posted send: the request hops
  * to the channel's loop (eva_loop_post), sends there as a task started
  * there would (waiting while the channel is full), and the outcome hops
- * back: cb(req, status) runs on the sender's loop.  Like tasks started
+ * back to the sender's loop, where it completes the request: cb(req,
+ * status), the awaiting task, or the promise.  Like tasks started
  * together, several sends in flight at once may enter the channel in any
  * order; for an ordered stream keep one in flight per sender (start the
- * next from the callback) or send a batch as one item.  Status: 0 (the item is in the channel, or with a
- * receiver), -EPIPE (the channel is closed: the item was not sent, it is
- * still the sender's), -ECANCELED (either loop was destroyed first; the
- * item was not sent).  Not cancellable once started: a full channel that
- * nobody drains holds the request until it is closed or its loop
- * destroyed.  An eva_group destroys its loops so that both hops complete
- * before any loop is freed; outside a group, both loops must outlive the
- * completion.
+ * next from the completion) or send a batch as one item.
+ *
+ * Status, and who owns the item after it:
+ *   0           the item is in the channel, or with a receiver: the
+ *               receiver's now;
+ *   -EPIPE      the channel is closed: not sent, still the sender's;
+ *   -ECANCELED  either loop was destroyed before the send: not sent, still
+ *               the sender's;
+ *   -ENOMEM     the channel's loop could not start the send: not sent.
+ * The status always says what happened to the item, even when the sender's
+ * loop is destroyed while the outcome travels back.
+ *
+ * Not cancellable once started: a full channel that nobody drains holds the
+ * request until it is closed or its loop destroyed.  Cancelling a task that
+ * AWAITs the send does not withdraw it: the task stays parked until the
+ * outcome is back and resumes with it (AWAIT_RC gives the status above, so
+ * the item is never lost nor owned twice); its next AWAIT fails with
+ * -ECANCELED.  eva_promise_cancel() on the promise form likewise lets the
+ * send finish, and the promise settles with its outcome.  An eva_group
+ * destroys its loops so that both hops complete, exactly once, before any
+ * loop is freed; outside a group, both loops must outlive the completion.
  *
  * The request is caller-owned, zero-initialised before its first use, and
- * must stay valid until cb has run; then it may be started again. */
+ * must stay valid until its completion; then it may be started again. */
 typedef struct eva_channel_post_req eva_channel_post_req;
 typedef void (*eva_channel_post_fn)(eva_channel_post_req *req, int status);
 
-/* eva_channel_post_req: 240 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_channel_post_req: 248 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_channel_post_req {
     /* private: */
     eva_task task;             /* the send, run on the channel's loop */
@@ -208,11 +223,9 @@ struct eva_channel_post_req {
     void *item;                /* read-only: what is being sent */
     /* private: */
     eva_channel *channel;
-    eva_loop *from;            /* the sender's loop: cb runs there */
-    eva_channel_post_fn cb;
-    eva_call there, back;      /* the two hops */
-    int status;
-    bool in_flight;            /* the sender's thread only */
+    eva_loop *from;            /* the sender's loop: the completion runs there */
+    eva_call there;            /* the hop to the channel's loop */
+    eva__req req;              /* the completion; its call is the hop back */
 };
 
 /* Start a posted send of item to ch (a channel of any loop; ch->loop is
@@ -221,6 +234,26 @@ struct eva_channel_post_req {
  * inside this call), -EINVAL (a NULL argument), -EBUSY (req in flight). */
 EVA_API int eva_channel_post_send(eva_channel_post_req *req, eva_loop *from, eva_channel *ch,
                                   void *item, eva_channel_post_fn cb);
+
+/* AWAIT_RC(f, eva_channel_post_send_op(&f->post, ch, item)): the posted send
+ * from the awaiting task's loop; the task resumes there with the status
+ * above.  Errors of the start: -EINVAL (a NULL request or channel), -EBUSY
+ * (the request is in flight: it is left untouched).  A failure carries a
+ * message (eva_task_get_message) saying whose the item is. */
+EVA_API eva_op eva_channel_post_send_op(eva_channel_post_req *req, eva_channel *ch, void *item);
+
+/* The promise form, from loop `from`'s thread: *out (a new reference, the
+ * caller's to release) is fulfilled with the request (an
+ * eva_channel_post_req *, owned by the promise: its item field is what was
+ * sent) or rejected with the status above and its message.  The promise
+ * allocates and owns its request.  If `from` is destroyed first, the
+ * promise rejects with -ECANCELED as every pending promise does
+ * (evasync/promise.h, rule 7), possibly before the item's fate is known:
+ * a program that must know where every item went at shutdown uses the
+ * callback or AWAIT form.  Returns 0, -EINVAL (a NULL argument), -ENOMEM
+ * (nothing was sent). */
+EVA_API int eva_channel_post_send_promise(eva_loop *from, eva_channel *ch, void *item,
+                                          eva_promise **out);
 
 #ifdef __cplusplus
 }
