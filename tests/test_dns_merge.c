@@ -276,15 +276,21 @@ static void families_are_not_merged(void **state) {
 
 enum { CROWD = 60 };
 
+/* CROWD lookups of slow.test. in turn in each style, then one iteration:
+ * the query is out (its reply 20 ms away), the tasks parked. */
+static void start_crowd(fixture *fx, waiter *w, tally *t) {
+    for (int i = 0; i < CROWD; i++)
+        start(fx->loop, &w[i], i % STYLES, "slow.test.", AF_INET, t);
+    eva_loop_run(fx->loop, EVA_RUN_NOWAIT);
+}
+
 static void cancel_leader_and_middle_ones(void **state) {
     (void)state;
     fixture fx;
     fx_start(&fx);
     waiter w[CROWD];
     tally t = {0};
-    for (int i = 0; i < CROWD; i++)
-        start(fx.loop, &w[i], i % STYLES, "slow.test.", AF_INET, &t);
-    eva_loop_run(fx.loop, EVA_RUN_NOWAIT); /* the query is out, the tasks parked */
+    start_crowd(&fx, w, &t);
     /* the leader (a callback), and a middle one of each style */
     const int cancelled[] = {0, 30, 31, 32};
     for (size_t k = 0; k < sizeof cancelled / sizeof cancelled[0]; k++)
@@ -316,9 +322,7 @@ static void cancel_all_at_cares(void **state) {
     fx_start(&fx);
     waiter w[CROWD];
     tally t = {0};
-    for (int i = 0; i < CROWD; i++)
-        start(fx.loop, &w[i], i % STYLES, "slow.test.", AF_INET, &t);
-    eva_loop_run(fx.loop, EVA_RUN_NOWAIT);
+    start_crowd(&fx, w, &t);
     for (int i = CROWD - 1; i >= 0; i--)
         cancel(&w[i]);
     run_until_completed(fx.loop, &t, CROWD);
