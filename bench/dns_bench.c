@@ -1,9 +1,10 @@
 /* bench/dns_bench.c — N lookups of distinct names (default 10,000): evasync's
  * resolver (c-ares on the loop thread) against the libuv approach, blocking
- * getaddrinfo() on a 4-thread pool.
+ * getaddrinfo() on a 4-thread pool.  With --one-name: N lookups of one name
+ * at once (a daemon's start-up), where evasync merges them into one query.
  *
  *   dns_bench --server 127.0.0.1:53 --delay-ms D [--lookups N] [--window W]
- *             [--recv-buffer BYTES] [--no-pool] [--label NAME]
+ *             [--recv-buffer BYTES] [--no-pool] [--label NAME] [--one-name]
  *
  * Method (bench/run-dns does all of it):
  *  - bench/dns_server (the tests' responder as a process) listens on
@@ -38,6 +39,12 @@
  * or, when the server's answers have TTL 0 and nothing was cached (dnsmasq
  * serving its hosts file), dns_cache_skipped=nothing_cached_ttl0 instead of
  * the hit round (100,000 "hits" would each be a lookup).
+ * With --one-name, instead (every lookup asks for n0.bench.test; bench/run-dns
+ * adds the server's own count of the queries both sides sent):
+ *   dns_server=NAME dns_one_name_lookups=N delay_ms=D evasync_ms=V pool4_ms=V speedup=V
+ *   evasync_lookups_sent=S evasync_merged=M evasync_errors=E pool4_errors=E
+ * where evasync_lookups_sent is the lookups that went to the server (its
+ * cache misses: one A query each) and evasync_merged those that joined one.
  * speedup = pool4_ms / evasync_ms.  The cache line: 100 names resolved one
  * after another (each a query: lookup_ms is one lookup's latency), then
  * 100,000 lookups of the same names one after another, each a cache hit
@@ -76,6 +83,7 @@ typedef struct eva_side {
     eva_dns_query *slots;
     unsigned long *which; /* the name number each slot resolves */
     unsigned long base, next, end, done, errors;
+    unsigned long stride; /* 1: distinct names from base; 0: base's name every time */
     int first_error;
 } eva_side;
 
@@ -97,7 +105,7 @@ static void on_resolved(eva_dns_query *q, int status, eva_dns_addrs *addrs) {
 
 static void eva_start(eva_side *s, size_t slot) {
     char name[64];
-    s->which[slot] = s->next++;
+    s->which[slot] = s->base + s->stride * (s->next++ - s->base);
     name_of(s->which[slot], name, sizeof name);
     int rc = eva_dns_resolve(s->loop, &s->slots[slot], name, AF_INET, on_resolved, s);
     if (rc < 0) {
@@ -106,9 +114,9 @@ static void eva_start(eva_side *s, size_t slot) {
     }
 }
 
-static double run_evasync(const char *server, unsigned long base, unsigned long n, size_t window,
-                          int recv_buffer, unsigned long *errors) {
-    eva_side s = {.base = base, .next = base, .end = base + n};
+static double run_evasync(const char *server, unsigned long base, unsigned long stride, unsigned long n,
+                          size_t window, int recv_buffer, unsigned long *errors, eva_dns_stats *stats) {
+    eva_side s = {.base = base, .next = base, .end = base + n, .stride = stride};
     if (eva_loop_new(&s.loop) < 0)
         exit(1);
     eva_dns_options opts = {.servers = server, .timeout_ms = 2000, .tries = 3, .recv_buffer = recv_buffer};
@@ -134,6 +142,7 @@ static double run_evasync(const char *server, unsigned long base, unsigned long 
     }
     if (s.errors)
         fprintf(stderr, "dns_bench: evasync: %lu errors, first: %s\n", s.errors, eva_strerror(s.first_error));
+    eva_dns_get_stats(s.loop, stats);
     eva_loop_destroy(s.loop);
     free(s.slots);
     free(s.which);
@@ -233,7 +242,7 @@ static void on_pool_done(void *arg, void *result, int status) { /* on the loop *
         pool_errors_seen++;
 }
 
-static double run_pool(unsigned long base, unsigned long n, unsigned long *errors) {
+static double run_pool(unsigned long base, unsigned long stride, unsigned long n, unsigned long *errors) {
     eva_loop *loop;
     eva_pool *pool;
     eva_pool_options po = {.threads = 4, .queue_capacity = n};
@@ -241,7 +250,7 @@ static double run_pool(unsigned long base, unsigned long n, unsigned long *error
         exit(1);
     uint64_t t0 = eva_hrtime();
     for (unsigned long i = 0; i < n; i++) {
-        int rc = eva_pool_submit_alloc(pool, loop, pool_work, on_pool_done, (void *)(uintptr_t)(base + i));
+        int rc = eva_pool_submit_alloc(pool, loop, pool_work, on_pool_done, (void *)(uintptr_t)(base + stride * i));
         if (rc < 0) {
             fprintf(stderr, "dns_bench: pool submit: %s\n", eva_strerror(rc));
             exit(1);
@@ -310,6 +319,7 @@ int main(int argc, char **argv) {
     int pool = 1;
     int recv_buffer = 0;
     const char *label = "responder";
+    int one_name = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--server") == 0 && i + 1 < argc)
             server = argv[++i];
@@ -325,10 +335,12 @@ int main(int argc, char **argv) {
             pool = 0;
         else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc)
             label = argv[++i];
+        else if (strcmp(argv[i], "--one-name") == 0)
+            one_name = 1;
         else {
             fprintf(stderr,
                     "usage: %s --server HOST:PORT --delay-ms D [--lookups N] [--window W] [--recv-buffer B] "
-                    "[--no-pool] [--label NAME]\n",
+                    "[--no-pool] [--label NAME] [--one-name]\n",
                     argv[0]);
             return 2;
         }
@@ -336,8 +348,18 @@ int main(int argc, char **argv) {
     if (n == 0)
         return 2;
     unsigned long eva_errors = 0, pool_errors = 0;
-    double eva_ms = run_evasync(server, 0, n, window, recv_buffer, &eva_errors);
-    double pool_ms = pool ? run_pool(1000000, n, &pool_errors) : 0;
+    eva_dns_stats st;
+    if (one_name) { /* both sides ask for n0.bench.test, which the zone has */
+        double eva_ms = run_evasync(server, 0, 0, n, window, recv_buffer, &eva_errors, &st);
+        double pool_ms = pool ? run_pool(0, 0, n, &pool_errors) : 0;
+        printf("dns_server=%s dns_one_name_lookups=%lu delay_ms=%d evasync_ms=%.1f pool4_ms=%.1f speedup=%.1f\n",
+               label, n, delay, eva_ms, pool_ms, pool ? pool_ms / eva_ms : 0.0);
+        printf("evasync_lookups_sent=%llu evasync_merged=%llu evasync_errors=%lu pool4_errors=%lu\n",
+               (unsigned long long)st.cache_misses, (unsigned long long)st.merged, eva_errors, pool_errors);
+        return eva_errors || pool_errors ? 1 : 0;
+    }
+    double eva_ms = run_evasync(server, 0, 1, n, window, recv_buffer, &eva_errors, &st);
+    double pool_ms = pool ? run_pool(1000000, 1, n, &pool_errors) : 0;
     printf("dns_server=%s dns_lookups=%lu delay_ms=%d evasync_ms=%.1f pool4_ms=%.1f speedup=%.1f\n", label, n,
            delay, eva_ms, pool_ms, pool ? pool_ms / eva_ms : 0.0);
     printf("evasync_errors=%lu pool4_errors=%lu", eva_errors, pool_errors);

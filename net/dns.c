@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dns_internal.h"
@@ -119,51 +120,88 @@ static void cache_answer(eva__dns_ctx *c, const struct ares_addrinfo *res) {
         eva__dns_cache_negative(c->dl, c->host, c->family, c->status, c->message);
 }
 
+/* Build one waiter's own result from a lookup's answer. */
+typedef void (*result_fn)(eva__dns_ctx *w, const void *answer);
+
+/* The lookup c led is over, and leaves the table of lookups in flight.
+ * Unless nobody waits for it any more (c is then freed, and false
+ * returned), every waiter builds its own result from the one answer — c
+ * first, then the queries that joined it, in start order — so each owns
+ * what it is given and an allocation failure fails only its own waiter; all
+ * are queued for delivery (a waiter whose query was cancelled is only
+ * freed there). */
+static bool lookup_answered(eva__dns_ctx *c, result_fn build, const void *answer) {
+    eva__dns_loop *dl = c->dl;
+    eva__dns_release(dl);
+    eva__dns_flight_remove(dl, c);
+    if (!c->q && eva__queue_empty(&c->joined)) {
+        eva__free(c);
+        return false;
+    }
+    build(c, answer);
+    eva__dns_done(dl, c);
+    eva_queue *n;
+    while ((n = eva__queue_pop(&c->joined))) {
+        eva__dns_ctx *w = EVA__QUEUE_DATA(n, eva__dns_ctx, join_node);
+        w->lookup = NULL; /* answered: cancelling it now only frees it at delivery */
+        build(w, answer);
+        eva__dns_done(dl, w);
+    }
+    return true;
+}
+
+typedef struct addrinfo_answer {
+    int status;
+    const struct ares_addrinfo *res;
+} addrinfo_answer;
+
+static void addrinfo_result(eva__dns_ctx *w, const void *answer) {
+    const addrinfo_answer *a = answer;
+    w->status = eva__dns_status(a->status, &w->message);
+    if (w->status == 0) {
+        int rc = addrs_from_ares(a->res, w->family, &w->addrs);
+        if (rc < 0)
+            w->status = eva__dns_status(rc == -ENOMEM ? ARES_ENOMEM : ARES_ENODATA, &w->message);
+    }
+}
+
 static void on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *res) {
     (void)timeouts;
     eva__dns_ctx *c = arg;
-    eva__dns_release(c->dl);
-    if (!c->q) { /* cancelled: nobody wants the answer */
-        if (res)
-            ares_freeaddrinfo(res);
-        eva__free(c);
-        return;
-    }
-    c->status = eva__dns_status(status, &c->message);
-    if (c->status == 0) {
-        int rc = addrs_from_ares(res, c->family, &c->addrs);
-        if (rc < 0)
-            c->status = eva__dns_status(rc == -ENOMEM ? ARES_ENOMEM : ARES_ENODATA, &c->message);
-    }
-    cache_answer(c, res);
+    addrinfo_answer a = {status, res};
+    if (lookup_answered(c, addrinfo_result, &a))
+        cache_answer(c, res); /* c is queued, not yet delivered: still ours */
     if (res)
         ares_freeaddrinfo(res);
-    eva__dns_done(c->dl, c);
+}
+
+typedef struct nameinfo_answer {
+    int status;
+    const char *node;
+} nameinfo_answer;
+
+static void nameinfo_result(eva__dns_ctx *w, const void *answer) {
+    const nameinfo_answer *a = answer;
+    w->status = eva__dns_status(a->status, &w->message);
+    if (w->status != 0)
+        return;
+    if (!a->node || !a->node[0]) {
+        w->status = eva__dns_status(ARES_ENONAME, &w->message);
+        return;
+    }
+    size_t n = strlen(a->node);
+    w->name = eva__alloc(n + 1);
+    if (w->name)
+        memcpy(w->name, a->node, n + 1);
+    else
+        w->status = eva__dns_status(ARES_ENOMEM, &w->message);
 }
 
 static void on_nameinfo(void *arg, int status, int timeouts, char *node, char *service) {
     (void)timeouts;
     (void)service;
-    eva__dns_ctx *c = arg;
-    eva__dns_release(c->dl);
-    if (!c->q) {
-        eva__free(c);
-        return;
-    }
-    c->status = eva__dns_status(status, &c->message);
-    if (c->status == 0) {
-        if (!node || !node[0]) {
-            c->status = eva__dns_status(ARES_ENONAME, &c->message);
-        } else {
-            size_t n = strlen(node);
-            c->name = eva__alloc(n + 1);
-            if (c->name)
-                memcpy(c->name, node, n + 1);
-            else
-                c->status = eva__dns_status(ARES_ENOMEM, &c->message);
-        }
-    }
-    eva__dns_done(c->dl, c);
+    nameinfo_answer a = {status, node};
+    lookup_answered(arg, nameinfo_result, &a);
 }
 
 /* ares_search's statuses, with NODATA told apart from NXDOMAIN. */
@@ -175,18 +213,25 @@ static int records_status(int status, eva_dns_type type, const char **message) {
     return EVA_EDNS_NODATA;
 }
 
+typedef struct search_answer {
+    int status;
+    const unsigned char *abuf;
+    int alen;
+} search_answer;
+
+/* Each waiter parses the reply itself: its records are one block of its own. */
+static void search_result(eva__dns_ctx *w, const void *answer) {
+    const search_answer *a = answer;
+    int status = a->status;
+    if (status == ARES_SUCCESS)
+        status = eva__dns_parse_records(w->type, a->abuf, a->alen, &w->records);
+    w->status = records_status(status, w->type, &w->message);
+}
+
 static void on_search(void *arg, int status, int timeouts, unsigned char *abuf, int alen) {
     (void)timeouts;
-    eva__dns_ctx *c = arg;
-    eva__dns_release(c->dl);
-    if (!c->q) {
-        eva__free(c);
-        return;
-    }
-    if (status == ARES_SUCCESS)
-        status = eva__dns_parse_records(c->type, abuf, alen, &c->records);
-    c->status = records_status(status, c->type, &c->message);
-    eva__dns_done(c->dl, c);
+    search_answer a = {status, abuf, alen};
+    lookup_answered(arg, search_result, &a);
 }
 
 /* ---- attaching, detaching, delivering --------------------------------------------------- */
@@ -276,6 +321,26 @@ static void on_cancelled(eva_loop *loop, int status, void *arg) {
         q->on_reverse(q, -ECANCELED, NULL);
 }
 
+/* c's query was cancelled (and detached).  A query that joined a lookup
+ * leaves it.  A lookup nobody waits for any more is given up: out of the
+ * table (a later identical start asks again rather than join a lookup whose
+ * answer will be dropped) and, if it was waiting for a slot, out of the
+ * queue (never sent; nothing will call back for it).  One c-ares already
+ * has answers later, to nobody (lookup_answered frees it). */
+static void leave_lookup(eva__dns_ctx *c) {
+    eva__dns_ctx *lookup = c;
+    if (c->lookup) {
+        lookup = c->lookup;
+        eva__queue_remove(&c->join_node);
+        eva__free(c);
+    }
+    if (lookup->q || !eva__queue_empty(&lookup->joined))
+        return; /* others still wait on it */
+    eva__dns_flight_remove(lookup->dl, lookup);
+    if (lookup->waiting)
+        eva__dns_unqueue(lookup);
+}
+
 int eva_dns_cancel(eva_dns_query *q) {
     if (!q)
         return -EINVAL;
@@ -283,8 +348,7 @@ int eva_dns_cancel(eva_dns_query *q) {
         return 0;
     eva__dns_ctx *c = q->ctx;
     detach(q);
-    if (c->waiting) /* never given to c-ares: nothing will call back for it */
-        eva__dns_unqueue(c);
+    leave_lookup(c);
     q->status = -ECANCELED;
     q->message = cancelled_message;
     if (q->waiter) {
@@ -352,6 +416,7 @@ static int begin(eva_loop *loop, eva_dns_query *q, size_t hostlen, eva__dns_loop
     if (!c)
         return -ENOMEM;
     c->dl = dl;
+    eva__queue_init(&c->joined);
     q->loop = loop;
     q->message = NULL;
     q->status = 0;
@@ -391,6 +456,24 @@ static bool numeric_answer(const char *host, int family, eva__dns_ctx *c) {
     return true;
 }
 
+/* Join the lookup in flight with c's key, if there is one: c is then asked
+ * for nothing and completes with that lookup's answer. */
+static bool join_lookup(eva__dns_loop *dl, eva__dns_ctx *c) {
+    eva__dns_ctx *lookup = eva__dns_flight_find(dl, c);
+    if (!lookup)
+        return false;
+    c->lookup = lookup;
+    eva__queue_insert_tail(&lookup->joined, &c->join_node);
+    dl->cache.merged++;
+    return true;
+}
+
+/* c leads a lookup of its own: identical starts join it until it is answered. */
+static void lookup_new(eva__dns_loop *dl, eva__dns_ctx *c) {
+    eva__dns_flight_add(dl, c);
+    eva__dns_submit(dl, c);
+}
+
 static int resolve_start(eva_loop *loop, eva_dns_query *q, const char *host, int family) {
     if (family != AF_UNSPEC && family != AF_INET && family != AF_INET6)
         return -EINVAL;
@@ -405,13 +488,17 @@ static int resolve_start(eva_loop *loop, eva_dns_query *q, const char *host, int
         return rc;
     q->kind = c->kind = EVA__DNS_RESOLVE;
     c->family = family;
+    memcpy(c->host, host, hostlen + 1); /* the key; it may wait for a slot; the cache keys on it */
     attach(dl, q, c);
+    /* a join first: it is neither a cache hit nor a miss (and a lookup in
+     * flight means the cache had no answer; numeric names never have one) */
+    if (join_lookup(dl, c))
+        return 0;
     if (numeric_answer(host, family, c) || eva__dns_cache_answer(dl, host, family, c)) {
         eva__dns_done(dl, c); /* delivered on the next iteration, unpaced: no query */
         return 0;
     }
-    memcpy(c->host, host, hostlen + 1); /* it may wait for a slot; the cache keys on it */
-    eva__dns_submit(dl, c);
+    lookup_new(dl, c);
     return 0;
 }
 
@@ -423,6 +510,23 @@ static int check_sockaddr(const struct sockaddr *sa, socklen_t salen) {
     return -EINVAL;
 }
 
+/* A reverse lookup's key: the address as text, with an IPv6 scope (c-ares
+ * appends it to a link-local address's name, so it changes the answer); the
+ * port is ignored, as the lookup ignores it. */
+enum { REVERSE_KEY_LEN = INET6_ADDRSTRLEN + sizeof "%4294967295" };
+
+static void reverse_key(eva__dns_ctx *c) {
+    if (c->sa.sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &c->sa.in4.sin_addr, c->host, REVERSE_KEY_LEN);
+        return;
+    }
+    inet_ntop(AF_INET6, &c->sa.in6.sin6_addr, c->host, REVERSE_KEY_LEN);
+    if (c->sa.in6.sin6_scope_id != 0) {
+        size_t n = strlen(c->host);
+        snprintf(c->host + n, REVERSE_KEY_LEN - n, "%%%u", (unsigned)c->sa.in6.sin6_scope_id);
+    }
+}
+
 static int reverse_start(eva_loop *loop, eva_dns_query *q, const struct sockaddr *sa,
                          socklen_t salen) {
     int rc = check_sockaddr(sa, salen);
@@ -430,14 +534,17 @@ static int reverse_start(eva_loop *loop, eva_dns_query *q, const struct sockaddr
         return rc;
     eva__dns_loop *dl;
     eva__dns_ctx *c;
-    rc = begin(loop, q, 0, &dl, &c);
+    rc = begin(loop, q, REVERSE_KEY_LEN, &dl, &c);
     if (rc < 0)
         return rc;
     q->kind = c->kind = EVA__DNS_REVERSE;
     memcpy(&c->sa, sa, salen);
     c->salen = salen;
+    c->family = sa->sa_family;
+    reverse_key(c);
     attach(dl, q, c);
-    eva__dns_submit(dl, c);
+    if (!join_lookup(dl, c))
+        lookup_new(dl, c);
     return 0;
 }
 
@@ -461,7 +568,8 @@ static int records_start(eva_loop *loop, eva_dns_query *q, const char *name, eva
     c->type = type;
     memcpy(c->host, name, len + 1);
     attach(dl, q, c);
-    eva__dns_submit(dl, c);
+    if (!join_lookup(dl, c))
+        lookup_new(dl, c);
     return 0;
 }
 
@@ -479,21 +587,14 @@ static bool localhost_in_hosts(eva__dns_loop *dl, int family) {
     return true;
 }
 
-static bool answer_localhost(eva__dns_loop *dl, eva__dns_ctx *c) {
-    enum { FIXED_IN = 0x011500 }; /* 1.21.0 rewrote the hosts-file code */
-    int version;
-    ares_version(&version);
-    if (strcmp(c->host, "localhost") != 0 || version >= FIXED_IN)
-        return false;
-    bool v6 = c->family != AF_INET, v4 = c->family != AF_INET6;
-    if ((v6 && localhost_in_hosts(dl, AF_INET6)) || (v4 && localhost_in_hosts(dl, AF_INET)))
-        return false; /* the hosts file answers: no fallback, no leak */
-    eva__dns_release(dl);
+/* The fallback's answer for one waiter of the lookup (answer is unused). */
+static void localhost_result(eva__dns_ctx *w, const void *answer) {
+    (void)answer;
+    bool v6 = w->family != AF_INET, v4 = w->family != AF_INET6;
     eva_dns_addrs *a = eva__alloc(sizeof *a + 2 * sizeof a->addr[0]);
     if (!a) {
-        c->status = eva__dns_status(ARES_ENOMEM, &c->message);
-        eva__dns_done(dl, c);
-        return true;
+        w->status = eva__dns_status(ARES_ENOMEM, &w->message);
+        return;
     }
     a->count = 0;
     if (v6) {
@@ -512,9 +613,20 @@ static bool answer_localhost(eva__dns_loop *dl, eva__dns_ctx *c) {
         d->addr.in4.sin_family = AF_INET;
         d->addr.in4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     }
-    c->addrs = a;
-    c->status = 0;
-    eva__dns_done(dl, c); /* not cached: neither is c-ares's own answer */
+    w->addrs = a;
+    w->status = eva__dns_status(ARES_SUCCESS, &w->message);
+}
+
+static bool answer_localhost(eva__dns_loop *dl, eva__dns_ctx *c) {
+    enum { FIXED_IN = 0x011500 }; /* 1.21.0 rewrote the hosts-file code */
+    int version;
+    ares_version(&version);
+    if (strcmp(c->host, "localhost") != 0 || version >= FIXED_IN)
+        return false;
+    bool v6 = c->family != AF_INET, v4 = c->family != AF_INET6;
+    if ((v6 && localhost_in_hosts(dl, AF_INET6)) || (v4 && localhost_in_hosts(dl, AF_INET)))
+        return false; /* the hosts file answers: no fallback, no leak */
+    lookup_answered(c, localhost_result, NULL); /* not cached: neither is c-ares's own answer */
     return true;
 }
 

@@ -13,6 +13,14 @@
  * effect at once.  The cache is bounded: at capacity the least recently
  * used entry makes room.  Expired entries are dropped when they are next
  * looked up, or evicted.  Time is the loop's (eva_now).
+ *
+ * The table of lookups in flight lives here too, under the same key (the
+ * name without case, the family; and the kind, and the record type), so the
+ * merge and the cache agree on what "the same lookup" is: a start joins a
+ * lookup in flight before the cache is asked, and counts as neither a hit
+ * nor a miss.  The two never hold one key at once: a lookup is entered only
+ * after the cache missed, and leaves the table when its answer, the one the
+ * cache keeps, arrives.
  */
 #include <errno.h>
 #include <stdalign.h>
@@ -80,6 +88,9 @@ void eva__dns_cache_flush(eva__dns_cache *cache) {
     eva__free(cache->buckets);
     cache->buckets = NULL;
     cache->nbuckets = 0;
+    eva__free(cache->flights);
+    cache->flights = NULL;
+    cache->nflight_buckets = 0;
 }
 
 void eva__dns_cache_configure(eva__dns_cache *cache, const eva_dns_options *opts) {
@@ -203,6 +214,78 @@ void eva__dns_cache_negative(eva__dns_loop *dl, const char *name, int family, in
     cache_put(dl, name, family, status, message, NULL, dl->cache.negative_ttl);
 }
 
+/* ---- the lookups in flight ------------------------------------------------------------ */
+
+/* The family (resolve, reverse) or the record type: the kinds' own numbers
+ * are small and told apart by the low bits. */
+static uint32_t flight_hash(const eva__dns_ctx *c) {
+    int sub = c->kind == EVA__DNS_RECORDS ? (int)c->type : c->family;
+    return key_hash(c->host, sub * 4 + c->kind);
+}
+
+static bool same_key(const eva__dns_ctx *a, const eva__dns_ctx *b) {
+    return a->kind == b->kind && a->family == b->family && a->type == b->type && strcasecmp(a->host, b->host) == 0;
+}
+
+eva__dns_ctx *eva__dns_flight_find(eva__dns_loop *dl, const eva__dns_ctx *c) {
+    eva__dns_cache *cache = &dl->cache;
+    if (cache->nflights == 0)
+        return NULL;
+    uint32_t hash = flight_hash(c);
+    for (eva__dns_ctx *f = cache->flights[hash & (cache->nflight_buckets - 1)]; f; f = f->hash_next)
+        if (f->hash == hash && same_key(f, c))
+            return f;
+    return NULL;
+}
+
+/* Room for one more lookup at a load of at most one per bucket; a table that
+ * cannot grow keeps its size (longer chains, still correct). */
+static bool flights_ready(eva__dns_cache *cache) {
+    if (cache->flights && cache->nflights < cache->nflight_buckets)
+        return true;
+    size_t n = cache->flights ? cache->nflight_buckets * 2 : 16;
+    eva__dns_ctx **table = eva__calloc(n, sizeof *table);
+    if (!table)
+        return cache->flights != NULL;
+    for (size_t i = 0; i < cache->nflight_buckets; i++) {
+        eva__dns_ctx *f = cache->flights[i];
+        while (f) {
+            eva__dns_ctx *next = f->hash_next;
+            f->hash_next = table[f->hash & (n - 1)];
+            table[f->hash & (n - 1)] = f;
+            f = next;
+        }
+    }
+    eva__free(cache->flights);
+    cache->flights = table;
+    cache->nflight_buckets = n;
+    return true;
+}
+
+void eva__dns_flight_add(eva__dns_loop *dl, eva__dns_ctx *c) {
+    eva__dns_cache *cache = &dl->cache;
+    if (!flights_ready(cache))
+        return;
+    c->hash = flight_hash(c);
+    eva__dns_ctx **link = &cache->flights[c->hash & (cache->nflight_buckets - 1)];
+    c->hash_next = *link;
+    *link = c;
+    c->indexed = true;
+    cache->nflights++;
+}
+
+void eva__dns_flight_remove(eva__dns_loop *dl, eva__dns_ctx *c) {
+    if (!c->indexed)
+        return;
+    eva__dns_cache *cache = &dl->cache;
+    eva__dns_ctx **link = &cache->flights[c->hash & (cache->nflight_buckets - 1)];
+    while (*link != c)
+        link = &(*link)->hash_next;
+    *link = c->hash_next;
+    c->indexed = false;
+    cache->nflights--;
+}
+
 int eva_dns_get_stats(const eva_loop *loop, eva_dns_stats *out) {
     if (!loop || !out)
         return -EINVAL;
@@ -215,5 +298,6 @@ int eva_dns_get_stats(const eva_loop *loop, eva_dns_stats *out) {
     out->cache_evictions = dl->cache.evictions;
     out->cache_expired = dl->cache.expired;
     out->cache_entries = dl->cache.count;
+    out->merged = dl->cache.merged;
     return 0;
 }

@@ -19,6 +19,19 @@
  * ask, and are launched as c-ares's callbacks free slots.  A cancelled
  * waiting context is unqueued and freed at once; a cancelled one in c-ares
  * keeps its slot until c-ares is done with it (so its retries count too).
+ *
+ * Merging: a context given to c-ares (or waiting for a slot) leads a lookup,
+ * entered in the table of lookups in flight (dns_cache.c) under its key: the
+ * kind, the name (without case; for a reverse lookup the address as text),
+ * and the family or record type.  A later start with the same key does not
+ * ask again: its own context joins the lookup (lookup, join_node) and waits.
+ * When c-ares answers, the lookup leaves the table and each waiter builds its
+ * own result from the one answer (the leader first, then the joined ones in
+ * start order), so each owns what it receives, and an allocation failure
+ * fails only the waiter it hit.  A cancelled joined query leaves the lookup
+ * (its context is freed at once); a cancelled leader stays in c-ares or in
+ * the queue while others wait on it; a lookup nobody waits for any more
+ * leaves the table (and the queue).
  */
 #ifndef EVASYNC_DNS_INTERNAL_H
 #define EVASYNC_DNS_INTERNAL_H
@@ -47,6 +60,12 @@ typedef struct eva__dns_ctx {
     eva_dns_records *records;       /* records result, until delivered */
     eva_dns_type type;              /* records: the type asked for */
     eva_queue wait_node;            /* in dl->waiting while waiting for a slot */
+    struct eva__dns_ctx *lookup;    /* joined: the lookup it waits on, until that is answered */
+    eva_queue join_node;            /* joined: in lookup->joined */
+    eva_queue joined;               /* a lookup's joined contexts, in start order */
+    struct eva__dns_ctx *hash_next; /* in the table of lookups in flight */
+    uint32_t hash;                  /* of its key, while in that table */
+    bool indexed;                   /* in that table */
     bool waiting;
     bool asking;                    /* inside the ares_* call that started it */
     uint8_t kind;                   /* EVA__DNS_RESOLVE, _REVERSE or _RECORDS */
@@ -56,7 +75,8 @@ typedef struct eva__dns_ctx {
         struct sockaddr_in6 in6;
     } sa;
     socklen_t salen;
-    char host[];                    /* resolve, records: the name asked for (a copy) */
+    char host[];                    /* resolve, records: the name asked for (a copy);
+                                     * reverse: the address as text (the key) */
 } eva__dns_ctx;
 
 /* One watched c-ares socket. */
@@ -77,6 +97,12 @@ typedef struct eva__dns_cache {
     size_t capacity;                 /* 0: the cache is off */
     int negative_ttl;                /* seconds; 0: negative answers are not kept */
     uint64_t hits, misses, evictions, expired;
+    /* the lookups in flight, by key (see "Merging"), made on first use;
+     * empty whenever no query is pending */
+    struct eva__dns_ctx **flights;
+    size_t nflight_buckets;          /* a power of two */
+    size_t nflights;
+    uint64_t merged;                 /* starts that joined a lookup in flight */
 } eva__dns_cache;
 
 struct eva__dns_loop {
@@ -154,7 +180,8 @@ extern int64_t eva__dns_clock_skew_ms;
  * defaults).  Also initialises a zeroed cache. */
 void eva__dns_cache_configure(eva__dns_cache *cache, const eva_dns_options *opts);
 
-/* Free every entry (the cache stays usable). */
+/* Free every entry, and the table of lookups in flight (empty: this runs
+ * only with no query pending).  The cache stays usable. */
 void eva__dns_cache_flush(eva__dns_cache *cache);
 
 /* If the cache holds a live answer for (name, family), put it in c (status,
@@ -168,6 +195,16 @@ void eva__dns_cache_positive(eva__dns_loop *dl, const char *name, int family, co
 
 /* Keep a negative answer (EVA_EDNS_NOTFOUND) for the negative TTL. */
 void eva__dns_cache_negative(eva__dns_loop *dl, const char *name, int family, int status, const char *message);
+
+/* The lookup in flight with c's key (kind, name, family or type), or NULL. */
+eva__dns_ctx *eva__dns_flight_find(eva__dns_loop *dl, const eva__dns_ctx *c);
+
+/* Enter c in the table of lookups in flight (not when out of memory: later
+ * identical starts then ask on their own). */
+void eva__dns_flight_add(eva__dns_loop *dl, eva__dns_ctx *c);
+
+/* Take c out of that table (nothing if it is not in it). */
+void eva__dns_flight_remove(eva__dns_loop *dl, eva__dns_ctx *c);
 
 /* The options c-ares's channel for loop runs with (ares_save_options; the
  * caller frees them with ares_destroy_options).  For the tests. */

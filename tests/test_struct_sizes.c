@@ -60,7 +60,7 @@ static const size_row rows[] = {
     ROW(eva_dns_addr, 144),
     ROW(eva_dns_addrs, 8),
     ROW(eva_dns_options, 40),
-    ROW(eva_dns_stats, 40),
+    ROW(eva_dns_stats, 48),
     ROW(eva_dns_record, 16),
     ROW(eva_dns_records, 16),
     ROW(eva_loop_metrics, 56),

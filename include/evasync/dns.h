@@ -165,6 +165,14 @@ struct eva_dns_query {
  * family AF_INET, AF_INET6 or AF_UNSPEC (both), on the loop's channel.
  * The list holds only addresses of that family, whatever records the
  * server's answer carried.
+ * Merging: while a lookup of the same host (without case) and family is in
+ * flight (at c-ares, or waiting for a place in the window), this one joins
+ * it instead of sending queries of its own; AF_UNSPEC, AF_INET and AF_INET6
+ * are never merged with each other.  Each joined query still completes on
+ * its own, once, in start order, with the same status and message and its
+ * own eva_dns_addrs (the ownership below does not change); cancelling one
+ * completes only that one.  eva_dns_reverse (same address) and
+ * eva_dns_query_records (same name and type) merge alike.
  * cb(q, status, addrs) runs once, later; q->data is set to data.
  * Returns 0 (cb will run); -EINVAL (NULL loop, q, host or cb; family not one
  * of the three); EVA_EDNS_BADNAME (host is empty, longer than 253 characters,
@@ -204,18 +212,24 @@ EVA_API const char *eva_dns_query_get_message(const eva_dns_query *q);
 EVA_API int eva_dns_get_pending(const eva_loop *loop);
 
 /* How many of them wait for a place in the pacing window (see
- * eva_dns_options.max_in_flight), or -EINVAL for NULL. */
+ * eva_dns_options.max_in_flight), or -EINVAL for NULL.  A query that joined
+ * a lookup (see eva_dns_resolve) is not counted: it waits for that lookup's
+ * answer, not for a place. */
 EVA_API int eva_dns_get_queued(const eva_loop *loop);
 
-/* The cache's counters since the loop's resolver was made (eva_dns_configure
- * does not reset them). */
-/* eva_dns_stats: 40 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
+/* The cache's and the merge's counters since the loop's resolver was made
+ * (eva_dns_configure does not reset them).  A resolve that joined a lookup
+ * in flight counts in merged only, neither as a hit nor as a miss. */
+/* eva_dns_stats: 48 bytes on x86_64, all public (ABI: tests/test_struct_sizes.c). */
 typedef struct eva_dns_stats {
     uint64_t cache_hits;      /* resolves answered from the cache */
     uint64_t cache_misses;    /* resolves of names (not numeric) the cache could not answer */
     uint64_t cache_evictions; /* live entries dropped to make room (least recently used) */
     uint64_t cache_expired;   /* entries found past their TTL (counted among the misses) */
     size_t cache_entries;     /* entries held now, expired ones not yet dropped included */
+    uint64_t merged;          /* starts (resolve, reverse, records) that joined an identical
+                               * lookup in flight instead of sending their own (see
+                               * eva_dns_resolve) */
 } eva_dns_stats;
 
 /* Fill *out with the loop's counters (all 0 before its first lookup).
