@@ -15,7 +15,10 @@
 
 extern char **environ;
 
-enum { MAX_ARGS = 32, PROBE_MS = 5000 };
+/* PROBE_MS bounds the wait for a live dnsmasq to answer (a loaded machine
+ * under ASan has taken over 5 s); START_TRIES new ports for one that
+ * exited at once, its port taken between free_port() and its bind. */
+enum { MAX_ARGS = 32, PROBE_MS = 15000, START_TRIES = 3 };
 
 static const char dnsmasq_path[] = "/usr/sbin/dnsmasq";
 static const char probe_name[] = "probe.dnsmasq.test";
@@ -78,13 +81,22 @@ static int spawn(dns_dnsmasq *d, int port, const char *const *extra) {
 
 typedef struct probe {
     eva_dns_query q;
-    bool answered, expired;
+    pid_t pid;                  /* the dnsmasq asked */
+    bool answered, expired, exited;
     eva_timer retry, guard;
 } probe;
 
 static void probe_send(probe *p);
 
-static void on_retry(eva_timer *t) { probe_send(t->data); }
+/* Ask again, unless dnsmasq has exited (then it is reaped here). */
+static void on_retry(eva_timer *t) {
+    probe *p = t->data;
+    if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+        p->exited = p->expired = true;
+        return;
+    }
+    probe_send(p);
+}
 
 static void on_probe(eva_dns_query *q, int status, eva_dns_addrs *addrs) {
     probe *p = q->data;
@@ -102,12 +114,13 @@ static void probe_send(probe *p) {
 
 static void on_guard(eva_timer *t) { ((probe *)t->data)->expired = true; }
 
-static int wait_answering(eva_loop *loop, const char *servers) {
+/* 0 once it answers; -EADDRINUSE if it exited first (reaped), -ETIMEDOUT. */
+static int wait_answering(eva_loop *loop, const char *servers, pid_t pid) {
     eva_dns_options o = {.servers = servers, .timeout_ms = 100, .tries = 1};
     int rc = eva_dns_configure(loop, &o);
     if (rc < 0)
         return rc;
-    probe p = {0};
+    probe p = {.pid = pid};
     eva_timer_init(loop, &p.retry);
     eva_timer_init(loop, &p.guard);
     eva_timer_start(&p.guard, PROBE_MS, 0, on_guard, &p);
@@ -118,7 +131,7 @@ static int wait_answering(eva_loop *loop, const char *servers) {
     eva_timer_stop(&p.retry);
     while (eva_dns_query_is_pending(&p.q)) /* a probe still out when the guard fired */
         eva_loop_run(loop, EVA_RUN_ONCE);
-    return p.answered ? 0 : -ETIMEDOUT;
+    return p.answered ? 0 : p.exited ? -EADDRINUSE : -ETIMEDOUT;
 }
 
 /* ---- start, stop ---------------------------------------------------------------------------- */
@@ -137,13 +150,18 @@ int dns_dnsmasq_start(eva_loop *loop, dns_zone_fn zone, void *arg, const char *c
     }
     char hosts[96];
     snprintf(hosts, sizeof hosts, "%s/hosts", d->dir);
-    int port = free_port();
-    int rc = port ? write_zone(hosts, zone, arg) : -EADDRINUSE;
-    if (rc == 0)
-        rc = spawn(d, port, extra);
-    if (rc == 0) {
-        snprintf(d->servers, sizeof d->servers, "127.0.0.1:%d", port);
-        rc = wait_answering(loop, d->servers);
+    int rc = write_zone(hosts, zone, arg);
+    for (int try = 0; rc == 0 || (rc == -EADDRINUSE && try < START_TRIES); try++) {
+        int port = free_port();
+        rc = port ? spawn(d, port, extra) : -EADDRINUSE;
+        if (rc == 0) {
+            snprintf(d->servers, sizeof d->servers, "127.0.0.1:%d", port);
+            rc = wait_answering(loop, d->servers, d->pid);
+        }
+        if (rc == 0)
+            break;
+        if (rc == -EADDRINUSE)
+            d->pid = 0; /* exited and reaped: another port */
     }
     if (rc < 0) {
         dns_dnsmasq_stop(d);
