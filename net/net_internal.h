@@ -95,6 +95,23 @@ typedef struct eva__connect_args {
 } eva__connect_args;
 int eva__stream_connect_begin(const eva__connect_args *a, void (*cb)(void));
 
+/* stream_conn.c: the stream's one watcher waits for the union of what its
+ * read side and its write side (or the connect, or the TLS handshake) wait
+ * for.  watch: wait for exactly events (EV_READ | EV_WRITE, 0: nothing);
+ * events already reported and not yet delivered stay pending if still
+ * wanted.  libev applies the net change once per loop iteration, so a side
+ * stopping and starting again within one costs no system call. */
+void eva__stream_watch(eva_stream *stream, int events);
+static inline int eva__stream_watching(const eva_stream *stream) {
+    return stream->io.events & (EV_READ | EV_WRITE); /* without libev's internal flag */
+}
+static inline void eva__stream_want(eva_stream *stream, int events) {
+    eva__stream_watch(stream, eva__stream_watching(stream) | events);
+}
+static inline void eva__stream_unwant(eva_stream *stream, int events) {
+    eva__stream_watch(stream, eva__stream_watching(stream) & ~events);
+}
+
 /* stream_read.c / stream_write.c / tcp_connect.c: the readiness handlers and the
  * cleanup each side needs at close. */
 void eva__stream_on_readable(eva_stream *stream);
@@ -140,9 +157,11 @@ void eva__stream_queue_drained(eva_stream *stream, int status);
 ssize_t eva__tls_recv(eva_stream *stream, void *buf, size_t len, bool peek);
 /* writev's contract: the bytes taken, or -1 with errno (EAGAIN: wait). */
 ssize_t eva__tls_writev(eva_stream *stream, const struct iovec *iov, int cnt);
-/* A readiness event of the stream's watchers (EV_READ, EV_WRITE): true when
- * TLS took it (the handshake, or a read waiting for writability). */
-bool eva__tls_on_io(eva_stream *stream, int revents);
+/* A readiness event of the stream's watcher (revents: EV_READ, EV_WRITE or
+ * both): what is left for the stream's own read and write sides, once TLS
+ * took its part (all of it during the handshake; a read waiting for
+ * writability turns EV_WRITE into EV_READ). */
+int eva__tls_on_io(eva_stream *stream, int revents);
 /* A read starts: decrypted or buffered bytes may be waiting in OpenSSL,
  * which no readiness event would announce. */
 void eva__tls_read_armed(eva_stream *stream);

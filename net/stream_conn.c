@@ -9,24 +9,42 @@
 
 #include "net_internal.h"
 
-static void on_rio(struct ev_loop *ev, ev_io *w, int revents) {
+/* Writes first: the write side tells nobody at once (its completions are
+ * queued, and on_drain leaves the struct alone), whereas a read's
+ * completion runs now and may close or free the stream, so nothing may touch
+ * it after the read side.  Each side runs only if it still waits: the other
+ * may have closed the stream, or stopped it. */
+static void on_io(struct ev_loop *ev, ev_io *w, int revents) {
     (void)ev;
-    (void)revents;
-    eva_stream *stream = EVA__CONTAINER_OF(w, eva_stream, rio);
-    if (!stream->tls || !eva__tls_on_io(stream, EV_READ))
+    eva_stream *stream = EVA__CONTAINER_OF(w, eva_stream, io);
+    if (stream->tls)
+        revents = eva__tls_on_io(stream, revents);
+    if (revents & eva__stream_watching(stream) & EV_WRITE) {
+        if (stream->connecting)
+            eva__stream_connect_done(stream, 0);
+        else
+            eva__stream_on_writable(stream);
+    }
+    if (revents & eva__stream_watching(stream) & EV_READ)
         eva__stream_on_readable(stream);
 }
 
-static void on_wio(struct ev_loop *ev, ev_io *w, int revents) {
-    (void)ev;
-    (void)revents;
-    eva_stream *stream = EVA__CONTAINER_OF(w, eva_stream, wio);
-    if (stream->tls && eva__tls_on_io(stream, EV_WRITE))
+/* Changing an active watcher's events takes a stop and a start (ev.pod,
+ * ev_io_set); ev_io_modify keeps libev from re-registering the descriptor.
+ * The stop drops an event reported but not yet delivered (a descriptor's
+ * readiness is reported again, but an event fed by TLS for its buffered
+ * bytes is not), so what of it is still wanted is fed back. */
+void eva__stream_watch(eva_stream *stream, int events) {
+    if (events == eva__stream_watching(stream))
         return;
-    if (stream->connecting)
-        eva__stream_connect_done(stream, 0);
-    else
-        eva__stream_on_writable(stream);
+    struct ev_loop *ev = eva_loop_get_ev(stream->loop);
+    int pending = ev_is_pending(&stream->io) ? ev_clear_pending(ev, &stream->io) : 0;
+    ev_io_stop(ev, &stream->io);
+    ev_io_modify(&stream->io, events);
+    if (events)
+        ev_io_start(ev, &stream->io);
+    if (pending & events)
+        ev_feed_event(ev, &stream->io, pending & events);
 }
 
 static void on_timer(struct ev_loop *ev, ev_timer *w, int revents) {
@@ -49,8 +67,7 @@ int eva__stream_attach(eva_loop *loop, eva_stream *stream, int fd) {
     *stream = (eva_stream){.data = data, .loop = loop, .fd = fd,
                      .high_water = 64 * 1024, .low_water = 16 * 1024,
                      .kind = {.socket = true, .readable = true, .writable = true}};
-    ev_io_init(&stream->rio, on_rio, fd, EV_READ);
-    ev_io_init(&stream->wio, on_wio, fd, EV_WRITE);
+    ev_io_init(&stream->io, on_io, fd, 0);
     ev_init(&stream->timer, on_timer);
     eva__net_link_conn(nl, stream);
     return 0;
@@ -109,9 +126,7 @@ static void close_await_cancel(eva_task *t) {
 static const eva__req_kind close_kind = {{"close", close_await_cancel}, close_notify, eva__stream_message};
 
 void eva__stream_close_now(eva_stream *stream, bool reset, int status) {
-    struct ev_loop *ev = eva_loop_get_ev(stream->loop);
-    ev_io_stop(ev, &stream->rio);
-    ev_io_stop(ev, &stream->wio);
+    eva__stream_watch(stream, 0);
     eva__stream_timer_stop(stream);
     if (stream->connecting)
         eva__stream_connect_done(stream, -ECANCELED);

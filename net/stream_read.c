@@ -21,7 +21,7 @@ static const eva__req_kind read_kind = {{"read", read_await_cancel}, read_notify
 
 /* The read timer is left running: it stops itself when it fires with no read
  * pending, which costs less than a stop and a start per read. */
-static void read_disarm(eva_stream *stream) { ev_io_stop(eva_loop_get_ev(stream->loop), &stream->rio); }
+static void read_disarm(eva_stream *stream) { eva__stream_unwant(stream, EV_READ); }
 
 /* The pending read is over: the connection lets go of it (a new read may
  * start from its completion on). */
@@ -75,7 +75,6 @@ static ev_tstamp read_due(const eva_stream *stream) {
 static void timer_move(eva_stream *stream, ev_tstamp due) {
     struct ev_loop *ev = eva_loop_get_ev(stream->loop);
     ev_tstamp left = due - ev_now(ev);
-    stream->timer_at = due;
     stream->timer.repeat = left > 1e-6 ? left : 1e-6;
     ev_timer_again(ev, &stream->timer); /* starts it, or moves it in place */
 }
@@ -85,7 +84,8 @@ void eva__stream_read_timer_arm(eva_stream *stream) {
     if (due == 0)
         return;
     if (ev_is_active(&stream->timer)) {
-        if (stream->timer_at > due)
+        struct ev_loop *ev = eva_loop_get_ev(stream->loop);
+        if (ev_now(ev) + ev_timer_remaining(ev, &stream->timer) > due) /* when it fires */
             timer_move(stream, due); /* rare: a shorter timeout or an earlier deadline */
         return;                   /* else it fires first and looks again */
     }
@@ -122,9 +122,9 @@ static void note_progress(eva_stream *stream) { stream->read_activity = ev_now(e
 /* Where to look for the delimiter once `have` bytes are in: it may straddle
  * the previous chunk, so start dlen - 1 bytes back. */
 static const char *find_delim(const eva_stream_read_req *rd, size_t from, size_t to) {
-    size_t d = rd->dlen;
+    size_t d = rd->by_mode.until.dlen;
     for (size_t i = from; i + d <= to; i++)
-        if (memcmp(rd->buf + i, rd->delim, d) == 0)
+        if (memcmp(rd->buf + i, rd->by_mode.until.delim, d) == 0)
             return rd->buf + i;
     return NULL;
 }
@@ -141,13 +141,13 @@ static int until_took(eva_stream_read_req *rd, size_t took, bool hit) {
 /* One read-until chunk from a socket: peek, then consume only up to the
  * delimiter, so the bytes after it stay in the socket for the next read. */
 static int until_chunk_peek(eva_stream *stream, eva_stream_read_req *rd) {
-    size_t have = (size_t)rd->nread;
+    size_t have = (size_t)rd->nread, dlen = rd->by_mode.until.dlen;
     ssize_t k = eva__stream_recv(stream, rd->buf + have, rd->len - have, true);
     if (k <= 0)
         return k == 0 ? EVA_EOF : (int)k;
-    size_t from = have >= rd->dlen ? have - rd->dlen + 1 : 0;
+    size_t from = have >= dlen ? have - dlen + 1 : 0;
     const char *hit = find_delim(rd, from, have + (size_t)k);
-    size_t take = hit ? (size_t)(hit - rd->buf) + rd->dlen - have : (size_t)k;
+    size_t take = hit ? (size_t)(hit - rd->buf) + dlen - have : (size_t)k;
     ssize_t got = eva__stream_recv(stream, rd->buf + have, take, false);
     if (got != (ssize_t)take) /* the peeked bytes are there: only an error stops us */
         return got < 0 ? (int)got : -EIO;
@@ -156,9 +156,9 @@ static int until_chunk_peek(eva_stream *stream, eva_stream_read_req *rd) {
 
 /* The longest tail of the bytes read that is a start of the delimiter. */
 static size_t delim_started(const eva_stream_read_req *rd) {
-    size_t have = (size_t)rd->nread;
-    size_t m = rd->dlen - 1 < have ? rd->dlen - 1 : have;
-    while (m > 0 && memcmp(rd->buf + have - m, rd->delim, m) != 0)
+    size_t have = (size_t)rd->nread, dlen = rd->by_mode.until.dlen;
+    size_t m = dlen - 1 < have ? dlen - 1 : have;
+    while (m > 0 && memcmp(rd->buf + have - m, rd->by_mode.until.delim, m) != 0)
         m--;
     return m;
 }
@@ -169,14 +169,14 @@ static size_t delim_started(const eva_stream_read_req *rd) {
  * it is consumed; the price is short reads near a started delimiter (a
  * one-byte delimiter reads a byte at a time). */
 static int until_chunk_bounded(int fd, eva_stream_read_req *rd) {
-    size_t have = (size_t)rd->nread;
-    size_t want = rd->dlen - delim_started(rd);
+    size_t have = (size_t)rd->nread, dlen = rd->by_mode.until.dlen;
+    size_t want = dlen - delim_started(rd);
     if (want > rd->len - have)
         want = rd->len - have;
     ssize_t k = read(fd, rd->buf + have, want);
     if (k <= 0)
         return k == 0 ? EVA_EOF : -errno;
-    size_t from = have >= rd->dlen ? have - rd->dlen + 1 : 0;
+    size_t from = have >= dlen ? have - dlen + 1 : 0;
     return until_took(rd, (size_t)k, find_delim(rd, from, have + (size_t)k) != NULL);
 }
 
@@ -195,9 +195,10 @@ static void note_got(eva_stream *stream, ssize_t got, size_t asked) { stream->re
 static int plain_chunk(eva_stream *stream, eva_stream_read_req *rd) {
     size_t have = (size_t)rd->nread;
     ssize_t r;
-    if (rd->fds) {
+    if (rd->mode == EVA__READ_FDS) {
         bool lost;
-        r = eva__stream_recv_fds(stream->fd, rd->buf + have, rd->len - have, rd->fds, rd->maxfds, &rd->nfds, &lost);
+        r = eva__stream_recv_fds(stream->fd, rd->buf + have, rd->len - have, rd->by_mode.fds.fds,
+                                 rd->by_mode.fds.max, &rd->nfds, &lost);
         if (r > 0 && lost) {
             rd->nread += r;
             return -EMSGSIZE;
@@ -208,10 +209,11 @@ static int plain_chunk(eva_stream *stream, eva_stream_read_req *rd) {
         return (int)r;
     }
     note_got(stream, r, rd->len - have);
+    bool some = rd->mode != EVA__READ_EXACT; /* a read-some, with descriptors or not */
     if (r == 0)
-        return rd->mode == EVA__READ_SOME ? 1 : EVA_EOF;
+        return some ? 1 : EVA_EOF;
     rd->nread += r;
-    return rd->mode == EVA__READ_SOME || (size_t)rd->nread == rd->len ? 1 : 0;
+    return some || (size_t)rd->nread == rd->len ? 1 : 0;
 }
 
 /* A lent read: into a chunk the loop lends the stream only when bytes came
@@ -263,8 +265,8 @@ static bool read_step(eva_stream *stream, eva_stream_read_req *rd, int *status) 
 void eva__stream_on_readable(eva_stream *stream) {
     eva_stream_read_req *rd = stream->rd;
     int status;
-    if (!rd) {
-        ev_io_stop(eva_loop_get_ev(stream->loop), &stream->rio);
+    if (!rd) { /* TLS waited for readability on a write's behalf */
+        eva__stream_unwant(stream, EV_READ);
         return;
     }
     if (read_step(stream, rd, &status))
@@ -292,12 +294,27 @@ static void read_fill(eva_stream_read_req *req, eva_stream *stream, eva_stream_r
     req->mode = mode;
     req->buf = buf;
     req->len = len;
-    req->delim = delim;
-    req->dlen = dlen;
-    req->fds = NULL;
-    req->maxfds = 0;
+    req->by_mode.until.delim = delim;
+    req->by_mode.until.dlen = dlen;
     req->nfds = 0;
     req->lent = NULL;
+}
+
+/* eva_unix_read_fds's part: a read-some that takes descriptors. */
+static void read_fill_fds(eva_stream_read_req *req, int *fds, int maxfds) {
+    req->mode = EVA__READ_FDS;
+    req->by_mode.fds.fds = fds;
+    req->by_mode.fds.max = maxfds;
+}
+
+static bool until_args_ok(const eva_stream_read_req *req) {
+    const char *delim = req->by_mode.until.delim;
+    size_t dlen = req->by_mode.until.dlen;
+    return delim && dlen > 0 && dlen <= req->len;
+}
+
+static bool fds_args_ok(const eva_stream_read_req *req) {
+    return req->by_mode.fds.max >= 1 && req->by_mode.fds.max <= EVA_UNIX_MAX_FDS;
 }
 
 /* The connection takes the filled request; cb NULL: the AWAIT form. */
@@ -308,12 +325,10 @@ static int read_begin(eva_stream_read_req *req, void (*cb)(void)) {
     bool has_buffer = req->buf && req->len > 0;
     if (!stream || (req->mode == EVA__READ_LENT) == has_buffer)
         return -EINVAL;
-    if (req->mode == EVA__READ_UNTIL && (!req->delim || req->dlen == 0 || req->dlen > req->len))
-        return -EINVAL;
-    if (req->fds && (req->maxfds < 1 || req->maxfds > EVA_UNIX_MAX_FDS))
+    if ((req->mode == EVA__READ_UNTIL && !until_args_ok(req)) || (req->mode == EVA__READ_FDS && !fds_args_ok(req)))
         return -EINVAL;
     int rc = read_check(stream);
-    if (rc == 0 && req->fds)
+    if (rc == 0 && req->mode == EVA__READ_FDS)
         rc = eva__stream_check_local(stream);
     if (rc < 0)
         return rc;
@@ -325,7 +340,7 @@ static int read_begin(eva_stream_read_req *req, void (*cb)(void)) {
 }
 
 static void read_arm(eva_stream *stream) {
-    ev_io_start(eva_loop_get_ev(stream->loop), &stream->rio);
+    eva__stream_want(stream, EV_READ);
     if (stream->tls)
         eva__tls_read_armed(stream);
     note_progress(stream);
@@ -374,8 +389,7 @@ int eva_unix_read_fds(eva_stream_read_req *req, eva_stream *stream, void *buf, s
     if (req->req.busy)
         return -EBUSY;
     read_fill(req, stream, EVA__READ_SOME, buf, len, NULL, 0);
-    req->fds = fds;
-    req->maxfds = maxfds;
+    read_fill_fds(req, fds, maxfds);
     return read_go(req, cb);
 }
 
@@ -440,10 +454,8 @@ eva_op eva_unix_read_fds_op(eva_stream_read_req *req, eva_stream *stream, void *
     if (!fds)
         return eva__req_refused_op(-EINVAL);
     eva_op op = read_op(req, stream, EVA__READ_SOME, buf, len, NULL, 0);
-    if (op.start == read_await_start) { /* filled: not refused */
-        req->fds = fds;
-        req->maxfds = maxfds;
-    }
+    if (op.start == read_await_start) /* filled: not refused */
+        read_fill_fds(req, fds, maxfds);
     return op;
 }
 

@@ -48,7 +48,7 @@ static void drain_notify(eva_stream *stream) {
 void eva__stream_write_abort(eva_stream *stream, int status) {
     while (stream->wq_head)
         complete_head(stream, status);
-    ev_io_stop(eva_loop_get_ev(stream->loop), &stream->wio);
+    eva__stream_unwant(stream, EV_WRITE);
     eva__stream_drain_done(stream, status);
     stream->above_high = false;
 }
@@ -115,7 +115,7 @@ void eva__stream_on_writable(eva_stream *stream) {
         drain_notify(stream);
         return;
     }
-    ev_io_stop(eva_loop_get_ev(stream->loop), &stream->wio);
+    eva__stream_unwant(stream, EV_WRITE);
     drain_notify(stream);
     eva__stream_queue_drained(stream, rc);
 }
@@ -136,7 +136,7 @@ static int write_check(const eva_stream *stream) {
 static void fill(eva_stream_write_req *req, eva_stream *stream, const struct iovec *iov, int iovcnt) {
     req->stream = stream;
     req->next = NULL;
-    req->iovcnt = iovcnt;
+    req->iovcnt = (uint16_t)iovcnt;
     req->iovpos = 0;
     req->total = 0;
     for (int i = 0; i < iovcnt; i++) {
@@ -159,7 +159,7 @@ static int enqueue(eva_stream *stream, eva_stream_write_req *req, bool try_now) 
     stream->wq_tail = req;
     stream->queued += req->remaining;
     if (was_empty && (!try_now || flush(stream) == 1))
-        ev_io_start(eva_loop_get_ev(stream->loop), &stream->wio);
+        eva__stream_want(stream, EV_WRITE);
     if (stream->queued >= stream->high_water && stream->queued > 0)
         stream->above_high = true;
     return stream->above_high ? 1 : 0;
@@ -264,7 +264,7 @@ static void write_await_cancel(eva_task *t) {
     req->next = NULL;
     stream->queued -= req->remaining;
     if (!stream->wq_head)
-        ev_io_stop(eva_loop_get_ev(stream->loop), &stream->wio);
+        eva__stream_unwant(stream, EV_WRITE);
     write_complete(stream, req, -ECANCELED);
 }
 

@@ -37,10 +37,9 @@ static void connect_fail_fd(eva_stream *stream) {
 /* The connect is over: status 0 (check SO_ERROR), -ETIMEDOUT or -ECANCELED.
  * A failed connection is closed again, so the struct can connect anew. */
 void eva__stream_connect_done(eva_stream *stream, int status) {
-    struct ev_loop *ev = eva_loop_get_ev(stream->loop);
     eva__req *req = stream->cn;
-    ev_io_stop(ev, &stream->wio);
-    ev_timer_stop(ev, &stream->timer);
+    eva__stream_unwant(stream, EV_WRITE);
+    ev_timer_stop(eva_loop_get_ev(stream->loop), &stream->timer);
     stream->connecting = 0;
     stream->cn = NULL;
     if (status == 0) {
@@ -121,7 +120,7 @@ int eva__stream_connect_begin(const eva__connect_args *a, void (*cb)(void)) {
     }
     stream->cn = a->req;
     stream->connecting = 1;
-    ev_io_start(eva_loop_get_ev(loop), &stream->wio);
+    eva__stream_want(stream, EV_WRITE);
     if (a->timeout_ms > 0) {
         ev_timer_set(&stream->timer, (double)a->timeout_ms / 1e3, 0.);
         ev_timer_start(eva_loop_get_ev(loop), &stream->timer);

@@ -2,10 +2,10 @@
  * styles, with its timeout), and the hooks through which the stream's reads
  * and writes become SSL_read / SSL_write.
  *
- * While the handshake runs it owns the stream's two watchers: after each
- * SSL_do_handshake step exactly the one it waits for is started.  Reads and
- * writes started meanwhile wait (the hooks report EAGAIN); once it is done
- * the watchers are handed back to them. */
+ * While the handshake runs it owns the stream's watcher: after each
+ * SSL_do_handshake step it waits for exactly the readiness the step needs.
+ * Reads and writes started meanwhile wait (the hooks report EAGAIN); once it
+ * is done the watcher is handed back to them. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -37,17 +37,7 @@ static const eva__req_kind start_kind = {{"tls-handshake", start_await_cancel}, 
 static struct ev_loop *ev_of(const eva__tls *tls) { return eva_loop_get_ev(tls->stream->loop); }
 
 /* The handshake waits for exactly one readiness. */
-static void handshake_watch(eva__tls *tls, int events) {
-    eva_stream *s = tls->stream;
-    if (events & EV_READ)
-        ev_io_start(ev_of(tls), &s->rio);
-    else
-        ev_io_stop(ev_of(tls), &s->rio);
-    if (events & EV_WRITE)
-        ev_io_start(ev_of(tls), &s->wio);
-    else
-        ev_io_stop(ev_of(tls), &s->wio);
-}
+static void handshake_watch(eva__tls *tls, int events) { eva__stream_watch(tls->stream, events); }
 
 /* Back to the stream's own use: a pending read and queued writes. */
 static void watchers_to_stream(eva__tls *tls) {
@@ -394,7 +384,7 @@ ssize_t eva__tls_recv(eva_stream *stream, void *buf, size_t len, bool peek) {
         return -EAGAIN;
     case SSL_ERROR_WANT_WRITE: /* a TLS 1.3 key update's answer is stuck behind a full socket */
         tls->read_wants_write = true;
-        ev_io_start(ev_of(tls), &stream->wio);
+        eva__stream_want(stream, EV_WRITE);
         return -EAGAIN;
     case SSL_ERROR_ZERO_RETURN: /* close_notify: a clean end */
         return 0;
@@ -432,40 +422,39 @@ ssize_t eva__tls_writev(eva_stream *stream, const struct iovec *iov, int cnt) {
     int e = SSL_get_error(tls->ssl, 0);
     if (e == SSL_ERROR_WANT_READ) {
         tls->write_wants_read = true;
-        ev_io_start(ev_of(tls), &stream->rio);
+        eva__stream_want(stream, EV_READ);
     }
     errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : -data_failed(tls, e);
     return -1;
 }
 
-bool eva__tls_on_io(eva_stream *stream, int revents) {
+int eva__tls_on_io(eva_stream *stream, int revents) {
     eva__tls *tls = stream->tls;
     if (tls->handshaking) {
         handshake_step(tls);
-        return true;
+        return 0;
     }
-    if (revents == EV_WRITE && tls->read_wants_write) {
+    if ((revents & EV_WRITE) && tls->read_wants_write) {
         tls->read_wants_write = false;
         if (!stream->wq_head)
-            ev_io_stop(ev_of(tls), &stream->wio);
-        eva__stream_on_readable(stream); /* its completion may close the stream: nothing after it */
-        return true;
+            eva__stream_unwant(stream, EV_WRITE);
+        return EV_READ; /* the read retries; the queue on the next report, as the event is the read's */
     }
     if (tls->write_wants_read) {
-        if (revents == EV_WRITE) { /* writable, but the write waits for bytes to read */
-            ev_io_stop(ev_of(tls), &stream->wio);
-            return true;
+        if (!(revents & EV_READ)) { /* writable, but the write waits for bytes to read */
+            eva__stream_unwant(stream, EV_WRITE);
+            return 0;
         }
         tls->write_wants_read = false;
-        ev_io_start(ev_of(tls), &stream->wio); /* the queue retries */
+        eva__stream_want(stream, EV_WRITE); /* the queue retries */
     }
-    return false;
+    return revents;
 }
 
 void eva__tls_read_armed(eva_stream *stream) {
     eva__tls *tls = stream->tls;
     if (!tls->handshaking && (tls->failed || SSL_has_pending(tls->ssl)))
-        ev_feed_event(ev_of(tls), &stream->rio, EV_READ);
+        ev_feed_event(ev_of(tls), &stream->io, EV_READ);
 }
 
 /* One non-blocking attempt: a socket too full for 24 bytes of alert is a

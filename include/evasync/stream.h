@@ -78,9 +78,9 @@ typedef struct eva_server_accept_req eva_server_accept_req;
 
 /* What an eva_stream's descriptor is (private to net/). */
 typedef struct eva__stream_kind {
-    bool socket;                   /* recv/send and shutdown(); else read/writev */
-    bool readable, writable;       /* its access mode (a socket: both) */
-    bool local;                    /* an AF_UNIX socket: descriptors can pass */
+    bool socket : 1;               /* recv/send and shutdown(); else read/writev */
+    bool readable : 1, writable : 1; /* its access mode (a socket: both) */
+    bool local : 1;                /* an AF_UNIX socket: descriptors can pass */
 } eva__stream_kind;
 
 /* Request completions: status is 0 or a negative code; the request holds
@@ -100,12 +100,15 @@ typedef void (*eva_stream_close_fn)(eva_stream *stream, int status);
 typedef void (*eva_server_accept_fn)(eva_server *server, int fd);
 
 /* Private: which read a read request is (read-some, exact or until). */
-typedef enum eva_stream_read_mode { EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTIL, EVA__READ_LENT } eva_stream_read_mode;
+typedef enum eva_stream_read_mode {
+    EVA__READ_SOME, EVA__READ_EXACT, EVA__READ_UNTIL, EVA__READ_LENT,
+    EVA__READ_FDS                  /* a read-some that takes descriptors (eva_unix_read_fds) */
+} eva_stream_read_mode;
 
 /* A read: read-some, read-exact, read-until and the lent read share it.  It
  * references the caller's buffer (and read_until's delimiter), which must
  * stay valid until its completion; a lent read brings its own (lent). */
-/* eva_stream_read_req: 144 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_stream_read_req: 128 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_stream_read_req {
     /* public: */
     void *data;                    /* the caller's */
@@ -113,26 +116,32 @@ struct eva_stream_read_req {
                                       is the end of stream; on an error, what
                                       read_exact/until had consumed) */
     eva_stream *stream;            /* read-only: the connection */
-    int nfds;                      /* result of eva_unix_read_fds: descriptors received (yours) */
     char *lent;                    /* result of a lent read: its nread bytes, in memory the
                                       loop lends the stream (eva_stream_read_lent: for how
                                       long); NULL for the other reads and when nread is 0 */
+    int nfds;                      /* result of eva_unix_read_fds: descriptors received (yours) */
     /* private: */
+    eva_stream_read_mode mode;
     eva__req req;
-    int *fds;                      /* eva_unix_read_fds: where they go */
     char *buf;
     size_t len;
-    const char *delim;
-    size_t dlen;
-    eva_stream_read_mode mode;
-    int maxfds;                    /* ... and how many fit */
+    union {                        /* what only one mode uses (valid for that mode only): */
+        struct {
+            const char *delim;
+            size_t dlen;
+        } until;                   /* EVA__READ_UNTIL: the delimiter */
+        struct {
+            int *fds;              /* where they go */
+            int max;               /* ... and how many fit */
+        } fds;                     /* EVA__READ_FDS */
+    } by_mode;
 };
 
 enum { EVA_STREAM_WRITE_IOV = 4 };
 
 /* A write: it REFERENCES the caller's bytes, which must stay valid and
  * unchanged until its completion (eva_stream_write_copy copies instead). */
-/* eva_stream_write_req: 184 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_stream_write_req: 176 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_stream_write_req {
     /* public: */
     void *data;                    /* the caller's */
@@ -141,10 +150,11 @@ struct eva_stream_write_req {
     eva__req req;
     eva_stream_write_req *next;       /* the write queue */
     struct iovec iov[EVA_STREAM_WRITE_IOV];
-    int iovcnt, iovpos;            /* buffers left, from iov[iovpos] */
+    uint16_t iovcnt, iovpos;       /* buffers left, from iov[iovpos] (at most EVA_STREAM_WRITE_IOV) */
+    int nfds;                      /* eva_unix_write_fds: how many of fds go with the first
+                                      byte; 0 once sent */
     size_t remaining, total;
-    const int *fds;                /* eva_unix_write_fds: sent with the first byte */
-    int nfds;                      /* ... until then; 0 once sent */
+    const int *fds;                /* eva_unix_write_fds: the descriptors */
 };
 
 /* A half-close, and a wait for the write queue to drain. */
@@ -178,7 +188,7 @@ struct eva_server_accept_req {
     eva__req req;
 };
 
-/* eva_stream: 376 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
+/* eva_stream: 312 bytes on x86_64 (ABI: tests/test_struct_sizes.c). */
 struct eva_stream {
     /* public: */
     void *data;                    /* the caller's */
@@ -186,14 +196,20 @@ struct eva_stream {
     eva_queue node;                /* the loop's open connections */
     eva_loop *loop;
     int fd;
-    uint8_t connecting, write_shut, broken;
-    bool closing;                  /* flush, then close */
-    ev_io rio, wio;
+    eva__stream_kind kind;
+    uint8_t write_shut : 2;        /* 0 none, 1 waiting for the queue to flush, 2 done */
+    bool connecting : 1;
+    bool broken : 1;               /* a write failed: later ones fail with -EPIPE */
+    bool closing : 1;              /* flush, then close */
+    bool timer_unref : 1;          /* the read timer runs without holding the loop */
+    bool above_high : 1;           /* the write queue reached the high-water mark */
+    bool read_short : 1;           /* the last read got less than it asked: the descriptor is likely empty */
+    ev_io io;                      /* one watcher for both directions: its events are what the read
+                                      side and the write side wait for (net_internal.h, eva__stream_watch) */
     ev_timer timer;                /* read timeout and deadline, or connect timeout */
     int64_t read_timeout_ms;
     ev_tstamp read_activity;       /* the pending read's start or last progress (ev_now) */
     ev_tstamp read_deadline;       /* reads fail from then on (ev_now clock); 0: none */
-    ev_tstamp timer_at;            /* when the running read timer fires */
     eva_stream_read_req *rd;          /* the one pending read */
     char *lent;                    /* the chunk the last lent read filled, until given back */
     eva__req *cn;           /* the connect's (before any read or write) */
@@ -204,11 +220,6 @@ struct eva_stream {
     size_t high_water, low_water;
     void (*on_drain)(eva_stream *stream);
     eva__req close;            /* the close's one callback-or-waiter slot */
-    bool timer_unref;              /* the read timer runs without holding the loop */
-    bool above_high;
-    eva__stream_kind kind;
-    bool read_short;               /* the last read got less than it asked: the descriptor is likely empty
-                                      (in what was padding: no other offset moved) */
     struct eva__tls *tls;          /* TLS on it (evasync/tls.h); NULL: plain bytes */
 };
 
@@ -397,7 +408,9 @@ EVA_API int eva_stream_write_copy(eva_stream *stream, const void *data, size_t l
 
 /* Backpressure thresholds (bytes queued); on_drain (may be NULL) runs when
  * the queue falls to low after having reached high.  Defaults: 64 KiB and
- * 16 KiB.  Returns 0 or -EINVAL (low > high). */
+ * 16 KiB.  on_drain may write or close the stream, but the struct must stay
+ * valid until it returns (free it from the close callback, or later).
+ * Returns 0 or -EINVAL (low > high). */
 EVA_API int eva_stream_set_watermarks(eva_stream *stream, size_t high, size_t low, void (*on_drain)(eva_stream *stream));
 
 /* Wait until the write queue is at or below the low-water mark: status 0, or
