@@ -301,6 +301,59 @@ static void read_cancel_through_tls(void **state) {
     pair_close(&p);
 }
 
+/* ---- bytes OpenSSL holds while the watcher changes ---------------------------------- */
+
+typedef struct held {
+    pair p;
+    reading first, second;
+    eva_stream_write_req big;
+    int write_status;
+} held;
+
+static char big_block[4 << 20];
+
+static void on_big_write(eva_stream_write_req *req, int status) {
+    ((held *)req->data)->write_status = status;
+}
+
+/* The first read took one of two records; the second is already in
+ * OpenSSL's buffer, so nothing on the socket will report it: arming the
+ * next read feeds the stream's watcher an event.  A write that fills the
+ * socket right after changes what the watcher waits for (now writability
+ * too), which drops the fed event unless the change keeps it: the second
+ * read would then wait for ever. */
+static void on_first_read(eva_stream_read_req *req, int status) {
+    held *h = req->data;
+    assert_int_equal(status, 0);
+    h->first.req.nread = req->nread;
+    h->first.done = true;
+    h->second = (reading){.status = 1};
+    h->second.req.data = &h->second;
+    assert_int_equal(eva_stream_read(&h->second.req, &h->p.client, h->second.buf, 4, on_read), 0);
+    h->big.data = h;
+    struct iovec iov = {big_block, sizeof big_block}; /* far more than the socket takes */
+    assert_int_equal(eva_stream_write(&h->big, &h->p.client, &iov, 1, on_big_write), 1);
+}
+
+static void read_buffered_by_openssl_survives_a_watcher_change(void **state) {
+    (void)state;
+    held h = {.write_status = 1};
+    pair_open(&h.p);
+    assert_int_equal(eva_stream_write_copy(&h.p.server, "AAAA", 4), 0); /* two records, */
+    assert_int_equal(eva_stream_write_copy(&h.p.server, "BBBB", 4), 0); /* both on the socket */
+    h.first.req.data = &h;
+    assert_int_equal(eva_stream_read(&h.first.req, &h.p.client, h.first.buf, 4, on_first_read), 0);
+    test_run_until(h.p.loop, &h.first.done, 5000);
+    assert_memory_equal(h.first.buf, "AAAA", 4);
+    test_run_until(h.p.loop, &h.second.done, 5000);
+    assert_int_equal(h.second.status, 0);
+    assert_int_equal(h.second.req.nread, 4);
+    assert_memory_equal(h.second.buf, "BBBB", 4);
+    assert_int_equal(h.write_status, 1); /* still queued: the server reads nothing */
+    pair_close(&h.p);
+    assert_int_equal(h.write_status, -ECANCELED);
+}
+
 /* ---- framing across records ------------------------------------------------------- */
 
 typedef struct framing {
@@ -392,6 +445,7 @@ int main(void) {
         cmocka_unit_test(read_timeout_through_tls),
         cmocka_unit_test(read_deadline_through_tls),
         cmocka_unit_test(read_cancel_through_tls),
+        cmocka_unit_test(read_buffered_by_openssl_survives_a_watcher_change),
         cmocka_unit_test(framing_across_records),
         cmocka_unit_test(close_discard_cancels_queued_writes),
     };
