@@ -117,6 +117,8 @@ void eva__stream_on_writable(eva_stream *stream) {
     }
     eva__stream_unwant(stream, EV_WRITE);
     drain_notify(stream);
+    if (!eva_stream_is_open(stream))
+        return; /* on_drain closed it, which ended the half-close waiting too */
     eva__stream_queue_drained(stream, rc);
 }
 

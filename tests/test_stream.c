@@ -161,6 +161,65 @@ static void pipe_write_end_and_half_close(void **state) {
     test_loop_destroy(loop);
 }
 
+/* on_drain may close the stream: here with a half-close waiting for the
+ * queue to drain.  The queue's end must then not go on to half-close the
+ * closed stream, which for a pipe's write end is a second close: the fd, the
+ * loop's list of streams and the close's completion, all a second time. */
+static struct {
+    outcome closed;
+    int closes;
+} drain_close;
+
+static void on_closed(eva_stream *stream, int status) {
+    (void)stream;
+    drain_close.closes++;
+    drain_close.closed.done = true;
+    drain_close.closed.status = status;
+}
+
+static void close_on_drain(eva_stream *stream) {
+    assert_int_equal(eva_stream_close(stream, EVA_STREAM_CLOSE_FLUSH, on_closed), 0);
+}
+
+static void pipe_on_drain_closes_while_a_half_close_waits(void **state) {
+    (void)state;
+    eva_loop *loop = test_loop_new();
+    int p[2];
+    make_pipe(p);
+    assert_int_equal(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+    eva_stream s = {0};
+    assert_int_equal(eva_stream_open(loop, &s, p[1]), 0);
+    assert_int_equal(eva_stream_set_watermarks(&s, 64 * 1024, 16 * 1024, close_on_drain), 0);
+    static char block[256 * 1024]; /* more than the pipe holds: the rest is queued, above high */
+    assert_int_equal(eva_stream_write_copy(&s, block, sizeof block), 1);
+    outcome so = {0};
+    eva_stream_shutdown_req sh = {.data = &so};
+    assert_int_equal(eva_stream_shutdown(&sh, &s, on_shut), 0); /* waits for the queue */
+    memset(&drain_close, 0, sizeof drain_close);
+    static char sink[64 * 1024];
+    size_t got = 0;
+    ssize_t n;
+    for (int i = 0; i < 10000 && !drain_close.closed.done; i++) { /* the reader drains it */
+        while ((n = read(p[0], sink, sizeof sink)) > 0)
+            got += (size_t)n;
+        assert_true(eva_loop_run(loop, EVA_RUN_NOWAIT) >= 0);
+    }
+    assert_true(drain_close.closed.done);
+    for (int i = 0; i < 10 && !so.done; i++)
+        assert_true(eva_loop_run(loop, EVA_RUN_NOWAIT) >= 0);
+    while ((n = read(p[0], sink, sizeof sink)) > 0)
+        got += (size_t)n;
+    assert_int_equal(n, 0); /* EOF: the write end is closed */
+    assert_int_equal(got, sizeof block);
+    assert_int_equal(drain_close.closes, 1);
+    assert_int_equal(drain_close.closed.status, 0);
+    assert_true(so.done); /* the half-close never happened: the close came first */
+    assert_int_equal(so.status, -ECANCELED);
+    assert_false(eva_stream_is_open(&s));
+    close(p[0]);
+    test_loop_destroy(loop);
+}
+
 static void pipe_shutdown_of_read_end_refused(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
@@ -346,6 +405,7 @@ int main(void) {
         cmocka_unit_test(pipe_read_end),
         cmocka_unit_test(pipe_read_until_straddling),
         cmocka_unit_test(pipe_write_end_and_half_close),
+        cmocka_unit_test(pipe_on_drain_closes_while_a_half_close_waits),
         cmocka_unit_test(pipe_shutdown_of_read_end_refused),
         cmocka_unit_test(pipe_epipe_without_sigpipe),
         cmocka_unit_test(pipe_epipe_leaves_a_pending_sigpipe),
