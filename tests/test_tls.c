@@ -40,15 +40,6 @@ static const char *cert(const char *name) {
     return b;
 }
 
-static eva_tls_context *context(const eva_tls_context_opts *o) {
-    eva_tls_context *ctx = NULL;
-    char err[256];
-    int rc = eva_tls_context_new(o, &ctx, err, sizeof err);
-    if (rc < 0)
-        fail_msg("eva_tls_context_new: %s (%s)", eva_strerror(rc), err);
-    return ctx;
-}
-
 static const char *const alpn_list[] = {"h2", "http/1.1", NULL};
 static const char *const alpn_http1[] = {"http/1.1", NULL};
 
@@ -56,7 +47,7 @@ static eva_tls_context *server_context(const char *name) {
     char c[64], k[64];
     snprintf(c, sizeof c, "%s.pem", name);
     snprintf(k, sizeof k, "%s.key", name);
-    return context(&(eva_tls_context_opts){.server = true, .cert_file = cert(c), .key_file = cert(k),
+    return tls_test_context(&(eva_tls_context_opts){.server = true, .cert_file = cert(c), .key_file = cert(k),
                                            .alpn = alpn_http1});
 }
 
@@ -65,16 +56,14 @@ static int group_setup(void **state) {
     snprintf(certdir, sizeof certdir, "/tmp/evasync-tls-XXXXXX");
     tls_test_certs_make(certdir, TLS_CERTS_SCRIPT);
     server_ctx = server_context("server");
-    client_ctx = context(&(eva_tls_context_opts){.ca_file = cert("ca.pem"), .alpn = alpn_list});
+    client_ctx = tls_test_context(&(eva_tls_context_opts){.ca_file = cert("ca.pem"), .alpn = alpn_list});
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test: none may come */
     return 0;
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    eva_tls_context_free(server_ctx);
-    eva_tls_context_free(client_ctx);
-    return tls_test_certs_remove(certdir);
+    return tls_test_teardown(server_ctx, client_ctx, certdir);
 }
 
 /* ---- an evasync server, callback style: handshake, then echo ---------------------- */
@@ -274,7 +263,7 @@ static void test_alpn(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
     static const char *const h2_only[] = {"h2", NULL};
-    eva_tls_context *h2 = context(&(eva_tls_context_opts){.no_verify = true, .alpn = h2_only});
+    eva_tls_context *h2 = tls_test_context(&(eva_tls_context_opts){.no_verify = true, .alpn = h2_only});
     const struct {
         eva_tls_context *ctx;
         const char *name, *alpn;
@@ -321,7 +310,7 @@ static void test_echo_unix(void **state) {
 static void test_resumption(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    eva_tls_context *cctx = context(&(eva_tls_context_opts){.ca_file = cert("ca.pem")});
+    eva_tls_context *cctx = tls_test_context(&(eva_tls_context_opts){.ca_file = cert("ca.pem")});
     for (int i = 0; i < 2; i++) {
         server sv = {0};
         client c = {.send = "again\n", .ctx = cctx};
@@ -407,10 +396,10 @@ static void test_promise_and_early_io(void **state) {
 static void test_mutual_tls(void **state) {
     (void)state;
     eva_loop *loop = test_loop_new();
-    eva_tls_context *mctx = context(&(eva_tls_context_opts){.server = true, .cert_file = cert("server.pem"),
+    eva_tls_context *mctx = tls_test_context(&(eva_tls_context_opts){.server = true, .cert_file = cert("server.pem"),
                                                             .key_file = cert("server.key"), .ca_file = cert("ca.pem"),
                                                             .verify_client = true});
-    eva_tls_context *with_cert = context(&(eva_tls_context_opts){
+    eva_tls_context *with_cert = tls_test_context(&(eva_tls_context_opts){
         .ca_file = cert("ca.pem"), .cert_file = cert("client.pem"), .key_file = cert("client.key")});
     for (int i = 0; i < 2; i++) {
         server sv = {.ctx = mctx};

@@ -339,9 +339,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
     (void)state;
-    eva_tls_context_free(server_ctx);
-    eva_tls_context_free(client_ctx);
-    return tls_test_certs_remove(certdir);
+    return tls_test_teardown(server_ctx, client_ctx, certdir);
 }
 
 int main(void) {

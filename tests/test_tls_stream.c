@@ -25,15 +25,6 @@
 static char certdir[64];
 static eva_tls_context *server_ctx, *client_ctx;
 
-static eva_tls_context *context(const eva_tls_context_opts *o) {
-    eva_tls_context *ctx = NULL;
-    char err[256];
-    int rc = eva_tls_context_new(o, &ctx, err, sizeof err);
-    if (rc < 0)
-        fail_msg("eva_tls_context_new: %s (%s)", eva_strerror(rc), err);
-    return ctx;
-}
-
 static int group_setup(void **state) {
     (void)state;
     snprintf(certdir, sizeof certdir, "/tmp/evasync-tls-stream-XXXXXX");
@@ -42,17 +33,15 @@ static int group_setup(void **state) {
     snprintf(cert, sizeof cert, "%s/server.pem", certdir);
     snprintf(key, sizeof key, "%s/server.key", certdir);
     snprintf(ca, sizeof ca, "%s/ca.pem", certdir);
-    server_ctx = context(&(eva_tls_context_opts){.server = true, .cert_file = cert, .key_file = key});
-    client_ctx = context(&(eva_tls_context_opts){.ca_file = ca});
+    server_ctx = tls_test_context(&(eva_tls_context_opts){.server = true, .cert_file = cert, .key_file = key});
+    client_ctx = tls_test_context(&(eva_tls_context_opts){.ca_file = ca});
     signal(SIGPIPE, SIG_DFL); /* a SIGPIPE would kill the test: none may come */
     return 0;
 }
 
 static int group_teardown(void **state) {
     (void)state;
-    eva_tls_context_free(server_ctx);
-    eva_tls_context_free(client_ctx);
-    return tls_test_certs_remove(certdir);
+    return tls_test_teardown(server_ctx, client_ctx, certdir);
 }
 
 /* ---- a connected pair of TLS streams --------------------------------------------- */
