@@ -14,6 +14,7 @@
  * any other event waited.
  *
  * Prints: mode=push|pull accept_batch=B conns=N echoed=E total_ms=V
+ *         [last_failure=ERRNO_NAME: why the last failed connection failed]
  *         longest_dispatch_ms=V longest_iteration_ms=V iteration_p99_ms=V
  *         server_user_ms=V server_sys_ms=V
  * Usage: accept_burst [N [BATCH [push|pull]]]   (10000 64 pull; BATCH 0:
@@ -135,9 +136,11 @@ static int run_clients(long n, uint16_t port) {
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     uint64_t t0 = eva_hrtime();
     long pending = 0, echoed = 0, failed = 0;
+    int last_error = 0; /* why the last failed connection failed (an errno) */
     for (long i = 0; i < n; i++) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0 || (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 && errno != EINPROGRESS)) {
+            last_error = errno;
             failed++;
             if (fd >= 0)
                 close(fd);
@@ -156,6 +159,10 @@ static int run_clients(long n, uint16_t port) {
             int fd = evs[i].data.fd;
             char b = 'x';
             if (evs[i].events & (EPOLLERR | EPOLLHUP)) {
+                int err = 0;
+                socklen_t len = sizeof err;
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+                last_error = err ? err : EPIPE; /* a hang-up without an error: the peer closed */
                 failed++;
                 epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
             } else if (evs[i].events & EPOLLOUT) {
@@ -170,6 +177,10 @@ static int run_clients(long n, uint16_t port) {
     }
     double ms = (double)(eva_hrtime() - t0) / 1e6;
     printf("conns=%ld echoed=%ld failed=%ld total_ms=%.1f ", n, echoed, failed, ms);
+    if (failed) { /* the errno's name: the report reads key=value words */
+        const char *name = strerrorname_np(last_error);
+        printf("last_failure=%s ", name ? name : "unknown");
+    }
     fflush(stdout); /* the child leaves with _exit */
     for (long i = 0; i < pending; i++)
         close(fds[i]);
