@@ -68,11 +68,8 @@ struct server {
 static void on_conn_failed(void *arg, eva_scope *scope, eva_task *child) {
     (void)scope;
     struct server *s = arg;
-    int status = eva_task_get_status(child);
-    if (http_conn_ended_by_peer(status))
-        s->peer_errors++;
-    else
-        fprintf(stderr, "hello_http: connection failed: %s\n", eva_task_get_message(child));
+    http_conn_note_failure(&s->peer_errors, "hello_http: connection failed", eva_task_get_status(child),
+                           eva_task_get_message(child));
 }
 
 static eva_step server_run(void *frame) {
@@ -83,17 +80,9 @@ static eva_step server_run(void *frame) {
     for (;;) {
         AWAIT(s, eva_server_accept_op(&s->accept, &s->srv));
         struct http_conn *c;
-        /* the loop owns each connection's frame and frees it when the task
-         * ends; a task whose socket could not be opened fails at its first
-         * read and ends at once */
-        if (eva_scope_spawn(&s->conns, sizeof *c, http_conn_run, "http-conn", (void **)&c) < 0 ||
-            eva_stream_open(eva_task_get_loop(&s->task), &c->tcp, s->accept.fd) < 0) {
+        if (http_conn_spawn(&s->conns, s->accept.fd, "http-conn", (uint32_t)header_timeout_ms, /* bounded */
+                            (uint32_t)idle_timeout_ms, &c) < 0)                                 /* by main() */
             fprintf(stderr, "hello_http: out of memory: dropping a connection\n");
-            close(s->accept.fd);
-        } else {
-            c->header_timeout_ms = (uint32_t)header_timeout_ms; /* bounded by main() */
-            c->idle_timeout_ms = (uint32_t)idle_timeout_ms;
-        }
     }
     ASYNC_FINALLY(s);
     eva_scope_cancel(&s->conns); /* the task finishes once they have */

@@ -2,7 +2,9 @@
  * task (http_conn.h): read into lent memory, parse with Debian's
  * http-parser, answer in batches. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "http_conn.h"
 
@@ -113,7 +115,25 @@ eva_step http_conn_run(void *frame) {
     ASYNC_END(c);
 }
 
-bool http_conn_ended_by_peer(int status) {
+int http_conn_spawn(eva_scope *conns, int fd, const char *name, uint32_t header_timeout_ms,
+                    uint32_t idle_timeout_ms, struct http_conn **out) {
+    struct http_conn *c;
+    int rc = eva_scope_spawn(conns, sizeof *c, http_conn_run, name, (void **)&c);
+    /* the loop owns the frame and frees it when the task ends; a task whose
+     * socket could not be opened fails at its first read and ends at once */
+    if (rc == 0)
+        rc = eva_stream_open(eva_task_get_loop(&c->task), &c->tcp, fd);
+    if (rc < 0) {
+        close(fd);
+        return rc;
+    }
+    c->header_timeout_ms = header_timeout_ms;
+    c->idle_timeout_ms = idle_timeout_ms;
+    *out = c;
+    return 0;
+}
+
+static bool ended_by_peer(int status) {
     switch (status) {
     case -ECONNRESET:
     case -EPIPE:
@@ -126,4 +146,11 @@ bool http_conn_ended_by_peer(int status) {
     default:
         return false;
     }
+}
+
+void http_conn_note_failure(uint64_t *peer_ends, const char *who, int status, const char *message) {
+    if (ended_by_peer(status))
+        (*peer_ends)++;
+    else if (status != -ECANCELED)
+        fprintf(stderr, "%s: %s\n", who, message);
 }

@@ -14,11 +14,11 @@
  * timeout: between keep-alive requests, or a client that went quiet); 0
  * turns either off.
  *
- * To serve a connection: spawn a task with a zeroed frame of
- * sizeof(struct http_conn) running http_conn_run (eva_task_spawn or
- * eva_scope_spawn: the loop owns the frame), then, before its first step (the
- * next loop iteration), eva_stream_open() the accepted socket on c->tcp and set
- * the two timeouts.  The task closes the connection when it ends; a task
+ * To serve a connection: http_conn_spawn() in a scope, or by hand: spawn a
+ * task with a zeroed frame of sizeof(struct http_conn) running
+ * http_conn_run (eva_task_spawn or eva_scope_spawn: the loop owns the
+ * frame), then, before its first step (the next loop iteration),
+ * eva_stream_open() the accepted socket on c->tcp and set the two timeouts.  The task closes the connection when it ends; a task
  * whose socket could not be opened fails at its first read and ends at once.
  * It finishes with 0 (the peer closed, or was answered and closed after a
  * 400, a 408 or "Connection: close"), or with the read or write error that
@@ -62,11 +62,18 @@ struct http_conn {
 /* The connection's task function (frame: a struct http_conn). */
 eva_step http_conn_run(void *frame);
 
-/* Whether a connection (or, over TLS, its handshake) ended with status
- * because of what its peer did: a reset, a write to a peer that had gone, a
- * timeout, bytes that were not TLS, a TLS alert or a truncation.  Servers
- * count these rather than log them: any client can cause one per
- * connection, so a line each would let it fill the log. */
-bool http_conn_ended_by_peer(int status);
+/* Serve the accepted socket fd as a child of conns: spawn the connection's
+ * task (its frame, *out, is the loop's), open fd on its stream and set the
+ * two timeouts.  0, or the spawn's or the open's error, fd then closed. */
+int http_conn_spawn(eva_scope *conns, int fd, const char *name, uint32_t header_timeout_ms,
+                    uint32_t idle_timeout_ms, struct http_conn **out);
+
+/* A connection (or, over TLS, its handshake) that failed with status:
+ * counted in *peer_ends when its peer caused it (a reset, a write to a peer
+ * that had gone, a timeout, bytes that were not TLS, a TLS alert or a
+ * truncation), else "who: message" on stderr; -ECANCELED (shutdown) is
+ * neither.  Peers' doings are counted rather than logged: any client can
+ * cause one per connection, so a line each would let it fill the log. */
+void http_conn_note_failure(uint64_t *peer_ends, const char *who, int status, const char *message);
 
 #endif

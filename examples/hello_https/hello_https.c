@@ -29,19 +29,12 @@ struct server {
     uint64_t peer_ends;         /* handshakes and connections their peers ended */
 };
 
-/* What peers do (not TLS, a reset, a timeout...) is counted: any client
- * can cause one per connection, so a log line each would let it fill the
- * log.  Anything else is worth a line on stderr. */
-static void note_failure(struct server *s, int status, const char *message) {
-    if (http_conn_ended_by_peer(status))
-        s->peer_ends++;
-    else if (status != -ECANCELED)
-        fprintf(stderr, "hello_https: %s\n", message);
-}
-
+/* What peers do (not TLS, a reset, a timeout...) is counted, the rest
+ * logged (http_conn_note_failure). */
 static void on_conn_failed(void *arg, eva_scope *scope, eva_task *child) {
     (void)scope;
-    note_failure(arg, eva_task_get_status(child), eva_task_get_message(child));
+    struct server *s = arg;
+    http_conn_note_failure(&s->peer_ends, "hello_https", eva_task_get_status(child), eva_task_get_message(child));
 }
 
 /* The handshake's request is allocated, not in the connection's frame: its
@@ -49,7 +42,7 @@ static void on_conn_failed(void *arg, eva_scope *scope, eva_task *child) {
  * ended, e.g. when the connection is cancelled at shutdown mid-handshake. */
 static void on_handshake(eva_tls_start_req *req, int status) {
     if (status < 0)
-        note_failure(req->data, status, req->message);
+        http_conn_note_failure(&((struct server *)req->data)->peer_ends, "hello_https", status, req->message);
     free(req);
 }
 
@@ -72,13 +65,8 @@ static eva_step server_run(void *frame) {
     for (;;) {
         AWAIT(s, eva_server_accept_op(&s->accept, &s->srv));
         struct http_conn *c;
-        if (eva_scope_spawn(&s->conns, sizeof *c, http_conn_run, "https-conn", (void **)&c) < 0 ||
-            eva_stream_open(eva_task_get_loop(&s->task), &c->tcp, s->accept.fd) < 0) {
-            close(s->accept.fd);
+        if (http_conn_spawn(&s->conns, s->accept.fd, "https-conn", 10000, 30000, &c) < 0)
             continue;
-        }
-        c->header_timeout_ms = 10000;
-        c->idle_timeout_ms = 30000;
         if (start_tls(s, c) < 0) /* the task's first read fails: it ends */
             eva_stream_close(&c->tcp, EVA_STREAM_CLOSE_DISCARD, NULL);
     }
