@@ -23,12 +23,21 @@ static void *ares_alloc_hook(size_t size) { return eva__alloc(size); }
 static void *ares_realloc_hook(void *ptr, size_t size) { return eva__realloc(ptr, size); }
 static void ares_free_hook(void *ptr) { eva__free(ptr); }
 
-static pthread_once_t library_once = PTHREAD_ONCE_INIT;
-static int library_status = ARES_ENOTINITIALIZED;
+/* Once per process, under a lock rather than pthread_once: an attempt that
+ * failed (out of memory) is made again by the next channel instead of
+ * leaving DNS failing for the rest of the process (net/tls_io.c's BIO
+ * method has the same rule).  ARES_SUCCESS, or the last attempt's error. */
+static pthread_mutex_t library_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool library_ready;
 
-static void library_init(void) {
-    library_status = ares_library_init_mem(ARES_LIB_INIT_ALL, ares_alloc_hook, ares_free_hook,
-                                           ares_realloc_hook);
+static int library_init(void) {
+    pthread_mutex_lock(&library_lock);
+    int st = library_ready ? ARES_SUCCESS
+                           : ares_library_init_mem(ARES_LIB_INIT_ALL, ares_alloc_hook, ares_free_hook,
+                                                   ares_realloc_hook);
+    library_ready = st == ARES_SUCCESS;
+    pthread_mutex_unlock(&library_lock);
+    return st;
 }
 
 /* ---- status codes ------------------------------------------------------------------ */
@@ -427,7 +436,7 @@ static int channel_servers(ares_channel ch) {
  * with several servers; with one there is nothing to fail over to, so the
  * channel reports the server's answer as it is (ARES_FLAG_NOCHECKRESP). */
 static int channel_new(eva__dns_loop *dl, const eva_dns_options *opts, ares_channel *out) {
-    pthread_once(&library_once, library_init);
+    int library_status = library_init();
     if (library_status != ARES_SUCCESS) {
         eva__log(dl->loop, EVA_LOG_ERROR, "DNS: c-ares library initialisation failed: %s",
                  ares_strerror(library_status));
